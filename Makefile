@@ -1,0 +1,32 @@
+# Two entry points for a fresh clone: `make demo` and `make test`. Everything goes into .venv/.
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test install browser bench
+
+$(INSTALLED): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU build of torch that lies on this machine's disk; a plain `torch` would pull CUDA.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(INSTALLED)
+
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+demo: install
+	$(BIN)/tsunagi db upgrade
+	$(BIN)/tsunagi demo
+
+test: install browser
+	$(BIN)/tsunagi content check
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python tests/benchmarks/bench_webhook.py

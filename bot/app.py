@@ -1,0 +1,101 @@
+"""The web application: `init_app(settings, content)` builds it; cleanup contexts own every resource."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from functools import partial
+
+from aiohttp import web
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
+from sqlalchemy import text
+
+from bot.appkeys import CONTENT, ENGINE, INBOX_WORKER, INBOX_WRITER, LINE_API, OUTBOX_SENDER, SESSIONS, SETTINGS
+from bot.content import Content
+from bot.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
+from bot.handlers import handle_event
+from bot.inbox import InboxWorker, InboxWriter, yielding
+from bot.outbox import OutboxSender
+from bot.settings import Settings
+from bot.webhook import MAX_BODY_BYTES, callback
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says why and what to do, in one line."""
+
+
+def init_app(settings: Settings, content: Content) -> web.Application:
+    """Build the service: webhook, health check, workers, database and LINE client."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app[CONTENT] = content
+    app.cleanup_ctx.extend([_database, _line_api, _workers])
+    app.router.add_post("/callback", callback)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].database_url)
+    try:
+        if await pending_migrations(engine):
+            raise StartupError(f"the database is not at the newest migration; run `{UPGRADE_COMMAND}` first")
+    except StartupError:
+        await engine.dispose()
+        raise
+    except Exception as exc:
+        await engine.dispose()
+        raise StartupError(f"cannot reach the database at DATABASE_URL: {exc}") from exc
+    app[ENGINE] = engine
+    app[SESSIONS] = session_factory(engine)
+    yield
+    await engine.dispose()
+
+
+async def _line_api(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    configuration = Configuration(host=settings.line_api_base, access_token=settings.line_channel_access_token)
+    async with AsyncApiClient(configuration) as client:
+        app[LINE_API] = AsyncMessagingApi(client)
+        yield
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    writer = InboxWriter(app[SESSIONS])
+    background = app[SESSIONS]
+    if app[ENGINE].dialect.name == "sqlite":
+        background = yielding(app[SESSIONS], writer)
+    sender = OutboxSender(background, app[LINE_API])
+    worker = InboxWorker(
+        background,
+        partial(handle_event, content=app[CONTENT], zone=settings.timezone),
+        on_processed=sender.wake,
+    )
+    app[INBOX_WRITER], app[OUTBOX_SENDER], app[INBOX_WORKER] = writer, sender, worker
+    writing = asyncio.create_task(writer.run())
+    sending, working = asyncio.create_task(sender.run()), asyncio.create_task(worker.run())
+    yield
+    # The webhook has stopped; the inbox stops next so what it still commits reaches a running sender.
+    worker.stop()
+    await working
+    sender.stop()
+    await sending
+    writing.cancel()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database answers and both workers run; 503 naming what is down otherwise."""
+    app = request.app
+    parts = {
+        "inbox_worker": "running" if app[INBOX_WORKER].running else "stopped",
+        "outbox_sender": "running" if app[OUTBOX_SENDER].running else "stopped",
+    }
+    try:
+        async with asyncio.timeout(2), app[ENGINE].connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        parts["database"] = "ok"
+    except Exception as exc:
+        parts["database"] = f"down: {type(exc).__name__}"
+    healthy = parts["database"] == "ok" and all(parts[w] == "running" for w in ("inbox_worker", "outbox_sender"))
+    return web.json_response({"status": "ok" if healthy else "down", **parts}, status=200 if healthy else 503)

@@ -1,0 +1,22 @@
+"""Typed keys for what the web application holds, in one place (aiohttp's "no singletons")."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from linebot.v3.messaging import AsyncMessagingApi
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.content import Content
+from bot.inbox import InboxWorker, InboxWriter
+from bot.outbox import OutboxSender
+from bot.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CONTENT = web.AppKey("content", Content)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+LINE_API = web.AppKey("line_api", AsyncMessagingApi)
+INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
+INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
+OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)

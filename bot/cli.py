@@ -1,0 +1,119 @@
+"""The `tsunagi` command: serve, demo, database and content tools."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.content import Content, ContentError, load_content
+from bot.settings import Settings, SettingsError, SettingsT, StorageSettings, load_settings
+
+app = typer.Typer(help="tsunagi: a LINE text-consultation service and online ibasho.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+content_app = typer.Typer(help="Content files (menus, messages, helplines).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(content_app, name="content")
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear line to stderr and give the exit code for a usage/config problem."""
+    typer.secho(f"tsunagi: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=2)
+
+
+def settings_or_exit(kind: type[SettingsT] = Settings, **overrides: object) -> SettingsT:
+    """The settings, or one line naming the bad setting and exit 2."""
+    try:
+        return load_settings(kind, **overrides)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+
+
+def content_or_exit(directory: str) -> Content:
+    """The validated content, or every problem as `file:line: what is wrong` and exit 2."""
+    try:
+        return load_content(directory)
+    except ContentError as exc:
+        for problem in exc.problems:
+            typer.echo(problem, err=True)
+        raise fail(f"content in {directory} has {len(exc.problems)} problem(s); nothing was started") from None
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Run the service for the real LINE platform: webhook at POST /callback, health at GET /healthz."""
+    from bot.app import StartupError, init_app
+    from bot.runner import running, wait_for_stop
+
+    settings = settings_or_exit()
+    content = content_or_exit(settings.content_dir)
+    _logging()
+
+    async def run() -> None:
+        async with running(init_app(settings, content), host, port) as url:
+            typer.echo(f"tsunagi is listening: webhook {url}/callback, health {url}/healthz")
+            await wait_for_stop()
+
+    try:
+        asyncio.run(run())
+    except StartupError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the bot; the LINE emulator takes the next one.")] = 8080,
+) -> None:
+    """Run everything on this machine with no LINE account: the bot and a LINE emulator to chat in."""
+    from bot.app import StartupError
+    from bot.demo import run_demo
+
+    settings = settings_or_exit(line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token")
+    content = content_or_exit(settings.content_dir)
+    _logging()
+    try:
+        asyncio.run(run_demo(settings, content, host, port))
+    except StartupError as exc:
+        raise fail(str(exc)) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every database migration not yet applied (Alembic `upgrade head`)."""
+    from bot.db import create_engine, upgrade_to_head
+
+    settings = settings_or_exit(StorageSettings)
+
+    async def upgrade() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_to_head(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(upgrade())
+    except Exception as exc:
+        raise fail(f"upgrade of {settings.database_url} failed: {exc}") from None
+    typer.echo(f"database at {settings.database_url} is up to date")
+
+
+@content_app.command("check")
+def content_check(
+    directory: Annotated[Path, typer.Argument(help="Content folder.")] = Path("content"),
+) -> None:
+    """Validate every content file; print each problem as `file:line: what is wrong`."""
+    content_or_exit(str(directory))
+    typer.echo(f"{directory}: content is valid")

@@ -1,0 +1,172 @@
+"""What the bot does with each kind of LINE event: the table of routes and the handlers behind them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from linebot.v3.webhooks import (
+    AudioMessageContent,
+    Event,
+    FileMessageContent,
+    FollowEvent,
+    ImageMessageContent,
+    JoinEvent,
+    LocationMessageContent,
+    MemberJoinedEvent,
+    MessageEvent,
+    PostbackEvent,
+    StickerMessageContent,
+    TextMessageContent,
+    UnfollowEvent,
+    UnsendEvent,
+    VideoMessageContent,
+)
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.consult import open_consultation
+from bot.content import Content
+from bot.menu import choose_category, choose_link, menu_messages, parse_postback
+from bot.messages import texts
+from bot.models import InboxEvent, utcnow
+from bot.outbox import cancel_pending_for
+from bot.router import Router, Turn
+from bot.users import forget_unsent, get_or_create_user, previous_message, store_message
+
+log = logging.getLogger(__name__)
+
+router = Router()
+
+# Messages closer together than this are one burst: answered once, not line by line.
+BURST = timedelta(seconds=60)
+# Events a bot added to a group or room answers; everything else there is ignored.
+GROUP_EVENTS = (JoinEvent, MemberJoinedEvent)
+
+
+async def handle_event(session: AsyncSession, record: InboxEvent, content: Content, zone: ZoneInfo) -> None:
+    """Process one stored webhook event (the inbox worker commits what this writes)."""
+    if record.mode != "active":
+        return  # standby: another channel is answering; LINE forbids replying
+    try:
+        event = Event.from_dict(record.payload)
+    except ValueError:
+        log.info("inbox event %s: type %r has no handler", record.id, record.event_type)
+        return
+    source_type = (record.payload.get("source") or {}).get("type")
+    if source_type != "user" and not isinstance(event, GROUP_EVENTS):
+        return
+    if not await router.dispatch(Turn(session=session, content=content, zone=zone, record=record, event=event)):
+        log.debug("inbox event %s: %s needs no answer", record.id, record.event_type)
+
+
+async def _greet(turn: Turn) -> None:
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.greeted_at = utcnow()
+    turn.reply(menu_messages(turn.content, turn.content.menu.greeting))
+
+
+@router.on(FollowEvent)
+async def on_follow(turn: Turn) -> None:
+    """A new friend, or one who unblocked the bot: greet and offer the menu."""
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.following = True
+    user.updated_at = utcnow()
+    await _greet(turn)
+
+
+@router.on(UnfollowEvent)
+async def on_unfollow(turn: Turn) -> None:
+    """Blocked: nothing more may be sent, including what is already queued."""
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.following = False
+    user.updated_at = utcnow()
+    await cancel_pending_for(turn.session, turn.source_id)
+
+
+@router.on(MessageEvent, TextMessageContent)
+async def on_text(turn: Turn) -> None:
+    """Text: keep it, then open the menu, greet a newcomer, or acknowledge once per burst."""
+    content, text = turn.content, turn.event.message.text
+    user = await get_or_create_user(turn.session, turn.source_id)
+    message = await store_message(
+        turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text
+    )
+    if text.strip() in content.menu.keywords:
+        turn.reply(menu_messages(content, content.menu.prompt))
+        return
+    if user.greeted_at is None:
+        await _greet(turn)
+        return
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if consultation is not None:
+        message.consultation_id = consultation.id
+    previous = await previous_message(turn.session, message)
+    if previous is not None and message.sent_at - previous.sent_at < BURST:
+        return
+    if consultation is not None:
+        turn.reply(texts(content.messages.after_choice))
+    else:
+        turn.reply(menu_messages(content, content.menu.prompt))
+
+
+async def _non_text(turn: Turn, kind: str, answer: str) -> None:
+    await get_or_create_user(turn.session, turn.source_id)
+    await store_message(turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at)
+    turn.reply(menu_messages(turn.content, answer))
+
+
+@router.on(MessageEvent, StickerMessageContent)
+async def on_sticker(turn: Turn) -> None:
+    """A sticker where words were hoped for: thank them and invite text."""
+    await _non_text(turn, "sticker", turn.content.messages.received_sticker)
+
+
+@router.on(MessageEvent, ImageMessageContent)
+async def on_image(turn: Turn) -> None:
+    """Images are not looked at (privacy, and no one to read them): say so kindly."""
+    await _non_text(turn, "image", turn.content.messages.received_image)
+
+
+@router.on(MessageEvent, LocationMessageContent)
+async def on_location(turn: Turn) -> None:
+    """A location is not used; point to 110/119 in case it was sent in danger."""
+    await _non_text(turn, "location", turn.content.messages.received_location)
+
+
+@router.on(MessageEvent, VideoMessageContent)
+@router.on(MessageEvent, AudioMessageContent)
+@router.on(MessageEvent, FileMessageContent)
+async def on_media(turn: Turn) -> None:
+    """Video, audio and files are not opened: say so kindly."""
+    await _non_text(turn, turn.event.message.type, turn.content.messages.received_media)
+
+
+@router.on(PostbackEvent)
+async def on_postback(turn: Turn) -> None:
+    """A menu button: only data the menu itself made is acted on; anything else re-shows the menu."""
+    await get_or_create_user(turn.session, turn.source_id)
+    parsed = parse_postback(turn.event.postback.data)
+    if parsed is None:
+        turn.reply(menu_messages(turn.content, turn.content.messages.unknown_choice))
+        return
+    action, fields = parsed
+    if action == "category":
+        await choose_category(turn, fields["id"])
+    elif action == "link":
+        await choose_link(turn, fields["id"])
+    else:
+        turn.reply(menu_messages(turn.content, turn.content.menu.prompt))
+
+
+@router.on(UnsendEvent)
+async def on_unsend(turn: Turn) -> None:
+    """The person took a message back: its text is deleted, here as on their phone."""
+    await forget_unsent(turn.session, turn.source_id, turn.event.unsend.message_id)
+
+
+@router.on(JoinEvent)
+@router.on(MemberJoinedEvent)
+async def on_group(turn: Turn) -> None:
+    """Consultations are one to one; in a group, say so and where to go instead."""
+    turn.reply(texts(turn.content.messages.group_not_supported))

@@ -1,0 +1,85 @@
+"""Service configuration, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LINE_API_DEFAULT_BASE = "https://api.line.me"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it in one line."""
+
+
+class StorageSettings(BaseSettings):
+    """What every command needs: where the data and content are, and the local clock."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./tsunagi.db"
+    tsunagi_timezone: str = "Asia/Tokyo"
+    content_dir: str = "content"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DB")
+        return value
+
+    @field_validator("tsunagi_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The zone in which times are shown and scheduled."""
+        return ZoneInfo(self.tsunagi_timezone)
+
+
+class Settings(StorageSettings):
+    """Everything the service needs to talk to LINE as well."""
+
+    line_channel_secret: str = Field(min_length=1)
+    line_channel_access_token: str = Field(min_length=1)
+    line_api_base: str = LINE_API_DEFAULT_BASE
+
+    @field_validator("line_api_base")
+    @classmethod
+    def _base_is_http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        # line-bot-sdk joins host and path itself; a trailing slash would double it.
+        return value.rstrip("/")
+
+
+SettingsT = TypeVar("SettingsT", bound=StorageSettings)
+
+
+def load_settings(kind: type[SettingsT] = Settings, **overrides: object) -> SettingsT:
+    """Read the settings, turning pydantic's report into one line per bad setting.
+
+    Args:
+        kind: which settings the command needs.
+        **overrides: values that take precedence over the environment (used by `demo` and tests).
+
+    Raises:
+        SettingsError: naming the first missing or malformed environment variable.
+    """
+    try:
+        return kind(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        if error["type"] == "missing":
+            raise SettingsError(f"{name} is not set") from None
+        raise SettingsError(f"{name} is invalid: {error['msg']}") from None

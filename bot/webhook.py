@@ -1,0 +1,66 @@
+"""`POST /callback`: verify LINE's signature, store every event durably, then answer 200.
+
+Nothing is processed here; the inbox worker does that after the events are committed, so the
+answer stays far inside LINE's 2-second limit and a crash after the 200 loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from linebot.v3.exceptions import InvalidSignatureError
+from linebot.v3.webhook import WebhookParser
+
+from bot.appkeys import INBOX_WORKER, INBOX_WRITER, SETTINGS
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _bad(status: type[web.HTTPException], reason: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+async def callback(request: web.Request) -> web.Response:
+    """Receive one webhook delivery from LINE."""
+    if request.content_type != "application/json":
+        raise _bad(web.HTTPUnsupportedMediaType, "content type must be application/json")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise _bad(web.HTTPRequestEntityTooLarge, "body larger than 1 MiB")
+    signature = request.headers.get("x-line-signature")
+    if not signature:
+        raise _bad(web.HTTPBadRequest, "missing x-line-signature")
+    raw = await request.read()
+    try:
+        body = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _bad(web.HTTPBadRequest, "body is not UTF-8") from None
+    parser = WebhookParser(request.app[SETTINGS].line_channel_secret)
+    try:
+        parser.parse(body, signature)
+    except InvalidSignatureError:
+        raise _bad(web.HTTPBadRequest, "invalid signature") from None
+    except (ValueError, KeyError, TypeError):
+        raise _bad(web.HTTPBadRequest, "body is not a LINE webhook payload") from None
+    events = _events(json.loads(body))
+    if events:
+        await request.app[INBOX_WRITER].store(events)
+        request.app[INBOX_WORKER].wake()
+    return web.json_response({})
+
+
+def _events(payload: Any) -> list[dict[str, Any]]:
+    """The raw events, each with the two fields storage relies on; anything else is a 400."""
+    events = payload.get("events") if isinstance(payload, dict) else None
+    if not isinstance(events, list):
+        raise _bad(web.HTTPBadRequest, "events must be a list")
+    for event in events:
+        if not (
+            isinstance(event, dict)
+            and isinstance(event.get("webhookEventId"), str)
+            and 0 < len(event["webhookEventId"]) <= 64
+            and isinstance(event.get("timestamp"), int)
+        ):
+            raise _bad(web.HTTPBadRequest, "every event needs webhookEventId and timestamp")
+    return events

@@ -1,0 +1,108 @@
+"""The `tsunagi` command as a user runs it: a real process, real environment, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TSUNAGI = str(Path(sys.executable).parent / "tsunagi")
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "DATABASE_URL"))}
+    return subprocess.run([TSUNAGI, *args], env={**clean, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_help_lists_every_command_and_each_has_help() -> None:
+    listing = run("--help")
+    assert listing.returncode == 0
+    for command in ("serve", "demo", "db", "content"):
+        assert command in listing.stdout
+    for command in (["serve"], ["demo"], ["db", "upgrade"], ["content", "check"]):
+        assert run(*command, "--help").returncode == 0, command
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "LINE_CHANNEL_SECRET is not set"),
+        ({"LINE_CHANNEL_SECRET": "s"}, "LINE_CHANNEL_ACCESS_TOKEN is not set"),
+        ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "LINE_API_BASE": "api.line.me"}, "LINE_API_BASE is invalid"),
+        ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "DATABASE_URL": "mysql://x"}, "DATABASE_URL is invalid"),
+        ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "TSUNAGI_TIMEZONE": "Mars/Olympus"}, "TSUNAGI_TIMEZONE is invalid"),
+    ],
+)
+def test_bad_settings_stop_start_up_with_one_line(env: dict[str, str], expected: str, tmp_path: Path) -> None:
+    result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_refuses_a_database_behind_the_migrations(tmp_path: Path) -> None:
+    env = {
+        "LINE_CHANNEL_SECRET": "s",
+        "LINE_CHANNEL_ACCESS_TOKEN": "t",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'new.db'}",
+        "CONTENT_DIR": str(REPO / "content"),
+    }
+    result = run("serve", "--port", str(free_port()), env=env)
+    assert result.returncode == 2
+    assert "tsunagi db upgrade" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_content_check_lists_problems_with_file_and_line(tmp_path: Path) -> None:
+    assert run("content", "check", str(REPO / "content")).returncode == 0
+    broken = tmp_path / "content"
+    broken.mkdir()
+    for name in ("menu.yaml", "resources.yaml"):
+        (broken / name).write_text((REPO / "content" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    (broken / "messages.yaml").write_text("received_sticker: [\n", encoding="utf-8")
+    result = run("content", "check", str(broken))
+    assert result.returncode == 2
+    assert f"{broken / 'messages.yaml'}:" in result.stderr and "YAML syntax" in result.stderr
+
+
+def test_demo_comes_up_answers_health_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
+    env = {**os.environ, "DATABASE_URL": database, "CONTENT_DIR": str(REPO / "content")}
+    assert run("db", "upgrade", env={"DATABASE_URL": database}).returncode == 0
+    port = free_port()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [TSUNAGI, "demo", "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        health = None
+        while time.monotonic() - started < 20 and health is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                    health = json.load(response)
+            except OSError:
+                time.sleep(0.1)
+        assert health == {"status": "ok", "database": "ok", "inbox_worker": "running", "outbox_sender": "running"}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port + 1}/", timeout=5) as page:
+            assert page.status == 200
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=15)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert f"http://127.0.0.1:{port + 1}/" in stdout
+    assert "Traceback" not in stderr

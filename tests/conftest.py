@@ -1,0 +1,129 @@
+"""Shared fixtures: migrated databases (SQLite and PostgreSQL) and the bot running against the LINE emulator."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import init_app
+from bot.content import Content, load_content
+from bot.db import create_engine, upgrade_to_head
+from bot.emulator import LineEmulator
+from bot.runner import running
+from bot.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+POSTGRES_URL = os.environ.get("TSUNAGI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def content() -> Content:
+    """The repository's real content files."""
+    return load_content(REPO / "content")
+
+
+async def _fresh_postgres_database() -> tuple[str, str]:
+    """Create an empty database beside the configured one; returns (url, name)."""
+    admin_dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    name = f"tsunagi_test_{uuid.uuid4().hex[:12]}"
+    try:
+        connection = await asyncpg.connect(admin_dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI and is not reachable at {POSTGRES_URL}: {exc}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} ({exc}); set TSUNAGI_TEST_POSTGRES_URL to run these")
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}", name
+
+
+async def _drop_postgres_database(name: str) -> None:
+    admin_dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(admin_dsn, timeout=5)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each kind, migrated to head by the real migrations."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'tsunagi.db'}"
+        name = None
+    else:
+        url, name = await _fresh_postgres_database()
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    yield url
+    if name is not None:
+        await _drop_postgres_database(name)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a fresh, migrated database."""
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+SECRET = "test-channel-secret"
+TOKEN = "test-channel-access-token"
+
+
+@dataclass
+class Service:
+    """The bot running over real HTTP against the LINE emulator."""
+
+    line: LineEmulator
+    app: web.Application
+    url: str
+
+
+@asynccontextmanager
+async def run_service(database_url: str, content: Content, **emulator_options: object) -> AsyncIterator[Service]:
+    """Start the emulator and the bot pointed at each other; stop both afterwards."""
+    emulator = LineEmulator(SECRET, TOKEN, **emulator_options)
+    async with running(emulator.app, "127.0.0.1", 0) as line_url:
+        settings = load_settings(
+            line_channel_secret=SECRET,
+            line_channel_access_token=TOKEN,
+            line_api_base=line_url,
+            database_url=database_url,
+        )
+        app = init_app(settings, content)
+        async with running(app, "127.0.0.1", 0) as bot_url:
+            emulator.webhook_url = f"{bot_url}/callback"
+            yield Service(emulator, app, bot_url)
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite database migrated to head."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture
+async def service(sqlite_url: str, content: Content) -> AsyncIterator[Service]:
+    """The bot and the emulator on SQLite."""
+    async with run_service(sqlite_url, content) as running_service:
+        yield running_service
