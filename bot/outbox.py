@@ -63,6 +63,8 @@ def enqueue(
         event_time: when the event happened, from which the reply token's freshness is counted.
         recipients: user ids for a multicast.
     """
+    # The token's minute runs from the event; a clock-skewed future timestamp must not stretch it.
+    token_start = min(event_time or utcnow(), utcnow())
     rows = []
     for start in range(0, len(messages), MESSAGES_PER_REQUEST):
         use_token = reply_token if start == 0 and recipients is None else None
@@ -71,7 +73,7 @@ def enqueue(
             recipients=recipients,
             messages=messages[start : start + MESSAGES_PER_REQUEST],
             reply_token=use_token,
-            reply_deadline=(event_time or utcnow()) + timedelta(seconds=REPLY_TOKEN_FRESH_SECONDS)
+            reply_deadline=token_start + timedelta(seconds=REPLY_TOKEN_FRESH_SECONDS)
             if use_token
             else None,
         )

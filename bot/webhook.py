@@ -18,43 +18,45 @@ from bot.appkeys import INBOX_WORKER, INBOX_WRITER, SETTINGS
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def _bad(status: type[web.HTTPException], reason: str) -> web.HTTPException:
-    return status(text=json.dumps({"error": reason}), content_type="application/json")
+def _bad(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
 
 
 async def callback(request: web.Request) -> web.Response:
     """Receive one webhook delivery from LINE."""
     if request.content_type != "application/json":
-        raise _bad(web.HTTPUnsupportedMediaType, "content type must be application/json")
+        return _bad(415, "content type must be application/json")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise _bad(web.HTTPRequestEntityTooLarge, "body larger than 1 MiB")
+        return _bad(413, "body larger than 1 MiB")
     signature = request.headers.get("x-line-signature")
     if not signature:
-        raise _bad(web.HTTPBadRequest, "missing x-line-signature")
+        return _bad(400, "missing x-line-signature")
     raw = await request.read()
     try:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise _bad(web.HTTPBadRequest, "body is not UTF-8") from None
+        return _bad(400, "body is not UTF-8")
     parser = WebhookParser(request.app[SETTINGS].line_channel_secret)
     try:
         parser.parse(body, signature)
     except InvalidSignatureError:
-        raise _bad(web.HTTPBadRequest, "invalid signature") from None
+        return _bad(400, "invalid signature")
     except (ValueError, KeyError, TypeError):
-        raise _bad(web.HTTPBadRequest, "body is not a LINE webhook payload") from None
+        return _bad(400, "body is not a LINE webhook payload")
     events = _events(json.loads(body))
+    if events is None:
+        return _bad(400, "every event needs webhookEventId and timestamp")
     if events:
         await request.app[INBOX_WRITER].store(events)
         request.app[INBOX_WORKER].wake()
     return web.json_response({})
 
 
-def _events(payload: Any) -> list[dict[str, Any]]:
-    """The raw events, each with the two fields storage relies on; anything else is a 400."""
+def _events(payload: Any) -> list[dict[str, Any]] | None:
+    """The raw events if each has the two fields storage relies on, else None."""
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list):
-        raise _bad(web.HTTPBadRequest, "events must be a list")
+        return None
     for event in events:
         if not (
             isinstance(event, dict)
@@ -62,5 +64,5 @@ def _events(payload: Any) -> list[dict[str, Any]]:
             and 0 < len(event["webhookEventId"]) <= 64
             and isinstance(event.get("timestamp"), int)
         ):
-            raise _bad(web.HTTPBadRequest, "every event needs webhookEventId and timestamp")
+            return None
     return events
