@@ -118,6 +118,10 @@ class LineEmulator:
         """The next `times` calls to `endpoint` answer only after `seconds` (to provoke timeouts)."""
         self._faults.setdefault(endpoint, []).append(Fault(delay=seconds, times=times))
 
+    def clear_faults(self) -> None:
+        """From now on every call succeeds again."""
+        self._faults.clear()
+
     def messages_for(self, user_id: str) -> list[dict[str, Any]]:
         """What the bot delivered to a user, oldest first: `{"message", "via", "retry_key"}`."""
         return [entry for entry in self.add_user(user_id).timeline if entry["from"] == "bot"]
