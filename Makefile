@@ -16,9 +16,11 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
-# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here), with a
+# Japanese font so that screenshots are readable.
 browser:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	command -v chromium >/dev/null && fc-list :lang=ja | grep -q . || \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null)
 
 demo: install
 	$(BIN)/tsunagi db upgrade

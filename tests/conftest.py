@@ -91,6 +91,7 @@ class Service:
     """The bot running over real HTTP against the LINE emulator."""
 
     line: LineEmulator
+    line_url: str
     app: web.Application
     url: str
 
@@ -109,7 +110,7 @@ async def run_service(database_url: str, content: Content, **emulator_options: o
         app = init_app(settings, content)
         async with running(app, "127.0.0.1", 0) as bot_url:
             emulator.webhook_url = f"{bot_url}/callback"
-            yield Service(emulator, app, bot_url)
+            yield Service(emulator, line_url, app, bot_url)
 
 
 @pytest.fixture
@@ -127,3 +128,24 @@ async def service(sqlite_url: str, content: Content) -> AsyncIterator[Service]:
     """The bot and the emulator on SQLite."""
     async with run_service(sqlite_url, content) as running_service:
         yield running_service
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    """Debian's Chromium driven by Playwright (Playwright cannot download browsers here)."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is required under CI; `make test` installs Debian's chromium")
+        pytest.skip("no /usr/bin/chromium; `make browser` installs it")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        yield chromium
+        await chromium.close()
