@@ -62,7 +62,7 @@ async def _line_api(app: web.Application) -> AsyncIterator[None]:
 
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    writer = InboxWriter(app[SESSIONS])
+    writer = InboxWriter(app[ENGINE])
     background = app[SESSIONS]
     if app[ENGINE].dialect.name == "sqlite":
         background = yielding(app[SESSIONS], writer)

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,6 +27,8 @@ from bot.worker import KeyedWorker
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# PostgreSQL's answer to FOR UPDATE NOWAIT on a row another transaction holds.
+LOCK_NOT_AVAILABLE = "55P03"
 
 # Processes one event inside the given session; the worker commits it with the event marked done.
 EventHandler = Callable[[AsyncSession, InboxEvent], Awaitable[None]]
@@ -39,13 +42,9 @@ def source_id(event: dict[str, Any]) -> str:
     return source.get("userId") or source.get("groupId") or source.get("roomId") or "-"
 
 
-async def store_events(session: AsyncSession, events: list[dict[str, Any]]) -> int:
-    """Insert events into the inbox, skipping any whose `webhookEventId` is already stored.
-
-    Returns:
-        How many events were new.
-    """
-    rows = [
+def _inbox_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [
         {
             "webhook_event_id": event["webhookEventId"],
             "source_id": source_id(event),
@@ -56,17 +55,27 @@ async def store_events(session: AsyncSession, events: list[dict[str, Any]]) -> i
             "payload": event,
             "status": InboxStatus.PENDING,
             "attempts": 0,
-            "next_attempt_at": utcnow(),
-            "received_at": utcnow(),
+            "next_attempt_at": now,
+            "received_at": now,
         }
         for event in events
     ]
-    if not rows:
-        return 0
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(InboxEvent).values(rows).on_conflict_do_nothing(index_elements=["webhook_event_id"])
-    result = await session.exec(statement)
-    return result.rowcount
+
+
+def _insert_new(dialect: str) -> Any:
+    # One statement per dialect, executed with many parameter sets, so SQLAlchemy compiles it once.
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(InboxEvent).on_conflict_do_nothing(index_elements=["webhook_event_id"])
+
+
+async def store_events(connection: AsyncConnection, events: list[dict[str, Any]]) -> None:
+    """Insert events into the inbox, skipping any whose `webhookEventId` is already stored.
+
+    Within one call a repeated id is stored once too (LINE can put copies in one delivery).
+    """
+    unique = list({event["webhookEventId"]: event for event in reversed(events)}.values())[::-1]
+    if unique:
+        await connection.execute(_insert_new(connection.dialect.name), _inbox_rows(unique))
 
 
 class InboxWriter:
@@ -76,8 +85,8 @@ class InboxWriter:
     before acknowledged" holds; under load one commit serves many requests instead of one each.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
         self._queue: asyncio.Queue[tuple[list[dict[str, Any]], asyncio.Future[None]]] = asyncio.Queue()
         #: Set while nothing waits to be committed; background work on SQLite waits for it (see `yielding`).
         self.idle = asyncio.Event()
@@ -97,9 +106,8 @@ class InboxWriter:
             while not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                async with self._sessions() as session:
-                    await store_events(session, [event for events, _ in batch for event in events])
-                    await session.commit()
+                async with self._engine.begin() as connection:
+                    await store_events(connection, [event for events, _ in batch for event in events])
             except Exception as exc:
                 for _, done in batch:
                     done.set_exception(exc)
@@ -177,30 +185,25 @@ class InboxWorker(KeyedWorker):
     async def _process_next(self, source: str) -> bool:
         """Process the source's oldest pending event. Returns whether another one is waiting."""
         async with self._sessions() as session:
-            oldest_two = list(
-                await session.exec(
-                    select(InboxEvent.id)
-                    .where(InboxEvent.source_id == source, InboxEvent.status == InboxStatus.PENDING)
-                    .order_by(InboxEvent.occurred_at, InboxEvent.id)
-                    .limit(2)
+            # On PostgreSQL the row locks keep a second process off these events until we commit; if
+            # the oldest is locked, NOWAIT makes us stop rather than skip ahead and break the order.
+            try:
+                oldest_two = list(
+                    await session.exec(
+                        select(InboxEvent)
+                        .where(InboxEvent.source_id == source, InboxEvent.status == InboxStatus.PENDING)
+                        .order_by(InboxEvent.occurred_at, InboxEvent.id)
+                        .limit(2)
+                        .with_for_update(nowait=True)
+                    )
                 )
-            )
-            if not oldest_two:
+            except DBAPIError as exc:
+                if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
+                    raise
                 return False
-            # On PostgreSQL the row lock keeps a second process off this event until we commit; if it
-            # is locked we stop rather than skip ahead to a later event and break the person's order.
-            result = await session.exec(
-                select(InboxEvent)
-                .where(
-                    InboxEvent.id == oldest_two[0],
-                    InboxEvent.status == InboxStatus.PENDING,
-                    InboxEvent.next_attempt_at <= utcnow(),
-                )
-                .with_for_update(skip_locked=True)
-            )
-            event = result.first()
-            if event is None:
+            if not oldest_two or oldest_two[0].next_attempt_at > utcnow():
                 return False
+            event = oldest_two[0]
             event_id, attempts = event.id, event.attempts
             try:
                 await self._handle(session, event)
@@ -232,3 +235,7 @@ class InboxWorker(KeyedWorker):
                 event.next_attempt_at = utcnow() + timedelta(seconds=self._base_delay * 2 ** (attempts - 1))
             session.add(event)
             await session.commit()
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None)

@@ -29,11 +29,9 @@ def event(user: str, timestamp: int, event_id: str | None = None) -> dict:
     }
 
 
-async def store(engine: AsyncEngine, events: list[dict]) -> int:
-    async with session_factory(engine)() as session:
-        stored = await store_events(session, events)
-        await session.commit()
-    return stored
+async def store(engine: AsyncEngine, events: list[dict]) -> None:
+    async with engine.begin() as connection:
+        await store_events(connection, events)
 
 
 async def statuses(engine: AsyncEngine) -> dict[str, str]:
@@ -51,8 +49,9 @@ async def test_migrated_database_is_at_head(engine: AsyncEngine, tmp_path) -> No
 async def test_duplicate_event_is_stored_once(engine: AsyncEngine) -> None:
     first = event("U1", 1000, "01DUPLICATE000000000000000")
     redelivered = {**first, "deliveryContext": {"isRedelivery": True}}
-    assert await store(engine, [first]) == 1
-    assert await store(engine, [redelivered, event("U1", 2000)]) == 1
+    await store(engine, [first, first])
+    assert len(await statuses(engine)) == 1
+    await store(engine, [redelivered, event("U1", 2000)])
     assert len(await statuses(engine)) == 2
 
 
@@ -140,3 +139,22 @@ async def test_two_workers_on_one_database_process_each_event_once_in_order(data
         assert mine == sorted(mine), f"U{user}'s events ran out of order"
     for e in engines:
         await e.dispose()
+
+
+async def test_a_locked_oldest_event_stops_the_source_instead_of_skipping_it(database_url: str) -> None:
+    engine = create_engine(database_url)
+    handled: list[int] = []
+
+    async def handle(session, inbox_event: InboxEvent) -> None:
+        handled.append(inbox_event.payload["timestamp"])
+
+    await store(engine, [event("U1", 1000), event("U1", 2000)])
+    if engine.dialect.name == "postgresql":
+        # Another process is in the middle of the oldest event.
+        async with session_factory(engine)() as other:
+            await other.exec(select(InboxEvent).where(InboxEvent.payload["timestamp"].as_integer() == 1000).with_for_update())
+            await InboxWorker(session_factory(engine), handle).work("U1")
+            assert handled == [], "the later event must not run before the locked earlier one"
+    await InboxWorker(session_factory(engine), handle).drain()
+    assert handled == [1000, 2000]
+    await engine.dispose()
