@@ -23,7 +23,10 @@ async def get_or_create_user(session: AsyncSession, user_id: str) -> LineUser:
 async def store_message(
     session: AsyncSession, user_id: str, line_message_id: str, kind: str, sent_at: datetime, text: str | None = None
 ) -> UserMessage:
-    """Keep a message the person sent (redeliveries never get here: the inbox stores an event once)."""
+    """Keep a message the person sent; a message id seen before (an edit event repeats it) is kept once."""
+    existing = (await session.exec(select(UserMessage).where(UserMessage.line_message_id == line_message_id))).first()
+    if existing is not None:
+        return existing
     message = UserMessage(user_id=user_id, line_message_id=line_message_id, kind=kind, text=text, sent_at=sent_at)
     session.add(message)
     return message
