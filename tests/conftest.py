@@ -23,6 +23,16 @@ from bot.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+def shared_file(*parts: str) -> Path:
+    """A file from LINE's reference data beside the repository (`../shared/`), or a clear skip."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is not beside this clone; these checks need the project's shared/ folder")
+    return path
+
+
 POSTGRES_URL = os.environ.get("TSUNAGI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 

@@ -18,15 +18,12 @@ from linebot.v3.webhooks import FollowEvent, MessageEvent, PostbackEvent, Unfoll
 from bot import line_limits
 from bot.emulator import LineEmulator
 from bot.runner import running
-from conftest import SECRET, SHARED, TOKEN
+from conftest import SECRET, TOKEN, shared_file
 
 
 @pytest.fixture(scope="module")
 def spec() -> dict:
-    path = SHARED / "line" / "messaging-api.yml"
-    if not path.exists():
-        pytest.skip(f"LINE's OpenAPI files are not beside the repository ({path})")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.safe_load(shared_file("line", "messaging-api.yml").read_text(encoding="utf-8"))
 
 
 def test_limits_match_lines_openapi(spec: dict) -> None:
@@ -141,7 +138,7 @@ async def test_loading_animation_rules(emulated) -> None:
 
 async def test_webhooks_are_signed_and_shaped_like_lines(emulated) -> None:
     line, _ = emulated
-    webhook = yaml.safe_load((SHARED / "line" / "webhook.yml").read_text(encoding="utf-8"))
+    webhook = yaml.safe_load(shared_file("line", "webhook.yml").read_text(encoding="utf-8"))
     required = set(webhook["components"]["schemas"]["Event"]["required"])
     received: list[tuple[bytes, str]] = []
 

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.appkeys import INBOX_WORKER, OUTBOX_SENDER, SESSIONS
 from bot.models import InboxEvent
-from conftest import SHARED, Service
+from conftest import Service, shared_file
 
 
 async def stored(service: Service) -> list[InboxEvent]:
@@ -88,7 +88,7 @@ async def test_duplicated_and_redelivered_event_is_answered_once(service: Servic
 
 
 async def test_every_sample_event_from_line_is_processed_without_error(service: Service) -> None:
-    sample = json.loads((SHARED / "line" / "webhook-events.sample.json").read_text(encoding="utf-8"))
+    sample = json.loads(shared_file("line", "webhook-events.sample.json").read_text(encoding="utf-8"))
     # The sample shares one webhookEventId among all events; give each its own, as LINE does.
     for number, event in enumerate(sample["events"]):
         event["webhookEventId"] = f"01SAMPLE{number:018d}"
