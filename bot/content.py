@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError, field_validator, model_validator
 
 from bot.hours import OpeningHours
 from bot.line_limits import QUICK_REPLY_MAX_ITEMS, QUICK_REPLY_LABEL_MAX
 
-# Japanese numbers as published: fixed/free-dial/navi-dial with hyphens, #-short codes, 3-digit emergency.
-PHONE_PATTERN = re.compile(r"^(0\d{1,4}-\d{1,4}-\d{3,4}|#\d{4}|1\d{2})$")
+# Japanese numbers as their source writes them: 10 or 11 digits in hyphenated groups (0120-061-338,
+# 0570-078374), #-short codes (#8103) and 3-digit numbers (189).
+PHONE_PATTERN = re.compile(r"^((?=(?:-?\d){10,11}$)0\d{1,4}(-\d{1,6}){1,2}|#\d{4}|1\d{2})$")
 ID_PATTERN = r"^[a-z0-9_]+$"
+# The language of the files at the top of `content/`; each other language is a folder beside them.
+BASE_LANGUAGE = "ja"
 
 
 class ContentError(Exception):
@@ -41,6 +44,8 @@ class Category(_Strict):
     label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
     hours: OpeningHours
     accepted: str = Field(min_length=1)
+    # The finder's worries this category serves: its out-of-hours answer offers their lines open now.
+    worries: list[str] = Field(min_length=1)
 
 
 class MenuLink(_Strict):
@@ -48,25 +53,26 @@ class MenuLink(_Strict):
 
     id: str = Field(pattern=ID_PATTERN)
     label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
-    answer: str = Field(min_length=1)
+    # What the entry answers, unless it `opens` a feature that asks its own questions.
+    answer: str | None = Field(default=None, min_length=1)
+    opens: Literal["finder"] | None = None
+
+    @model_validator(mode="after")
+    def _answers_or_opens(self) -> MenuLink:
+        if (self.answer is None) == (self.opens is None):
+            raise ValueError("give either answer (a text) or opens (a feature), not both")
+        return self
 
 
 class Menu(_Strict):
     """The guidance menu: its greeting, the words that open it, and its entries in order."""
 
+    language_name: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
     greeting: str = Field(min_length=1)
     prompt: str = Field(min_length=1)
     keywords: list[str] = Field(min_length=1)
-    categories: list[Category] = Field(min_length=1)
+    categories: list[Category] = Field(default_factory=list)
     links: list[MenuLink] = Field(default_factory=list)
-
-    @field_validator("links")
-    @classmethod
-    def _fits_one_quick_reply(cls, links: list[MenuLink], info: Any) -> list[MenuLink]:
-        total = len(info.data.get("categories", [])) + len(links)
-        if total > QUICK_REPLY_MAX_ITEMS:
-            raise ValueError(f"{total} menu entries; a quick reply holds at most {QUICK_REPLY_MAX_ITEMS}")
-        return links
 
     def category(self, category_id: str) -> Category | None:
         """The category with this id, if the menu has one."""
@@ -89,6 +95,52 @@ class Messages(_Strict):
     after_choice: str
     out_of_hours: str
     emergency: str
+    language_chosen: str
+
+
+class Worry(_Strict):
+    """One worry the support finder offers (the national site's chatbot's categories)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+    # Children are asked their school year first, as the national site's under-18 page does.
+    asks_school_year: bool = False
+    # Lines for this worry are offered whatever language they answer in (it is about other languages).
+    any_language: bool = False
+
+
+class SchoolYear(_Strict):
+    """A school year the finder asks children for, with the ages it stands for."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+    ages: tuple[int, int]
+
+
+class Finder(_Strict):
+    """The support finder's questions, answers and labels."""
+
+    prompt: str = Field(min_length=1)
+    school_year_prompt: str = Field(min_length=1)
+    results: str = Field(min_length=1)
+    open_now: str = Field(min_length=1)
+    closed_now: str = Field(min_length=1)
+    hours: str = Field(min_length=1)
+    # Shown before the number on a call button, whose label LINE caps at 20 characters.
+    call: str = Field(min_length=1, max_length=6)
+    open_page: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+    search_again: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+    back_to_menu: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+    worries: list[Worry] = Field(min_length=1)
+    school_years: list[SchoolYear] = Field(default_factory=list)
+
+    def worry(self, worry_id: str) -> Worry | None:
+        """The worry with this id, if the finder offers it."""
+        return next((w for w in self.worries if w.id == worry_id), None)
+
+    def school_year(self, year_id: str) -> SchoolYear | None:
+        """The school year with this id, if the finder asks for it."""
+        return next((y for y in self.school_years if y.id == year_id), None)
 
 
 class Contact(_Strict):
@@ -108,66 +160,187 @@ class Contact(_Strict):
         return value
 
 
+class Audience(_Strict):
+    """Who a line is for; anything left out means everyone."""
+
+    min_age: int | None = Field(default=None, ge=0)
+    max_age: int | None = Field(default=None, ge=0)
+    gender: Literal["any", "women", "men"] = "any"
+    languages: list[str] = Field(default_factory=lambda: ["ja"], min_length=1)
+
+    def admits(self, language: str | None, ages: tuple[int, int] | None) -> bool:
+        """Whether a person speaking `language` (any if None), aged within `ages` (if known), may use the line."""
+        if language is not None and language not in self.languages:
+            return False
+        if ages is None:
+            return True
+        low, high = ages
+        return (self.min_age is None or high >= self.min_age) and (self.max_age is None or low <= self.max_age)
+
+
+class ResourceText(_Strict):
+    """A resource's name and summary in another language."""
+
+    name: str = Field(min_length=1)
+    summary: str = Field(min_length=1, max_length=120)
+
+
 class Resource(_Strict):
     """A real, public helpline or support program, with where its details come from."""
 
     id: str = Field(pattern=ID_PATTERN)
     name: str
     organisation: str
+    summary: str = Field(min_length=1, max_length=60)
     contacts: list[Contact] = Field(min_length=1)
     hours: OpeningHours
+    audience: Audience = Audience()
+    worries: list[str] = Field(min_length=1)
+    school_years: list[str] = Field(default_factory=list)
     emergency: bool = False
+    translations: dict[str, ResourceText] = Field(default_factory=dict)
     source: HttpUrl
     checked: date
+    # The sentence on the source page that gives the number and hours, for whoever checks it next.
+    evidence: str | None = None
+
+    def text(self, language: str) -> ResourceText:
+        """Name and summary in `language` where translated, else as written."""
+        return self.translations.get(language) or ResourceText(name=self.name, summary=self.summary)
 
 
 class Content(_Strict):
-    """All content the bot runs on."""
+    """All content the bot runs on, in one language, with the other languages beside it."""
 
+    language: str = BASE_LANGUAGE
     menu: Menu
     messages: Messages
+    finder: Finder
     resources: list[Resource]
+    translations: dict[str, Content] = Field(default_factory=dict)
 
     def resource(self, resource_id: str) -> Resource | None:
         """The resource with this id, if any."""
         return next((r for r in self.resources if r.id == resource_id), None)
 
+    def in_language(self, language: str | None) -> Content:
+        """This content as a person using `language` reads it (the base language if not offered)."""
+        if language in self.translations:
+            return self.translations[language]
+        return self
 
-# Which file holds which part of `Content`.
-FILES = {"menu": "menu.yaml", "messages": "messages.yaml", "resources": "resources.yaml"}
+    def languages(self) -> list[Content]:
+        """The content in every language offered, the base first."""
+        return [self, *self.translations.values()]
+
+
+# Which file holds which part of `Content`; a language folder holds the translated ones.
+FILES = {"menu": "menu.yaml", "messages": "messages.yaml", "finder": "finder.yaml", "resources": "resources.yaml"}
+TRANSLATED_PARTS = ("menu", "messages", "finder")
+# Lists whose entries a translation names by id; it gives their words, the base file everything else.
+TRANSLATED_LISTS = {"menu": ("categories", "links"), "finder": ("worries", "school_years")}
+TRANSLATABLE_FIELDS = {"id", "label", "accepted", "answer"}
+LANGUAGE_FOLDER = re.compile(r"^[a-z]{2}$")
+
+
+class _Files:
+    """The parsed files of one content folder, and where each problem in them is."""
+
+    def __init__(self, directory: Path, problems: list[str]) -> None:
+        self.directory = directory
+        self.problems = problems
+        self.nodes: dict[str, yaml.Node] = {}
+        self.data: dict[str, Any] = {}
+
+    def read(self, part: str) -> bool:
+        node = _compose(self.directory / FILES[part], self.problems)
+        if node is None:
+            return False
+        self.nodes[part] = node
+        self.data[part] = yaml.safe_load((self.directory / FILES[part]).read_text(encoding="utf-8"))
+        return True
+
+    def report(self, part: str, location: tuple[Any, ...], message: str) -> None:
+        line = _line(self.nodes[part], location) if part in self.nodes else 1
+        self.problems.append(f"{self.directory / FILES[part]}:{line}: {message}")
+
+    def validate(self, part: str, data: Any) -> Any:
+        try:
+            return TypeAdapter(Content.model_fields[part].annotation).validate_python(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                self.report(part, error["loc"], f"{_where(error['loc'])}: {error['msg']}")
+            return None
 
 
 def load_content(directory: Path | str) -> Content:
-    """Load and validate every content file.
+    """Load and validate every content file, in every language, with their cross-references.
 
     Raises:
         ContentError: with every problem found, each as `file:line: what is wrong`.
     """
     directory = Path(directory)
     problems: list[str] = []
-    parts: dict[str, Any] = {}
-    nodes: dict[str, yaml.Node] = {}
-    for part, name in FILES.items():
-        path = directory / name
-        node = _compose(path, problems)
-        if node is None:
-            continue
-        nodes[part] = node
-        try:
-            parts[part] = TypeAdapter(Content.model_fields[part].annotation).validate_python(
-                yaml.safe_load(path.read_text(encoding="utf-8"))
-            )
-        except ValidationError as exc:
-            problems.extend(
-                f"{path}:{_line(node, error['loc'])}: {_where(error['loc'])}: {error['msg']}"
-                for error in exc.errors()
-            )
-    if not problems:
-        content = Content(**parts)
-        problems.extend(_duplicate_ids(directory, content, nodes))
+    base = _Files(directory, problems)
+    parts = {part: base.validate(part, base.data[part]) for part in FILES if base.read(part)}
+    _unknown_files(directory, problems)
+    translations: dict[str, tuple[_Files, dict[str, Any]]] = {}
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir() and LANGUAGE_FOLDER.match(p.name)):
+        files = _Files(folder, problems)
+        translated = {}
+        for part in TRANSLATED_PARTS:
+            if files.read(part) and part in base.data:
+                translated[part] = files.validate(part, _with_base(files, part, base.data[part]))
+        translations[folder.name] = (files, translated)
+    if problems or any(value is None for value in parts.values()):
+        raise ContentError(problems)
+    content = Content(
+        **parts,
+        translations={
+            language: Content(language=language, resources=parts["resources"], **translated)
+            for language, (_, translated) in translations.items()
+        },
+    )
+    _check_references(base, content, {language: files for language, (files, _) in translations.items()})
     if problems:
         raise ContentError(problems)
     return content
+
+
+def _with_base(files: _Files, part: str, base: Any) -> Any:
+    """A translated file's data completed from the base file, so it validates as a whole part.
+
+    Entries of translated lists name a base entry by id and may give only words; the rest (hours,
+    worries, ages) comes from the base, so languages cannot drift apart.
+    """
+    data = files.data[part]
+    if not isinstance(data, dict) or not isinstance(base, dict):
+        return data
+    merged = dict(data)
+    for list_name in TRANSLATED_LISTS.get(part, ()):
+        by_id = {entry.get("id"): entry for entry in base.get(list_name) or [] if isinstance(entry, dict)}
+        entries = []
+        for index, entry in enumerate(data.get(list_name) or []):
+            if not isinstance(entry, dict):
+                entries.append(entry)
+                continue
+            extra = set(entry) - TRANSLATABLE_FIELDS
+            if extra:
+                files.report(part, (list_name, index, sorted(extra)[0]), f"{', '.join(sorted(extra))}: comes from the base file, only words are translated")
+            if entry.get("id") not in by_id:
+                files.report(part, (list_name, index, "id"), f"id {entry.get('id')!r} is not in the base file")
+            entries.append({**by_id.get(entry.get("id"), {}), **entry})
+        merged[list_name] = entries
+    return merged
+
+
+def _unknown_files(directory: Path, problems: list[str]) -> None:
+    """A file tsunagi does not read is most likely a typo; say so instead of ignoring it."""
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and path.suffix in (".yaml", ".yml") and path.name not in FILES.values():
+            problems.append(f"{path}:1: not a content file tsunagi reads (expected one of {', '.join(FILES.values())})")
+        if path.is_dir() and not LANGUAGE_FOLDER.match(path.name):
+            problems.append(f"{path}:1: folders in content/ are languages, named by a two-letter code such as en")
 
 
 def _compose(path: Path, problems: list[str]) -> yaml.Node | None:
@@ -208,20 +381,51 @@ def _line(root: yaml.Node, location: tuple[Any, ...]) -> int:
     return node.start_mark.line + 1
 
 
-def _duplicate_ids(directory: Path, content: Content, nodes: dict[str, yaml.Node]) -> list[str]:
-    """Ids are how postbacks and cross-references name things, so each must be unique."""
-    menu = content.menu
-    places = {
-        "menu": [(("categories", i, "id"), c.id) for i, c in enumerate(menu.categories)]
-        + [(("links", i, "id"), link.id) for i, link in enumerate(menu.links)],
-        "resources": [((i, "id"), r.id) for i, r in enumerate(content.resources)],
-    }
-    problems = []
-    for part, entries in places.items():
-        seen: set[str] = set()
-        for location, item_id in entries:
-            if item_id in seen:
-                line = _line(nodes[part], location)
-                problems.append(f"{directory / FILES[part]}:{line}: duplicate id {item_id!r}")
-            seen.add(item_id)
-    return problems
+def _check_references(base: _Files, content: Content, translations: dict[str, _Files]) -> None:
+    """Ids are unique, every id named elsewhere exists, and no finder answer can come back empty."""
+    finder = content.finder
+    worries = {w.id for w in finder.worries}
+    years = {y.id for y in finder.school_years}
+    for part, list_name, items in (
+        ("menu", "categories", content.menu.categories),
+        ("menu", "links", content.menu.links),
+        ("finder", "worries", finder.worries),
+        ("finder", "school_years", finder.school_years),
+    ):
+        _unique_ids(base, part, [((list_name, i, "id"), item.id) for i, item in enumerate(items)])
+    _unique_ids(base, "resources", [((i, "id"), r.id) for i, r in enumerate(content.resources)])
+    for i, category in enumerate(content.menu.categories):
+        for j, worry in enumerate(category.worries):
+            if worry not in worries:
+                base.report("menu", ("categories", i, "worries", j), f"unknown worry {worry!r} (see finder.yaml)")
+    for i, resource in enumerate(content.resources):
+        for j, worry in enumerate(resource.worries):
+            if worry not in worries:
+                base.report("resources", (i, "worries", j), f"unknown worry {worry!r} (see finder.yaml)")
+        for j, year in enumerate(resource.school_years):
+            if year not in years:
+                base.report("resources", (i, "school_years", j), f"unknown school year {year!r} (see finder.yaml)")
+        for language in resource.translations:
+            if language not in content.translations:
+                base.report("resources", (i, "translations", language), f"no content/{language}/ folder for this translation")
+    for language_content in content.languages():
+        files = translations.get(language_content.language, base)
+        language = language_content.language
+        menu = language_content.menu
+        entries = len(menu.categories) + len(menu.links) + len(content.translations)
+        if entries > QUICK_REPLY_MAX_ITEMS:
+            files.report("menu", (), f"{entries} menu entries with the language choices; a quick reply holds at most {QUICK_REPLY_MAX_ITEMS}")
+        for i, worry in enumerate(language_content.finder.worries):
+            if not any(worry.id in r.worries and (worry.any_language or r.audience.admits(language, None)) for r in content.resources):
+                files.report("finder", ("worries", i), f"no resource in resources.yaml serves worry {worry.id!r} in {language!r}")
+        for i, year in enumerate(language_content.finder.school_years):
+            if not any(year.id in r.school_years and r.audience.admits(language, None) for r in content.resources):
+                files.report("finder", ("school_years", i), f"no resource in resources.yaml is for school year {year.id!r} in {language!r}")
+
+
+def _unique_ids(files: _Files, part: str, entries: list[tuple[tuple[Any, ...], str]]) -> None:
+    seen: set[str] = set()
+    for location, item_id in entries:
+        if item_id in seen:
+            files.report(part, location, f"duplicate id {item_id!r}")
+        seen.add(item_id)

@@ -28,6 +28,8 @@ from linebot.v3.messaging import MulticastRequest, PushMessageRequest, ReplyMess
 from pydantic import ValidationError
 
 from bot.line_limits import (
+    CAROUSEL_MAX_BUBBLES,
+    FLEX_ALT_TEXT_MAX,
     MESSAGES_PER_REQUEST,
     MULTICAST_MAX_RECIPIENTS,
     POSTBACK_DATA_MAX,
@@ -408,6 +410,8 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
         where = f"messages[{index}]"
         if message.get("type") == "text" and utf16_length(message.get("text", "")) > TEXT_MAX_UTF16:
             raise LineError(400, "The request body has 1 error(s)", [{"message": f"Length must be between 0 and {TEXT_MAX_UTF16}", "property": f"{where}.text"}])
+        if message.get("type") == "flex":
+            _check_flex(message, where)
         items = (message.get("quickReply") or {}).get("items", [])
         if len(items) > QUICK_REPLY_MAX_ITEMS:
             raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 0 and {QUICK_REPLY_MAX_ITEMS}", "property": f"{where}.quickReply.items"}])
@@ -418,6 +422,15 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
             if len(action.get("data", "")) > POSTBACK_DATA_MAX:
                 raise LineError(400, "The request body has 1 error(s)", [{"message": f"Length must be between 0 and {POSTBACK_DATA_MAX}", "property": f"{where}.quickReply.items[{number}].action.data"}])
     return messages
+
+
+def _check_flex(message: dict[str, Any], where: str) -> None:
+    """Flex limits: the alt text shown in notifications, and the bubbles in a carousel."""
+    if not 1 <= len(message.get("altText", "")) <= FLEX_ALT_TEXT_MAX:
+        raise LineError(400, "The request body has 1 error(s)", [{"message": f"Length must be between 1 and {FLEX_ALT_TEXT_MAX}", "property": f"{where}.altText"}])
+    contents = message.get("contents") or {}
+    if contents.get("type") == "carousel" and not 1 <= len(contents.get("contents", [])) <= CAROUSEL_MAX_BUBBLES:
+        raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {CAROUSEL_MAX_BUBBLES}", "property": f"{where}.contents.contents"}])
 
 
 def _ulid() -> str:

@@ -27,9 +27,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consult import open_consultation
 from bot.content import Content
-from bot.menu import choose_category, choose_link, menu_messages, parse_postback
+from bot.finder import choose_school_year, choose_worry, start_finder
+from bot.inbox import source_id
+from bot.menu import choose_category, choose_language, choose_link, menu_messages, parse_postback
 from bot.messages import texts
-from bot.models import InboxEvent, utcnow
+from bot.models import InboxEvent, LineUser, utcnow
 from bot.outbox import cancel_pending_for
 from bot.router import Router, Turn
 from bot.users import forget_unsent, get_or_create_user, previous_message, store_message
@@ -56,14 +58,17 @@ async def handle_event(session: AsyncSession, record: InboxEvent, content: Conte
     source_type = (record.payload.get("source") or {}).get("type")
     if source_type != "user" and not isinstance(event, GROUP_EVENTS):
         return
-    if not await router.dispatch(Turn(session=session, content=content, zone=zone, record=record, event=event)):
+    # The person's language decides which content they read (identity-mapped: handlers reuse this row).
+    user = await session.get(LineUser, source_id(record.payload))
+    turn = Turn(session=session, all_content=content, zone=zone, record=record, event=event, language=user and user.language)
+    if not await router.dispatch(turn):
         log.debug("inbox event %s: %s needs no answer", record.id, record.event_type)
 
 
 async def _greet(turn: Turn) -> None:
     user = await get_or_create_user(turn.session, turn.source_id)
     user.greeted_at = utcnow()
-    turn.reply(menu_messages(turn.content, turn.content.menu.greeting))
+    turn.reply(menu_messages(turn, turn.content.menu.greeting))
 
 
 @router.on(FollowEvent)
@@ -92,8 +97,8 @@ async def on_text(turn: Turn) -> None:
     message = await store_message(
         turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text
     )
-    if text.strip() in content.menu.keywords:
-        turn.reply(menu_messages(content, content.menu.prompt))
+    if any(text.strip() in c.menu.keywords for c in turn.all_content.languages()):
+        turn.reply(menu_messages(turn, content.menu.prompt))
         return
     if user.greeted_at is None:
         await _greet(turn)
@@ -107,13 +112,13 @@ async def on_text(turn: Turn) -> None:
     if consultation is not None:
         turn.reply(texts(content.messages.after_choice))
     else:
-        turn.reply(menu_messages(content, content.menu.prompt))
+        turn.reply(menu_messages(turn, content.menu.prompt))
 
 
 async def _non_text(turn: Turn, kind: str, answer: str) -> None:
     await get_or_create_user(turn.session, turn.source_id)
     await store_message(turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at)
-    turn.reply(menu_messages(turn.content, answer))
+    turn.reply(menu_messages(turn, answer))
 
 
 @router.on(MessageEvent, StickerMessageContent)
@@ -148,15 +153,23 @@ async def on_postback(turn: Turn) -> None:
     await get_or_create_user(turn.session, turn.source_id)
     parsed = parse_postback(turn.event.postback.data)
     if parsed is None:
-        turn.reply(menu_messages(turn.content, turn.content.messages.unknown_choice))
+        turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
         return
     action, fields = parsed
     if action == "category":
         await choose_category(turn, fields["id"])
     elif action == "link":
         await choose_link(turn, fields["id"])
+    elif action == "lang":
+        await choose_language(turn, fields["id"])
+    elif action == "finder":
+        start_finder(turn)
+    elif action == "worry":
+        await choose_worry(turn, fields["id"])
+    elif action == "year":
+        await choose_school_year(turn, fields["id"])
     else:
-        turn.reply(menu_messages(turn.content, turn.content.menu.prompt))
+        turn.reply(menu_messages(turn, turn.content.menu.prompt))
 
 
 @router.on(UnsendEvent)

@@ -84,17 +84,46 @@ class OpeningHours(BaseModel):
             (day.month == 12 and day.day >= 29) or (day.month == 1 and day.day <= 3)
         )
 
-    def describe(self) -> str:
-        """The hours in short Japanese, for messages (e.g. 「平日 8:30〜17:15」)."""
+    def describe(self, language: str = "ja") -> str:
+        """The hours in a short phrase for messages (e.g. 「平日 8:30〜17:15（祝日を除く）」)."""
+        words = DESCRIBE_WORDS.get(language, DESCRIBE_WORDS["en"])
         if self.always:
-            return "24時間"
-        names = "月火水木金土日"
+            return words["always"]
         parts = []
         for period in self.periods:
-            days = "".join(names[d.index] for d in period.days)
-            days = {"月火水木金": "平日", "月火水木金土日": "毎日", "土日": "土日"}.get(days, days)
-            parts.append(f"{days} {period.open:%-H:%M}〜{period.close:%-H:%M}")
-        text = "、".join(parts)
-        if "holidays" in self.closed:
-            text += "（祝日を除く）"
+            days = words["day_names"]
+            named = words["separator"].join(days[d.index] for d in period.days)
+            named = words["day_groups"].get(tuple(d.index for d in period.days), named)
+            parts.append(f"{named} {period.open:%-H:%M}{words['until']}{period.close:%-H:%M}")
+        text = words["join"].join(parts)
+        if self.closed:
+            closures = words["closure_joiner"].join(words["closures"][c] for c in self.closed)
+            text += words["except"].format(closures=closures)
         return text
+
+
+# The words `describe` uses, per content language; other languages read the English.
+DESCRIBE_WORDS = {
+    "ja": {
+        "always": "24時間",
+        "day_names": "月火水木金土日",
+        "separator": "",
+        "day_groups": {(0, 1, 2, 3, 4): "平日", (0, 1, 2, 3, 4, 5, 6): "毎日"},
+        "until": "〜",
+        "join": "、",
+        "closures": {"holidays": "祝日", "new_year": "年末年始"},
+        "closure_joiner": "・",
+        "except": "（{closures}を除く）",
+    },
+    "en": {
+        "always": "24 hours",
+        "day_names": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        "separator": ", ",
+        "day_groups": {(0, 1, 2, 3, 4): "Weekdays", (0, 1, 2, 3, 4, 5, 6): "Every day"},
+        "until": "–",
+        "join": "; ",
+        "closures": {"holidays": "national holidays", "new_year": "the new-year break"},
+        "closure_joiner": " and ",
+        "except": " (except {closures})",
+    },
+}

@@ -8,3 +8,5 @@ POSTBACK_DATA_MAX = 300
 MULTICAST_MAX_RECIPIENTS = 500
 # A reply token is good for about a minute; past this the sender uses push instead.
 REPLY_TOKEN_FRESH_SECONDS = 50
+FLEX_ALT_TEXT_MAX = 1500
+CAROUSEL_MAX_BUBBLES = 12

@@ -6,25 +6,43 @@ from datetime import datetime
 from urllib.parse import parse_qs
 
 from bot.consult import request_consultation
-from bot.content import Content
+from bot.finder import lines_for, person_ages, start_finder
 from bot.messages import Message, postback_data, postback_item, texts
 from bot.outbox import enqueue_loading
 from bot.router import Turn
+from bot.users import get_or_create_user
 
-# Postback actions the menu sends, with the fields each must carry.
-POSTBACK_FIELDS = {"menu": set(), "category": {"id"}, "link": {"id"}}
+# Postback actions the bot's buttons send, with the fields each must carry.
+POSTBACK_FIELDS = {
+    "menu": set(),
+    "category": {"id"},
+    "link": {"id"},
+    "lang": {"id"},
+    "finder": set(),
+    "worry": {"id"},
+    "year": {"id"},
+}
+# How many lines an out-of-hours or emergency answer lists: enough to choose, few enough to read;
+# the general crisis lines take at most CRISIS_LINES of them, the rest are for the person's worries.
+MAX_LINES = 5
+CRISIS_LINES = 2
 
 
-def menu_messages(content: Content, text: str) -> list[Message]:
-    """`text` with every menu entry as a quick-reply button."""
-    menu = content.menu
+def menu_messages(turn: Turn, text: str) -> list[Message]:
+    """`text` with every menu entry, and every other language, as a quick-reply button."""
+    menu = turn.content.menu
     items = [postback_item(c.label, postback_data("category", id=c.id)) for c in menu.categories]
     items += [postback_item(link.label, postback_data("link", id=link.id)) for link in menu.links]
+    items += [
+        postback_item(other.menu.language_name, postback_data("lang", id=other.language))
+        for other in turn.all_content.languages()
+        if other.language != turn.content.language
+    ]
     return texts(text, quick_reply=items)
 
 
 def parse_postback(data: str) -> tuple[str, dict[str, str]] | None:
-    """Read postback data the menu made; anything else (tampered, stale, foreign) gives None."""
+    """Read postback data the bot made; anything else (tampered, stale, foreign) gives None."""
     try:
         fields = parse_qs(data, keep_blank_values=True, strict_parsing=True, max_num_fields=5)
     except ValueError:
@@ -38,13 +56,21 @@ def parse_postback(data: str) -> tuple[str, dict[str, str]] | None:
     return action, flat
 
 
-def around_the_clock_lines(content: Content, at: datetime, turn: Turn) -> str:
-    """The emergency sentence and the lines open now, one per line, for out-of-hours and crisis answers."""
+async def open_lines(turn: Turn, at: datetime, worries: list[str] | None = None) -> str:
+    """The emergency sentence and the lines open now for this person (their language and age):
+    crisis lines first, then lines for `worries`.
+    """
+    content = turn.content
+    user = await get_or_create_user(turn.session, turn.source_id)
+    ages = person_ages(content, user.school_year)
+    crisis = [r for r in lines_for(content, at, turn.zone, ages=ages, open_only=True) if r.emergency]
+    for_worries = lines_for(content, at, turn.zone, worries=set(worries), ages=ages, open_only=True) if worries else []
+    chosen = list({r.id: r for r in crisis[:CRISIS_LINES] + for_worries}.values())[:MAX_LINES]
     lines = [content.messages.emergency]
-    for resource in content.resources:
-        if resource.emergency and resource.hours.is_open(at, turn.zone):
-            phones = "、".join(c.value for c in resource.contacts if c.kind == "phone")
-            lines.append(f"・{resource.name} {phones}（{resource.hours.describe()}）")
+    for resource in chosen:
+        phones = "、".join(c.value for c in resource.contacts if c.kind == "phone")
+        reach = phones or next(c.value for c in resource.contacts)
+        lines.append(f"・{resource.text(content.language).name} {reach}（{resource.hours.describe(content.language)}）")
     return "\n".join(lines)
 
 
@@ -53,22 +79,37 @@ async def choose_category(turn: Turn, category_id: str) -> None:
     content = turn.content
     category = content.menu.category(category_id)
     if category is None:
-        turn.reply(menu_messages(content, content.messages.unknown_choice))
+        turn.reply(menu_messages(turn, content.messages.unknown_choice))
         return
     at = turn.record.occurred_at
     in_hours = category.hours.is_open(at, turn.zone)
     await request_consultation(turn.session, turn.source_id, category.id, at, in_hours)
     if in_hours:
-        turn.reply(texts(f"{category.accepted}\n\n{around_the_clock_lines(content, at, turn)}"))
+        turn.reply(texts(f"{category.accepted}\n\n{await open_lines(turn, at)}"))
         # Typing dots while they wait tell them someone is on the other side.
         enqueue_loading(turn.session, turn.source_id)
         return
-    closed = content.messages.out_of_hours.format(category=category.label, hours=category.hours.describe())
-    turn.reply(menu_messages(content, f"{closed}\n\n{around_the_clock_lines(content, at, turn)}"))
+    closed = content.messages.out_of_hours.format(category=category.label, hours=category.hours.describe(content.language))
+    turn.reply(menu_messages(turn, f"{closed}\n\n{await open_lines(turn, at, category.worries)}"))
 
 
 async def choose_link(turn: Turn, link_id: str) -> None:
     """The person chose a non-category entry (the finder, the online ibasho)."""
     link = turn.content.menu.link(link_id)
-    text = link.answer if link is not None else turn.content.messages.unknown_choice
-    turn.reply(menu_messages(turn.content, text))
+    if link is None:
+        turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
+    elif link.opens == "finder":
+        start_finder(turn)
+    else:
+        turn.reply(menu_messages(turn, link.answer))
+
+
+async def choose_language(turn: Turn, language: str) -> None:
+    """The person chose a language: keep it and show the menu in it."""
+    if turn.all_content.in_language(language).language != language:
+        turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
+        return
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.language = language
+    turn.language = language
+    turn.reply(menu_messages(turn, f"{turn.content.messages.language_chosen}\n{turn.content.menu.prompt}"))

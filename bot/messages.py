@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.line_limits import POSTBACK_DATA_MAX, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS, TEXT_MAX_UTF16
+from bot.line_limits import FLEX_ALT_TEXT_MAX, POSTBACK_DATA_MAX, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS, TEXT_MAX_UTF16
 
 Message = dict[str, Any]
 
@@ -49,6 +49,14 @@ def postback_item(label: str, data: str, display_text: str | None = None) -> dic
         raise ValueError(f"quick-reply label {label!r} is longer than {QUICK_REPLY_LABEL_MAX} characters")
     action = {"type": "postback", "label": label, "data": data, "displayText": display_text or label}
     return {"type": "action", "action": action}
+
+
+def flex(alt_text: str, contents: dict[str, Any], quick_reply: list[dict[str, Any]] | None = None) -> Message:
+    """A Flex message; `alt_text` is what notifications and old clients show, so it says it all."""
+    message: Message = {"type": "flex", "altText": alt_text[:FLEX_ALT_TEXT_MAX], "contents": contents}
+    if quick_reply:
+        message["quickReply"] = {"items": quick_reply}
+    return message
 
 
 def texts(text: str, quick_reply: list[dict[str, Any]] | None = None) -> list[Message]:

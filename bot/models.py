@@ -120,6 +120,10 @@ class LineUser(SQLModel, table=True):
     # False after an unfollow (block): nothing may be sent until they follow again.
     following: bool = True
     greeted_at: datetime | None = _timestamp(default=None)
+    # The content language they chose (a folder in content/); empty means the base language.
+    language: str | None = Field(default=None, max_length=8)
+    # The school year they gave the support finder, so lines for their age come first later too.
+    school_year: str | None = Field(default=None, max_length=32)
     created_at: datetime = _timestamp(default_factory=utcnow)
     updated_at: datetime = _timestamp(default_factory=utcnow)
 

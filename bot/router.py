@@ -21,10 +21,17 @@ class Turn:
     """Everything a handler needs for one event; handlers get it as their only argument."""
 
     session: AsyncSession
-    content: Content
+    #: The content in every language; `content` is the one the person reads.
+    all_content: Content
     zone: ZoneInfo
     record: InboxEvent
     event: Event
+    language: str | None = None
+
+    @property
+    def content(self) -> Content:
+        """The content in the person's language."""
+        return self.all_content.in_language(self.language)
 
     @property
     def source_id(self) -> str:

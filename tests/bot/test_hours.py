@@ -56,4 +56,6 @@ def test_overnight_span_runs_past_midnight(moment: datetime, expected: bool) -> 
 def test_always_open_and_descriptions() -> None:
     assert OpeningHours(always=True).is_open(tokyo(2027, 1, 1, 3, 0), TOKYO)
     assert OpeningHours(always=True).describe() == "24時間"
-    assert WEEKDAYS.describe() == "平日 8:30〜17:15（祝日を除く）"
+    assert WEEKDAYS.describe() == "平日 8:30〜17:15（祝日・年末年始を除く）"
+    assert WEEKDAYS.describe("en") == "Weekdays 8:30–17:15 (except national holidays and the new-year break)"
+    assert EVENINGS.describe("en") == "Fri 20:00–2:00"

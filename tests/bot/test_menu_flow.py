@@ -29,7 +29,7 @@ async def test_follow_greets_with_the_menu_from_content(service: Service, conten
     assert greeting["via"] == "reply"
     assert greeting["message"]["text"] == content.menu.greeting
     expected = [c.label for c in content.menu.categories] + [link.label for link in content.menu.links]
-    assert quick_labels(greeting["message"]) == expected
+    assert quick_labels(greeting["message"]) == expected + ["English"]
 
 
 async def test_choosing_a_category_records_it_with_what_was_typed_before(service: Service, content) -> None:
@@ -62,7 +62,7 @@ async def test_menu_keyword_reopens_the_menu(service: Service, content) -> None:
     await service.line.send_text(user, "メニュー")
     messages = await service.line.wait_for_messages(user, 2)
     assert messages[1]["message"]["text"] == content.menu.prompt
-    assert len(quick_labels(messages[1]["message"])) == len(content.menu.categories) + len(content.menu.links)
+    assert len(quick_labels(messages[1]["message"])) == len(content.menu.categories) + len(content.menu.links) + len(content.translations)
 
 
 async def test_unknown_or_tampered_postback_reshows_the_menu(service: Service, content) -> None:
@@ -92,12 +92,12 @@ async def test_stickers_images_and_files_get_a_kind_answer(service: Service, con
     assert all(quick_labels(m["message"]) for m in messages[1:]), "the menu stays one tap away"
 
 
-async def test_finder_and_ibasho_links_answer_from_content(service: Service, content) -> None:
+async def test_ibasho_link_answers_from_content(service: Service, content) -> None:
     user = service.line.add_user().user_id
     await service.line.follow(user)
-    await service.line.send_postback(user, "a=link&id=finder")
+    await service.line.send_postback(user, "a=link&id=ibasho")
     messages = await service.line.wait_for_messages(user, 2)
-    assert messages[1]["message"]["text"] == content.menu.link("finder").answer
+    assert messages[1]["message"]["text"] == content.menu.link("ibasho").answer
 
 
 async def test_out_of_hours_request_is_recorded_and_offers_24_hour_lines(service: Service, content) -> None:
@@ -111,7 +111,9 @@ async def test_out_of_hours_request_is_recorded_and_offers_24_hour_lines(service
     await line.send_events([event])
     messages = await line.wait_for_messages(user, 2)
     text = messages[1]["message"]["text"]
-    assert "受付時間外" in text and "平日 10:00〜17:00" in text and "0120-061-338" in text
+    assert "受付時間外" in text and "平日 10:00〜17:00" in text
+    assert "0120-061-338" in text, "a 24-hour crisis line is offered"
+    assert "https://www.moj.go.jp/isa/guidebook_all.html" in text, "so is help in foreign languages, open now"
     assert "0120-007-110" not in text, "a line closed on Sunday night is not offered"
     assert messages[1]["via"] == "push", "the event is old, so its reply token is not trusted"
     async with service.app[SESSIONS]() as session:
