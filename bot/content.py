@@ -7,6 +7,7 @@ objects, or into a list of `file:line: what is wrong` problems when they are bro
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -405,6 +406,11 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
         for j, year in enumerate(resource.school_years):
             if year not in years:
                 base.report("resources", (i, "school_years", j), f"unknown school year {year!r} (see finder.yaml)")
+        if resource.evidence:
+            quoted = _dial_string(resource.evidence)
+            for j, contact in enumerate(resource.contacts):
+                if contact.kind == "phone" and _dial_string(contact.value) not in quoted:
+                    base.report("resources", (i, "contacts", j, "value"), f"{contact.value} is not in the evidence quoted from the source")
         for language in resource.translations:
             if language not in content.translations:
                 base.report("resources", (i, "translations", language), f"no content/{language}/ folder for this translation")
@@ -421,6 +427,11 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
         for i, year in enumerate(language_content.finder.school_years):
             if not any(year.id in r.school_years and r.audience.admits(language, None) for r in content.resources):
                 files.report("finder", ("school_years", i), f"no resource in resources.yaml is for school year {year.id!r} in {language!r}")
+
+
+def _dial_string(text: str) -> str:
+    """Only what one dials: digits and '#', however the page wrote them (全角, ♯, hyphens, spaces)."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text).replace("♯", "#") if c.isdigit() or c == "#")
 
 
 def _unique_ids(files: _Files, part: str, entries: list[tuple[tuple[Any, ...], str]]) -> None:

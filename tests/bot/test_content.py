@@ -61,3 +61,73 @@ def test_duplicate_category_ids_are_reported(content_dir: Path) -> None:
     menu.write_text(menu.read_text(encoding="utf-8").replace("id: poverty", "id: loneliness"), encoding="utf-8")
     [problem] = _problems(content_dir)
     assert "duplicate id 'loneliness'" in problem
+
+
+def _replace_once(path: Path, old: str, new: str) -> int:
+    """Replace the first `old` in the file; returns the (1-based) line it was on."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    line = text[: text.index(old)].count("\n") + 1
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return line
+
+
+def test_wrong_type_and_bad_hours_in_resources(content_dir: Path) -> None:
+    resources = content_dir / "resources.yaml"
+    type_line = _replace_once(resources, "  emergency: true", "  emergency: sometimes")
+    hours_line = _replace_once(resources, "open: '16:00'", "open: '25:00'")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{resources}:{type_line}: 0.emergency:") for p in problems), problems
+    assert any(p.startswith(f"{resources}:{hours_line}: 1.hours.periods.0.open:") for p in problems), problems
+
+
+def test_unknown_worry_school_year_and_category_worry_are_named(content_dir: Path) -> None:
+    resources, menu = content_dir / "resources.yaml", content_dir / "menu.yaml"
+    worry_line = _replace_once(resources, "worries: [suicide,", "worries: [despair,")
+    year_line = _replace_once(resources, "school_years: [elementary_low,", "school_years: [kindergarten,")
+    category_line = _replace_once(menu, "worries: [under18]", "worries: [childhood]")
+    problems = _problems(content_dir)
+    assert f"{resources}:{worry_line}: unknown worry 'despair' (see finder.yaml)" in problems
+    assert f"{resources}:{year_line}: unknown school year 'kindergarten' (see finder.yaml)" in problems
+    assert f"{menu}:{category_line}: unknown worry 'childhood' (see finder.yaml)" in problems
+
+
+def test_duplicate_resource_id_and_a_number_not_on_the_source(content_dir: Path) -> None:
+    resources = content_dir / "resources.yaml"
+    duplicate_line = _replace_once(resources, "- id: kodomo_jinken_110", "- id: inochi_sos")
+    number_line = _replace_once(resources, "value: 0120-783-556}", "value: 0120-783-557}")
+    problems = _problems(content_dir)
+    assert f"{resources}:{duplicate_line}: duplicate id 'inochi_sos'" in problems
+    assert f"{resources}:{number_line}: 0120-783-557 is not in the evidence quoted from the source" in problems
+
+
+def test_a_worry_without_any_resource_is_refused(content_dir: Path) -> None:
+    finder = content_dir / "finder.yaml"
+    line = _replace_once(finder, "  - {id: care, label: 介護}", "  - {id: care, label: 介護}\n  - {id: pets, label: ペット}")
+    assert _problems(content_dir) == [f"{finder}:{line + 1}: no resource in resources.yaml serves worry 'pets' in 'ja'"]
+
+
+def test_translations_give_words_only_for_ids_the_base_has(content_dir: Path) -> None:
+    menu = content_dir / "en" / "menu.yaml"
+    hours_line = _replace_once(menu, "  - id: foreign\n", "  - id: foreign\n    hours: {always: true}\n") + 1
+    unknown_line = _replace_once(menu, "  - id: finder", "  - id: chat")
+    problems = _problems(content_dir)
+    assert f"{menu}:{hours_line}: hours: comes from the base file, only words are translated" in problems
+    assert f"{menu}:{unknown_line}: id 'chat' is not in the base file" in problems
+
+
+def test_an_unknown_file_or_folder_is_not_ignored(content_dir: Path) -> None:
+    (content_dir / "room.yaml").write_text("rooms: []\n", encoding="utf-8")
+    (content_dir / "drafts").mkdir()
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{content_dir / 'room.yaml'}:1: not a content file") for p in problems)
+    assert any(p.startswith(f"{content_dir / 'drafts'}:1: folders in content/ are languages") for p in problems)
+
+
+def test_the_english_content_is_complete(content) -> None:
+    english = content.in_language("en")
+    assert english.language == "en" and english.menu.language_name == "English"
+    assert [c.id for c in english.menu.categories] == ["foreign"]
+    assert english.menu.category("foreign").hours == content.menu.category("foreign").hours, "hours come from the base"
+    assert english.finder.worry("foreign_language").any_language, "what a worry does comes from the base"
+    assert len(content.resources) >= 60

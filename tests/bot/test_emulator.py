@@ -66,6 +66,15 @@ async def test_push_is_delivered_through_the_real_sdk(emulated) -> None:
     assert [m["message"]["text"] for m in line.messages_for(user.user_id)] == ["やあ"]
 
 
+def flex(alt_text: str, contents: dict) -> dict:
+    return {"type": "flex", "altText": alt_text, "contents": contents}
+
+
+def carousel(bubbles: int) -> dict:
+    bubble = {"type": "bubble", "body": {"type": "box", "layout": "vertical", "contents": [{"type": "text", "text": "x"}]}}
+    return {"type": "carousel", "contents": [bubble] * bubbles}
+
+
 @pytest.mark.parametrize(
     ("messages", "expected"),
     [
@@ -79,6 +88,11 @@ async def test_push_is_delivered_through_the_real_sdk(emulated) -> None:
         ([text("a", quickReply={"items": [{"type": "action", "action": {"type": "message", "label": "x" * 21, "text": "x"}}]})], 400),
         ([text("a", quickReply={"items": [{"type": "action", "action": {"type": "postback", "label": "x", "data": "d" * 301}}]})], 400),
         ([{"type": "hologram", "text": "?"}], 400),
+        ([flex("a", carousel(12))], 200),
+        ([flex("a", carousel(13))], 400),
+        ([flex("", carousel(1))], 400),
+        ([flex("a" * 1501, carousel(1))], 400),
+        ([flex("a", {"type": "bubble", "body": {"type": "box", "layout": "vertical"}})], 400),  # a box needs contents
     ],
 )
 async def test_message_rules(emulated, messages: list, expected: int) -> None:
