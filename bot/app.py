@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 from aiohttp import web
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from sqlalchemy import text
 
-from bot.appkeys import CONTENT, ENGINE, INBOX_WORKER, INBOX_WRITER, LINE_API, OUTBOX_SENDER, SESSIONS, SETTINGS
+from bot.appkeys import CONTENT, ENGINE, HUB, INBOX_WORKER, INBOX_WRITER, LINE_API, OUTBOX_SENDER, SESSIONS, SETTINGS
+from bot.console import add_console
 from bot.content import Content
 from bot.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
 from bot.handlers import handle_event
-from bot.inbox import InboxWorker, InboxWriter, yielding
+from bot.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
+from bot.live import Hub, postgres_listener
 from bot.outbox import OutboxSender
+from bot.queue import sweep
 from bot.settings import Settings
 from bot.webhook import MAX_BODY_BYTES, callback
+
+
+log = logging.getLogger(__name__)
+
+# How often waiting and silent consultations are looked at (idle closing, high-risk escalation).
+SWEEP_SECONDS = 5
 
 
 class StartupError(Exception):
@@ -29,9 +40,13 @@ def init_app(settings: Settings, content: Content) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[CONTENT] = content
-    app.cleanup_ctx.extend([_database, _line_api, _workers])
+    app[HUB] = Hub()
+    app.cleanup_ctx.extend([_database, _live, _line_api, _workers])
+    # Open event streams end first, so stopping never waits for a console tab to close.
+    app.on_shutdown.append(_close_streams)
     app.router.add_post("/callback", callback)
     app.router.add_get("/healthz", healthz)
+    add_console(app)
     return app
 
 
@@ -47,9 +62,22 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await engine.dispose()
         raise StartupError(f"cannot reach the database at DATABASE_URL: {exc}") from exc
     app[ENGINE] = engine
-    app[SESSIONS] = session_factory(engine)
+    app[SESSIONS] = session_factory(engine, app[HUB])
     yield
     await engine.dispose()
+
+
+async def _live(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL, hear what every process announces; on SQLite the hub hears commits directly."""
+    if app[ENGINE].dialect.name != "postgresql":
+        yield
+        return
+    async with postgres_listener(app[SETTINGS].database_url, app[HUB]):
+        yield
+
+
+async def _close_streams(app: web.Application) -> None:
+    app[HUB].close()
 
 
 async def _line_api(app: web.Application) -> AsyncIterator[None]:
@@ -75,13 +103,31 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     app[INBOX_WRITER], app[OUTBOX_SENDER], app[INBOX_WORKER] = writer, sender, worker
     writing = asyncio.create_task(writer.run())
     sending, working = asyncio.create_task(sender.run()), asyncio.create_task(worker.run())
+    sweeping = asyncio.create_task(_sweep_forever(app, background))
     yield
+    sweeping.cancel()
     # The webhook has stopped; the inbox stops next so what it still commits reaches a running sender.
     worker.stop()
     await working
     sender.stop()
     await sending
     writing.cancel()
+
+
+async def _sweep_forever(app: web.Application, sessions: SessionFactory) -> None:
+    """Close chats the person left and escalate waiting or silent high-risk ones, every few seconds."""
+    settings = app[SETTINGS]
+    idle = timedelta(minutes=settings.consultation_idle_minutes)
+    high_risk_wait = timedelta(seconds=settings.high_risk_max_wait_seconds)
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            async with sessions() as session:
+                await sweep(session, app[CONTENT], idle, high_risk_wait)
+                await session.commit()
+            app[OUTBOX_SENDER].wake()
+        except Exception:
+            log.exception("consultation sweep failed; trying again in %s s", SWEEP_SECONDS)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.content import Content
 from bot.inbox import InboxWorker, InboxWriter
+from bot.live import Hub
 from bot.outbox import OutboxSender
 from bot.settings import Settings
 
@@ -20,3 +21,4 @@ LINE_API = web.AppKey("line_api", AsyncMessagingApi)
 INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
 INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)
+HUB = web.AppKey("hub", Hub)

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bot.content import Content, ContentError, load_content
+from bot.models import StaffRole
 from bot.settings import Settings, SettingsError, SettingsT, StorageSettings, load_settings
 
 app = typer.Typer(help="tsunagi: a LINE text-consultation service and online ibasho.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 content_app = typer.Typer(help="Content files (menus, messages, helplines).", no_args_is_help=True)
+user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
+app.add_typer(user_app, name="user")
 
 
 def fail(message: str) -> typer.Exit:
@@ -80,7 +84,9 @@ def demo(
     from bot.app import StartupError
     from bot.demo import run_demo
 
-    settings = settings_or_exit(line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token")
+    settings = settings_or_exit(
+        line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token", console_secure_cookies=False
+    )
     content = content_or_exit(settings.content_dir)
     _logging()
     try:
@@ -117,3 +123,36 @@ def content_check(
     """Validate every content file; print each problem as `file:line: what is wrong`."""
     content_or_exit(str(directory))
     typer.echo(f"{directory}: content is valid")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="Log-in name.")],
+    role: Annotated[StaffRole, typer.Option(help="What the account may do.")],
+    display_name: Annotated[str | None, typer.Option(help="Name LINE users see (default: the log-in name).")] = None,
+    max_chats: Annotated[int, typer.Option(min=1, help="Chats a counselor holds at once.")] = 3,
+) -> None:
+    """Create a console account. The password is asked on a terminal, or read from the first line of stdin."""
+    from bot.console.auth import add_staff
+    from bot.db import create_engine, session_factory
+
+    settings = settings_or_exit(StorageSettings)
+    if sys.stdin.isatty():
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+
+    async def add() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                await add_staff(session, name, password, role, display_name, max_chats)
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(add())
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"added {role.value} {name!r}")

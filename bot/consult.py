@@ -1,6 +1,6 @@
-"""Consultations: a person's request for a counselor in one category.
+"""Consultations as the person on LINE meets them: asking for a counselor, waiting, talking, the end.
 
-The guidance menu opens one; the consultation queue (a later capability) takes it from `REQUESTED`.
+The guidance menu opens one; the queue (`bot/queue.py`) serves it; this module answers the person.
 """
 
 from __future__ import annotations
@@ -8,18 +8,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Consultation, ConsultationStatus, UserMessage
+from bot.live import announce
+from bot.messages import texts
+from bot.models import OPEN_CONSULTATION, Consultation, ConsultationStatus, UserMessage
+from bot.queue import QUEUE_TOPIC, consultation_topic, place_in_line, waiting_messages
+from bot.router import Turn
 
 
 async def open_consultation(session: AsyncSession, user_id: str) -> Consultation | None:
     """The person's consultation still waiting for or with a counselor, if any."""
     result = await session.exec(
         select(Consultation)
-        .where(Consultation.user_id == user_id, Consultation.status == ConsultationStatus.REQUESTED)
-        .order_by(Consultation.id.desc())
+        .where(Consultation.user_id == user_id, col(Consultation.status).in_(OPEN_CONSULTATION))
+        .order_by(col(Consultation.id).desc())
     )
     return result.first()
 
@@ -41,16 +45,55 @@ async def request_consultation(
         return consultation
     consultation = await open_consultation(session, user_id)
     if consultation is None:
-        consultation = Consultation(user_id=user_id, category=category, arrived_in_hours=True, created_at=at)
+        consultation = Consultation(user_id=user_id, category=category, arrived_in_hours=True, created_at=at, queued_at=at)
         session.add(consultation)
         await session.flush()
-    else:
+    elif consultation.status == ConsultationStatus.REQUESTED:
         # Choosing again while waiting means they picked the wrong category: move, don't duplicate.
         consultation.category = category
         session.add(consultation)
     await session.exec(
         update(UserMessage)
-        .where(UserMessage.user_id == user_id, UserMessage.consultation_id.is_(None))
+        .where(UserMessage.user_id == user_id, col(UserMessage.consultation_id).is_(None))
         .values(consultation_id=consultation.id)
     )
+    announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
     return consultation
+
+
+def note_person_wrote(session: AsyncSession, consultation: Consultation, message: UserMessage) -> None:
+    """A message from the person belongs to their open consultation and shows in the console now."""
+    message.consultation_id = consultation.id
+    consultation.last_person_message_at = message.sent_at
+    session.add(consultation)
+    announce(session, consultation_topic(consultation.id))
+
+
+async def queue_action(turn: Turn, action: str) -> None:
+    """The person asked where they stand, or to cancel."""
+    words = turn.content.messages
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if consultation is None:
+        turn.reply(texts(words.queue_not_waiting))
+        return
+    if consultation.status == ConsultationStatus.ACTIVE:
+        turn.reply(texts(words.queue_in_chat))
+        return
+    if action == "cancel":
+        consultation.status = ConsultationStatus.CANCELLED
+        consultation.ended_at = turn.record.occurred_at
+        turn.session.add(consultation)
+        announce(turn.session, QUEUE_TOPIC, consultation_topic(consultation.id))
+        turn.reply(texts(words.queue_cancelled))
+        return
+    turn.reply(waiting_messages(turn.content, await place_in_line(turn.session, consultation)))
+
+
+async def record_helped(turn: Turn, consultation_id: str, answer: str) -> None:
+    """The one-tap answer to "did this help?", for the person's own ended consultation only."""
+    consultation = await turn.session.get(Consultation, int(consultation_id)) if consultation_id.isdigit() else None
+    if consultation is None or consultation.user_id != turn.source_id or answer not in ("yes", "no"):
+        return
+    consultation.helped = answer == "yes"
+    turn.session.add(consultation)
+    turn.reply(texts(turn.content.messages.helped_thanks))

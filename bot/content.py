@@ -97,6 +97,21 @@ class Messages(_Strict):
     out_of_hours: str
     emergency: str
     language_chosen: str
+    queue_position: str
+    queue_estimate: str
+    queue_no_estimate: str
+    queue_check_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    queue_cancel_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    queue_cancelled: str
+    queue_not_waiting: str
+    queue_in_chat: str
+    counselor_joined: str
+    consultation_ended: str
+    helped_question: str
+    helped_yes_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    helped_no_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    helped_thanks: str
+    consultation_idle_closed: str
 
 
 class Worry(_Strict):

@@ -13,6 +13,8 @@ from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.live import HUB_KEY, Hub
+
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 UPGRADE_COMMAND = "tsunagi db upgrade"
 
@@ -55,9 +57,13 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions whose objects stay readable after commit (handlers read them after saving)."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def session_factory(engine: AsyncEngine, hub: Hub | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (handlers read them after saving).
+
+    With a `hub`, what a transaction `announce`s reaches the console's live pages when it commits.
+    """
+    info = {HUB_KEY: hub} if hub is not None else None
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info)
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:

@@ -6,11 +6,42 @@ from contextlib import AsyncExitStack
 
 import typer
 
+from sqlmodel import select
+
 from bot.app import init_app
+from bot.console.auth import add_staff
+from bot.db import create_engine, session_factory
 from bot.content import Content
 from bot.emulator import LineEmulator
+from bot.models import StaffRole, StaffUser
 from bot.runner import running, wait_for_stop
 from bot.settings import Settings
+
+
+# One account per role, so every part of the console can be tried; passwords are for this machine only.
+DEMO_STAFF = [
+    ("counselor", StaffRole.COUNSELOR, "相談員あおい"),
+    ("counselor2", StaffRole.COUNSELOR, "相談員みどり"),
+    ("supervisor", StaffRole.SUPERVISOR, "スーパーバイザー"),
+    ("coordinator", StaffRole.COORDINATOR, "コーディネーター"),
+    ("moderator", StaffRole.MODERATOR, "モデレーター"),
+    ("admin", StaffRole.ADMIN, "管理者"),
+]
+DEMO_PASSWORD = "tsunagi-demo"
+
+
+async def seed_demo_staff(settings: Settings) -> list[str]:
+    """Create the demo accounts that do not exist yet; returns them as lines to print."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            for login, role, display_name in DEMO_STAFF:
+                if (await session.exec(select(StaffUser).where(StaffUser.login == login))).first() is None:
+                    await add_staff(session, login, DEMO_PASSWORD, role, display_name)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return [f"    {login:12} {role.value:12} password: {DEMO_PASSWORD}" for login, role, _ in DEMO_STAFF]
 
 
 async def run_demo(settings: Settings, content: Content, host: str, port: int) -> None:
@@ -21,14 +52,18 @@ async def run_demo(settings: Settings, content: Content, host: str, port: int) -
         bot_settings = settings.model_copy(update={"line_api_base": emulator_url})
         bot_url = await stack.enter_async_context(running(init_app(bot_settings, content), host, port))
         emulator.webhook_url = f"{bot_url}/callback"
+        # After the bot is up, which means the database is at the newest migration.
+        accounts = await seed_demo_staff(settings)
         typer.echo(
             "\n".join(
                 [
                     "tsunagi demo is running (Ctrl-C stops it).",
                     f"  Chat as a LINE user:  {emulator_url}/",
+                    f"  Counselor console:    {bot_url}/console  (accounts below)",
                     f"  Bot webhook:          {bot_url}/callback",
                     f"  Bot health:           {bot_url}/healthz",
                     f"  Database:             {settings.database_url}",
+                    *accounts,
                 ]
             )
         )

@@ -25,13 +25,13 @@ from linebot.v3.webhooks import (
 )
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.consult import open_consultation
+from bot.consult import note_person_wrote, open_consultation, queue_action, record_helped
 from bot.content import Content
 from bot.finder import choose_school_year, choose_worry, start_finder
 from bot.inbox import source_id
 from bot.menu import choose_category, choose_language, choose_link, menu_messages, parse_postback
 from bot.messages import texts
-from bot.models import InboxEvent, LineUser, utcnow
+from bot.models import ConsultationStatus, InboxEvent, LineUser, utcnow
 from bot.outbox import cancel_pending_for
 from bot.router import Router, Turn
 from bot.users import forget_unsent, get_or_create_user, previous_message, store_message
@@ -105,7 +105,9 @@ async def on_text(turn: Turn) -> None:
         return
     consultation = await open_consultation(turn.session, turn.source_id)
     if consultation is not None:
-        message.consultation_id = consultation.id
+        note_person_wrote(turn.session, consultation, message)
+        if consultation.status == ConsultationStatus.ACTIVE:
+            return  # the counselor reads it live and answers
     previous = await previous_message(turn.session, message)
     if previous is not None and message.sent_at - previous.sent_at < BURST:
         return
@@ -117,7 +119,12 @@ async def on_text(turn: Turn) -> None:
 
 async def _non_text(turn: Turn, kind: str, answer: str) -> None:
     await get_or_create_user(turn.session, turn.source_id)
-    await store_message(turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at)
+    message = await store_message(turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at)
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if consultation is not None:
+        note_person_wrote(turn.session, consultation, message)
+        if consultation.status == ConsultationStatus.ACTIVE:
+            return  # shown to the counselor as what it is; they answer
     turn.reply(menu_messages(turn, answer))
 
 
@@ -168,6 +175,10 @@ async def on_postback(turn: Turn) -> None:
         await choose_worry(turn, fields["id"])
     elif action == "year":
         await choose_school_year(turn, fields["id"])
+    elif action == "queue":
+        await queue_action(turn, fields["do"])
+    elif action == "helped":
+        await record_helped(turn, fields["id"], fields["v"])
     else:
         turn.reply(menu_messages(turn, turn.content.menu.prompt))
 

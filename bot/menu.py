@@ -9,6 +9,7 @@ from bot.consult import request_consultation
 from bot.finder import lines_for, person_ages, start_finder
 from bot.messages import Message, postback_data, postback_item, texts
 from bot.outbox import enqueue_loading
+from bot.queue import place_in_line, waiting_buttons, waiting_messages
 from bot.router import Turn
 from bot.users import get_or_create_user
 
@@ -21,6 +22,8 @@ POSTBACK_FIELDS = {
     "finder": set(),
     "worry": {"id"},
     "year": {"id"},
+    "queue": {"do"},
+    "helped": {"id", "v"},
 }
 # How many lines an out-of-hours or emergency answer lists: enough to choose, few enough to read;
 # the general crisis lines take at most CRISIS_LINES of them, the rest are for the person's worries.
@@ -83,9 +86,11 @@ async def choose_category(turn: Turn, category_id: str) -> None:
         return
     at = turn.record.occurred_at
     in_hours = category.hours.is_open(at, turn.zone)
-    await request_consultation(turn.session, turn.source_id, category.id, at, in_hours)
+    consultation = await request_consultation(turn.session, turn.source_id, category.id, at, in_hours)
     if in_hours:
-        turn.reply(texts(f"{category.accepted}\n\n{await open_lines(turn, at)}"))
+        place = await place_in_line(turn.session, consultation)
+        [where] = waiting_messages(content, place)
+        turn.reply(texts(f"{category.accepted}\n\n{where['text']}\n\n{await open_lines(turn, at)}", quick_reply=waiting_buttons(content)))
         # Typing dots while they wait tell them someone is on the other side.
         enqueue_loading(turn.session, turn.source_id)
         return

@@ -145,18 +145,187 @@ class UserMessage(SQLModel, table=True):
 class ConsultationStatus(StrEnum):
     """The life of a consultation request."""
 
+    # Waiting in the category's queue.
     REQUESTED = "requested"
+    # A counselor has it; messages flow both ways.
+    ACTIVE = "active"
+    ENDED = "ended"
+    # The person cancelled while waiting.
+    CANCELLED = "cancelled"
+    # No word from the person for too long (never for a high-risk one, which goes to a supervisor).
+    CLOSED_IDLE = "closed_idle"
     # Arrived while the category was closed: recorded for the report, never queued.
     UNSERVED = "unserved"
 
 
+# The set of states in which a consultation is still someone's responsibility.
+OPEN_CONSULTATION = (ConsultationStatus.REQUESTED, ConsultationStatus.ACTIVE)
+
+
+class RiskLevel(StrEnum):
+    """How urgent a consultation is; the queue serves higher levels first."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    IMMINENT = "imminent"
+
+    @property
+    def rank(self) -> int:
+        """0 for low up to 3 for imminent."""
+        return list(RiskLevel).index(self)
+
+
 class Consultation(SQLModel, table=True):
-    """A request for a counselor in one category, as the guidance menu records it."""
+    """A request for a counselor in one category, from the menu choice to the filed record."""
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: str = Field(index=True, max_length=64)
     category: str = Field(index=True, max_length=64)
-    status: ConsultationStatus = Field(default=ConsultationStatus.REQUESTED, sa_type=String(16))
+    status: ConsultationStatus = Field(default=ConsultationStatus.REQUESTED, index=True, sa_type=String(16))
     # Whether the category was open when the request arrived (the response-rate report splits on it).
     arrived_in_hours: bool
+    # The highest level seen so far: it never drops by itself.
+    risk_level: RiskLevel = Field(default=RiskLevel.LOW, sa_type=String(16))
+    counselor_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
+    created_at: datetime = _timestamp(default_factory=utcnow)
+    # When it (re-)entered the queue: a transfer or a counselor going offline puts it back in line.
+    queued_at: datetime = _timestamp(default_factory=utcnow)
+    taken_at: datetime | None = _timestamp(default=None)
+    ended_at: datetime | None = _timestamp(default=None)
+    last_person_message_at: datetime | None = _timestamp(default=None)
+    # Set when a supervisor was alerted (waiting too long at high risk, or idle at high risk).
+    escalated_at: datetime | None = _timestamp(default=None)
+    # The person's one-tap answer to "did this help?" at the end, if given.
+    helped: bool | None = None
+
+
+class StaffRole(StrEnum):
+    """What a console user may do."""
+
+    COUNSELOR = "counselor"
+    SUPERVISOR = "supervisor"
+    COORDINATOR = "coordinator"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class Availability(StrEnum):
+    """Whether a counselor takes chats now."""
+
+    AVAILABLE = "available"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
+class StaffUser(SQLModel, table=True):
+    """A person who uses the console: counselor, supervisor, coordinator, moderator or admin."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(unique=True, max_length=64)
+    # What a LINE user is told ("相談員の〇〇"): never the staff member's real name unless they choose it.
+    display_name: str = Field(max_length=64)
+    role: StaffRole = Field(sa_type=String(16))
+    password_hash: str = Field(max_length=255)
+    max_chats: int = 3
+    availability: Availability = Field(default=Availability.OFFLINE, sa_type=String(16))
+    failed_logins: int = 0
+    locked_until: datetime | None = _timestamp(default=None)
+    created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class StaffSession(SQLModel, table=True):
+    """A logged-in console session; the cookie holds the token, the table only its hash."""
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    staff_id: int = Field(foreign_key="staffuser.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _timestamp(default_factory=utcnow)
+    expires_at: datetime = _timestamp()
+
+
+class ChatEntryKind(StrEnum):
+    """What a console-side entry in a consultation is."""
+
+    # Sent to the person on LINE.
+    COUNSELOR = "counselor"
+    # Seen by staff only.
+    NOTE = "note"
+    # Something that happened (taken, transferred, ended), for the history.
+    EVENT = "event"
+
+
+class ChatEntry(SQLModel, table=True):
+    """What staff wrote or did in a consultation (the person's own messages are `UserMessage`s)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    kind: ChatEntryKind = Field(sa_type=String(16))
+    text: str
+    created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who opened or changed what, when: every opening of a consultation's content is written here."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
+    action: str = Field(max_length=64)
+    consultation_id: int | None = Field(default=None, index=True)
+    detail: str | None = None
+    at: datetime = _timestamp(default_factory=utcnow)
+
+
+class ConsultationRecord(SQLModel, table=True):
+    """The consultation record (相談記録票) filed when a chat ends; kept as a draft until complete."""
+
+    consultation_id: int = Field(primary_key=True, foreign_key="consultation.id")
+    staff_id: int = Field(foreign_key="staffuser.id")
+    age_band: str | None = Field(default=None, max_length=32)
+    gender: str | None = Field(default=None, max_length=32)
+    worries: list[str] = Field(default_factory=list, sa_type=JSON)
+    responses: list[str] = Field(default_factory=list, sa_type=JSON)
+    serious: bool = False
+    referral_needed: bool = False
+    note: str | None = None
+    filed_at: datetime | None = _timestamp(default=None)
+    updated_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class ReferralStatus(StrEnum):
+    """A referral's life; the coordinator sees it only from `consented` on."""
+
+    PROPOSED = "proposed"
+    CONSENTED = "consented"
+    DECLINED = "declined"
+    CONTACTED = "contacted"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class Referral(SQLModel, table=True):
+    """A serious case connected to a local support organisation, with the person's consent."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True)
+    organisation_id: int = Field(foreign_key="organisation.id")
+    status: ReferralStatus = Field(default=ReferralStatus.PROPOSED, sa_type=String(16))
+    proposed_by: int = Field(foreign_key="staffuser.id")
+    consent_at: datetime | None = _timestamp(default=None)
+    # Every status change: [{"status", "at", "staff_id", "note"}], oldest first.
+    history: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class Organisation(SQLModel, table=True):
+    """A local support organisation serious cases can be referred to (kept by coordinators in the console)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    region: str = Field(max_length=100)
+    # What it helps with, as free words (e.g. 生活困窮, DV, 若者).
+    fields: list[str] = Field(default_factory=list, sa_type=JSON)
+    contact: str = Field(max_length=500)
+    active: bool = True
     created_at: datetime = _timestamp(default_factory=utcnow)

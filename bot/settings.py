@@ -52,6 +52,12 @@ class Settings(StorageSettings):
     line_channel_secret: str = Field(min_length=1)
     line_channel_access_token: str = Field(min_length=1)
     line_api_base: str = LINE_API_DEFAULT_BASE
+    # Console cookies are Secure (sent over HTTPS only); turn off only behind plain HTTP on one machine.
+    console_secure_cookies: bool = True
+    # A chat with no word from the person for this long is closed kindly (a high-risk one goes to a supervisor).
+    consultation_idle_minutes: int = Field(default=30, ge=1)
+    # A high-risk person waiting longer than this alerts the supervisors.
+    high_risk_max_wait_seconds: int = Field(default=120, ge=1)
 
     @field_validator("line_api_base")
     @classmethod

@@ -116,6 +116,7 @@ async def run_service(database_url: str, content: Content, **emulator_options: o
             line_channel_access_token=TOKEN,
             line_api_base=line_url,
             database_url=database_url,
+            console_secure_cookies=False,  # tests talk plain HTTP to 127.0.0.1
         )
         app = init_app(settings, content)
         async with running(app, "127.0.0.1", 0) as bot_url:

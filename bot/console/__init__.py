@@ -1,0 +1,63 @@
+"""The counselor console: pages for counselors, supervisors, coordinators, moderators and admins.
+
+Server-rendered with jinja2 (autoescaped: everything a LINE user wrote is shown as text); live
+through Server-Sent Events (`bot/live.py`). Each module adds the routes of one feature.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+
+from bot.appkeys import SETTINGS
+from bot.console.auth import CSRF_KEY, STAFF_KEY
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates" / "console"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def visible(text: str) -> str:
+    """Control characters (other than line breaks and tabs) shown as escapes, so nothing hides in a message."""
+    return "".join(c if c in "\n\t" or not unicodedata.category(c).startswith("C") or unicodedata.category(c) == "Co" else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in text)
+
+
+TEMPLATES.filters["visible"] = visible
+
+
+def _local_time(value: datetime | None, zone: ZoneInfo, form: str = "%m/%d %H:%M") -> str:
+    return value.astimezone(zone).strftime(form) if value else ""
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """A console page; every page knows who is logged in, their CSRF token and the local clock."""
+    zone = request.app[SETTINGS].timezone
+    html = TEMPLATES.get_template(template).render(
+        staff=request.get(STAFF_KEY),
+        csrf=request.get(CSRF_KEY, ""),
+        local=lambda value, form="%m/%d %H:%M": _local_time(value, zone, form),
+        **context,
+    )
+    response = web.Response(text=html, content_type="text/html", status=status)
+    # Pages hold personal information: never cached, never framed.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    return response
+
+
+def add_console(app: web.Application) -> None:
+    """Add every console route to the service."""
+    from bot.console import counselor, events, login, supervisor
+
+    for module in (login, counselor, supervisor, events):
+        app.router.add_routes(module.routes)
+    app.router.add_static("/console/static", Path(__file__).parent.parent / "templates" / "console" / "static")

@@ -1,0 +1,267 @@
+"""The counselor's console: the queue, taking a chat, the chat itself, notes, transfer and the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.appkeys import CONTENT, SESSIONS
+from bot.console import render
+from bot.console.auth import STAFF_KEY, requires
+from bot.models import (
+    OPEN_CONSULTATION,
+    AuditEntry,
+    Availability,
+    ChatEntry,
+    ChatEntryKind,
+    Consultation,
+    ConsultationStatus,
+    StaffRole,
+    StaffUser,
+    UserMessage,
+    utcnow,
+)
+from bot.queue import TakeRefused, add_note, end, send_to_person, set_availability, take, transfer, waiting
+
+routes = web.RouteTableDef()
+
+CHAT_ROLES = (StaffRole.COUNSELOR, StaffRole.SUPERVISOR)
+# Earlier consultations of the same person shown under the current one.
+EARLIER_SHOWN = 5
+# Longest message a counselor can send at once (LINE splits nothing; the outbox splits into messages).
+MAX_SEND_CHARACTERS = 5000
+# How non-text messages show in the chat.
+KIND_WORDS = {"sticker": "（スタンプ）", "image": "（画像）", "video": "（動画）", "audio": "（音声）", "file": "（ファイル）", "location": "（位置情報）"}
+
+
+def can_open(staff: StaffUser, consultation: Consultation) -> bool:
+    """Supervisors see every chat; a counselor only the ones they hold."""
+    return staff.role == StaffRole.SUPERVISOR or consultation.counselor_id == staff.id
+
+
+async def _consultation_for(request: web.Request, session: AsyncSession) -> Consultation:
+    """The consultation in the URL, if this staff member may open it (404 otherwise: no probing)."""
+    consultation_id = request.match_info["id"]
+    consultation = await session.get(Consultation, int(consultation_id)) if consultation_id.isdigit() else None
+    if consultation is None or not can_open(request[STAFF_KEY], consultation):
+        raise web.HTTPNotFound(text="この相談は開けません。")
+    return consultation
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a chat's history as the console shows it."""
+
+    at: datetime
+    who: str
+    text: str
+    kind: str  # person, counselor, note, event
+    earlier: bool = False
+    before_choice: bool = False
+
+
+async def history(session: AsyncSession, consultation: Consultation) -> list[Line]:
+    """The whole history: this consultation (including what was typed before choosing), then earlier ones."""
+    earlier = list(
+        await session.exec(
+            select(Consultation.id)
+            .where(Consultation.user_id == consultation.user_id, Consultation.id != consultation.id, Consultation.created_at < consultation.created_at)
+            .order_by(col(Consultation.created_at).desc())
+            .limit(EARLIER_SHOWN)
+        )
+    )
+    ids = [consultation.id, *earlier]
+    people = list(await session.exec(select(UserMessage).where(col(UserMessage.consultation_id).in_(ids))))
+    entries = list(await session.exec(select(ChatEntry).where(col(ChatEntry.consultation_id).in_(ids))))
+    names = {s.id: s.display_name for s in await session.exec(select(StaffUser).where(col(StaffUser.id).in_({e.staff_id for e in entries if e.staff_id})))}
+    lines = [
+        Line(
+            m.sent_at,
+            "相談者",
+            m.text if m.kind == "text" and m.text is not None else ("（送信取消）" if m.unsent_at else KIND_WORDS.get(m.kind, f"（{m.kind}）")),
+            "person",
+            earlier=m.consultation_id != consultation.id,
+            before_choice=m.consultation_id == consultation.id and m.sent_at < consultation.created_at,
+        )
+        for m in people
+    ]
+    lines += [
+        Line(e.created_at, names.get(e.staff_id, "システム"), e.text, e.kind, earlier=e.consultation_id != consultation.id)
+        for e in entries
+    ]
+    return sorted(lines, key=lambda line: (not line.earlier, line.at))
+
+
+async def _queue_context(request: web.Request) -> dict:
+    staff = request[STAFF_KEY]
+    async with request.app[SESSIONS]() as session:
+        queue = await waiting(session)
+        mine = list(
+            await session.exec(
+                select(Consultation)
+                .where(Consultation.counselor_id == staff.id, Consultation.status == ConsultationStatus.ACTIVE)
+                .order_by(Consultation.taken_at)
+            )
+        )
+    labels = {c.id: c.label for c in request.app[CONTENT].menu.categories}
+    return {"queue": queue, "mine": mine, "labels": labels, "now": utcnow()}
+
+
+@routes.get("/console/queue")
+@requires(*CHAT_ROLES)
+async def queue_page(request: web.Request) -> web.Response:
+    """The waiting people (highest priority first), my chats and my availability."""
+    return render(request, "queue.html", **await _queue_context(request), availability=list(Availability))
+
+
+@routes.get("/console/queue/live")
+@requires(*CHAT_ROLES)
+async def queue_live(request: web.Request) -> web.Response:
+    """The queue part of the page, re-fetched when the queue changes."""
+    return render(request, "_queue.html", **await _queue_context(request))
+
+
+@routes.post("/console/availability")
+@requires(*CHAT_ROLES)
+async def availability(request: web.Request) -> web.Response:
+    """Available, away or offline; going offline returns open chats to the queue."""
+    form = await request.post()
+    try:
+        chosen = Availability(str(form.get("availability")))
+    except ValueError:
+        raise web.HTTPBadRequest(text="状態の指定が正しくありません。") from None
+    async with request.app[SESSIONS]() as session:
+        staff = await session.get(StaffUser, request[STAFF_KEY].id)
+        await set_availability(session, staff, chosen)
+        await session.commit()
+    raise web.HTTPSeeOther("/console/queue")
+
+
+@routes.post("/console/c/{id}/take")
+@requires(*CHAT_ROLES)
+async def take_chat(request: web.Request) -> web.Response:
+    """Take a waiting consultation; if someone was quicker, say so on the queue page."""
+    consultation_id = request.match_info["id"]
+    if not consultation_id.isdigit():
+        raise web.HTTPNotFound()
+    async with request.app[SESSIONS]() as session:
+        try:
+            await take(session, request.app[CONTENT], int(consultation_id), request[STAFF_KEY])
+        except TakeRefused as refused:
+            await session.rollback()
+            return render(request, "queue.html", status=409, error=str(refused), **await _queue_context(request), availability=list(Availability))
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/c/{consultation_id}")
+
+
+async def _chat_context(request: web.Request, session: AsyncSession, consultation: Consultation) -> dict:
+    content = request.app[CONTENT]
+    counselors = list(
+        await session.exec(
+            select(StaffUser).where(StaffUser.role == StaffRole.COUNSELOR, StaffUser.availability == Availability.AVAILABLE, StaffUser.id != request[STAFF_KEY].id)
+        )
+    )
+    return {
+        "consultation": consultation,
+        "lines": await history(session, consultation),
+        "label": next((c.label for c in content.menu.categories if c.id == consultation.category), consultation.category),
+        "categories": content.menu.categories,
+        "counselors": counselors,
+        "is_open": consultation.status in OPEN_CONSULTATION,
+        "holds_it": consultation.counselor_id == request[STAFF_KEY].id and consultation.status == ConsultationStatus.ACTIVE,
+    }
+
+
+@routes.get("/console/c/{id}")
+@requires(*CHAT_ROLES)
+async def chat_page(request: web.Request) -> web.Response:
+    """One consultation: its whole history, and (for its counselor) the reply box and actions."""
+    async with request.app[SESSIONS]() as session:
+        consultation = await _consultation_for(request, session)
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_consultation", consultation_id=consultation.id))
+        context = await _chat_context(request, session, consultation)
+        await session.commit()
+    return render(request, "chat.html", **context)
+
+
+@routes.get("/console/c/{id}/live")
+@requires(*CHAT_ROLES)
+async def chat_live(request: web.Request) -> web.Response:
+    """The history part of the chat page, re-fetched when the consultation changes."""
+    async with request.app[SESSIONS]() as session:
+        consultation = await _consultation_for(request, session)
+        lines = await history(session, consultation)
+    return render(request, "_messages.html", lines=lines)
+
+
+async def _held(request: web.Request, session: AsyncSession) -> Consultation:
+    """The consultation, if this staff member holds it now (only its counselor writes to the person)."""
+    consultation = await _consultation_for(request, session)
+    if consultation.counselor_id != request[STAFF_KEY].id or consultation.status != ConsultationStatus.ACTIVE:
+        raise web.HTTPConflict(text="この相談はいま、あなたが対応中ではありません。")
+    return consultation
+
+
+@routes.post("/console/c/{id}/send")
+@requires(*CHAT_ROLES)
+async def send(request: web.Request) -> web.Response:
+    """Send text to the person on LINE (through the outbox; split to LINE's limits there)."""
+    text = str((await request.post()).get("text", "")).strip()
+    if not text or len(text) > MAX_SEND_CHARACTERS:
+        raise web.HTTPBadRequest(text=f"メッセージは1〜{MAX_SEND_CHARACTERS}文字で入力してください。")
+    async with request.app[SESSIONS]() as session:
+        consultation = await _held(request, session)
+        await send_to_person(session, consultation, request[STAFF_KEY], text)
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/c/{consultation.id}")
+
+
+@routes.post("/console/c/{id}/note")
+@requires(*CHAT_ROLES)
+async def note(request: web.Request) -> web.Response:
+    """A private note on the consultation, for staff only."""
+    text = str((await request.post()).get("text", "")).strip()
+    if not text:
+        raise web.HTTPBadRequest(text="メモが空です。")
+    async with request.app[SESSIONS]() as session:
+        consultation = await _consultation_for(request, session)
+        add_note(session, consultation, request[STAFF_KEY], text)
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/c/{consultation.id}")
+
+
+@routes.post("/console/c/{id}/transfer")
+@requires(*CHAT_ROLES)
+async def transfer_chat(request: web.Request) -> web.Response:
+    """Hand the chat to another counselor, or back to a category's queue, with a note."""
+    form = await request.post()
+    target = str(form.get("to", ""))
+    async with request.app[SESSIONS]() as session:
+        consultation = await _held(request, session)
+        note_text = str(form.get("note", ""))
+        if target.startswith("counselor:") and target[10:].isdigit():
+            counselor = await session.get(StaffUser, int(target[10:]))
+            if counselor is None or counselor.role != StaffRole.COUNSELOR:
+                raise web.HTTPBadRequest(text="引き継ぎ先が見つかりません。")
+            await transfer(session, consultation, request[STAFF_KEY], note_text, counselor=counselor)
+        elif target.startswith("category:") and request.app[CONTENT].menu.category(target[9:]):
+            await transfer(session, consultation, request[STAFF_KEY], note_text, category=target[9:])
+        else:
+            raise web.HTTPBadRequest(text="引き継ぎ先を選んでください。")
+        await session.commit()
+    raise web.HTTPSeeOther("/console/queue")
+
+
+@routes.post("/console/c/{id}/end")
+@requires(*CHAT_ROLES)
+async def end_chat(request: web.Request) -> web.Response:
+    """End the chat; the record form comes next."""
+    async with request.app[SESSIONS]() as session:
+        consultation = await _held(request, session)
+        await end(session, request.app[CONTENT], consultation, request[STAFF_KEY])
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/c/{consultation.id}/record")

@@ -1,0 +1,73 @@
+"""The supervisor's view: queue health, alerts, every open chat (watched silently), and taking over."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+from sqlmodel import select
+
+from bot.appkeys import CONTENT, SESSIONS
+from bot.console import render
+from bot.console.auth import STAFF_KEY, requires
+from bot.live import announce
+from bot.models import Availability, ChatEntry, ChatEntryKind, Consultation, ConsultationStatus, RiskLevel, StaffRole, StaffUser, utcnow
+from bot.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
+
+routes = web.RouteTableDef()
+
+
+async def _health(request: web.Request) -> dict:
+    async with request.app[SESSIONS]() as session:
+        queue = await waiting(session)
+        active = list(await session.exec(select(Consultation).where(Consultation.status == ConsultationStatus.ACTIVE)))
+        counselors = list(await session.exec(select(StaffUser).where(StaffUser.role == StaffRole.COUNSELOR)))
+        escalated = await alerts(session)
+    now = utcnow()
+    by_level = Counter(c.risk_level for c in queue)
+    return {
+        "queue": queue,
+        "active": active,
+        "alerts": escalated,
+        "waiting_by_level": [(level, by_level.get(level, 0)) for level in reversed(RiskLevel)],
+        "longest_wait": max(((now - c.queued_at) for c in queue), default=None),
+        "high_risk_waiting": sum(1 for c in queue if c.risk_level in (RiskLevel.HIGH, RiskLevel.IMMINENT)),
+        "available": sum(1 for s in counselors if s.availability == Availability.AVAILABLE),
+        "counselors": {s.id: s for s in counselors},
+        "labels": {c.id: c.label for c in request.app[CONTENT].menu.categories},
+        "now": now,
+    }
+
+
+@routes.get("/console/supervisor")
+@requires(StaffRole.SUPERVISOR, StaffRole.MODERATOR)
+async def supervisor_page(request: web.Request) -> web.Response:
+    """Queue health, alerts and every open chat, live."""
+    return render(request, "supervisor.html", **await _health(request))
+
+
+@routes.get("/console/supervisor/live")
+@requires(StaffRole.SUPERVISOR, StaffRole.MODERATOR)
+async def supervisor_live(request: web.Request) -> web.Response:
+    """The live part of the supervisor's page."""
+    return render(request, "_supervisor.html", **await _health(request))
+
+
+@routes.post("/console/c/{id}/takeover")
+@requires(StaffRole.SUPERVISOR)
+async def take_over(request: web.Request) -> web.Response:
+    """A supervisor takes a chat (waiting or with a counselor) to answer it themselves."""
+    consultation_id = request.match_info["id"]
+    staff = request[STAFF_KEY]
+    async with request.app[SESSIONS]() as session:
+        consultation = await session.get(Consultation, int(consultation_id)) if consultation_id.isdigit() else None
+        if consultation is None or consultation.status not in (ConsultationStatus.REQUESTED, ConsultationStatus.ACTIVE):
+            raise web.HTTPNotFound(text="この相談は引き継げません。")
+        if consultation.status == ConsultationStatus.REQUESTED:
+            consultation.taken_at = utcnow()
+        consultation.status, consultation.counselor_id = ConsultationStatus.ACTIVE, staff.id
+        session.add(consultation)
+        session.add(ChatEntry(consultation_id=consultation.id, staff_id=staff.id, kind=ChatEntryKind.EVENT, text=f"スーパーバイザー {staff.display_name} が引き継ぎました"))
+        announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/c/{consultation_id}")

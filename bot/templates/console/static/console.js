@@ -1,0 +1,21 @@
+"use strict";
+// Parts of a page marked data-live="topic ..." are re-fetched from data-src when one of their topics
+// changes (Server-Sent Events from /console/events). Fragments are rendered and escaped on the server.
+const parts = [...document.querySelectorAll("[data-live]")];
+
+async function refresh(part) {
+  const response = await fetch(part.dataset.src, {credentials: "same-origin"});
+  if (!response.ok) return;
+  part.innerHTML = await response.text();
+  if (part.classList.contains("messages")) part.scrollTop = part.scrollHeight;
+}
+
+if (parts.length) {
+  const source = new EventSource("/console/events");
+  // Whatever changed while the stream was (re)connecting is fetched once it is open.
+  source.addEventListener("open", () => parts.forEach(refresh));
+  source.addEventListener("message", event => {
+    for (const part of parts) if (part.dataset.live.split(" ").includes(event.data)) refresh(part);
+  });
+}
+document.querySelectorAll(".messages").forEach(m => { m.scrollTop = m.scrollHeight; });
