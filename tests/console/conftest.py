@@ -52,9 +52,9 @@ class Console:
 
     async def login(self, login: str, password: str = PASSWORD) -> int:
         await self.get("/console/login")
-        status, _, _ = await self.post("/console/login", {"login": login, "password": password})
+        status, _, start_page = await self.post("/console/login", {"login": login, "password": password})
         if status == 303:
-            await self.get("/console")
+            await self.get(start_page)
         return status
 
     async def close(self) -> None:
