@@ -36,8 +36,9 @@ _hasher = PasswordHasher()
 # Verified against when the login does not exist, so both cases take the same time.
 _DUMMY_HASH = _hasher.hash("no such user")
 
-STAFF_KEY = "staff"
-CSRF_KEY = "csrf_token"
+# What `requires` leaves on the request for the handler.
+STAFF_KEY = web.RequestKey("staff", StaffUser)
+CSRF_KEY = web.RequestKey("csrf_token", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
