@@ -151,11 +151,12 @@ async def take_chat(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         try:
             await take(session, request.app[CONTENT], int(consultation_id), request[STAFF_KEY])
+            await session.commit()
         except TakeRefused as refused:
-            await session.rollback()
-            return render(request, "queue.html", status=409, error=str(refused), **await _queue_context(request), availability=list(Availability))
-        await session.commit()
-    raise web.HTTPSeeOther(f"/console/c/{consultation_id}")
+            error = str(refused)
+        else:
+            raise web.HTTPSeeOther(f"/console/c/{consultation_id}")
+    return render(request, "queue.html", status=409, error=error, **await _queue_context(request), availability=list(Availability))
 
 
 async def _chat_context(request: web.Request, session: AsyncSession, consultation: Consultation) -> dict:
