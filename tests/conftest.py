@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -81,12 +85,25 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         name = None
     else:
         url, name = await _fresh_postgres_database()
-    engine = create_engine(url)
-    await upgrade_to_head(engine)
-    await engine.dispose()
+    await _migrate(url)
     yield url
     if name is not None:
         await _drop_postgres_database(name)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database migrated to head (required under CI, skipped elsewhere without one)."""
+    url, name = await _fresh_postgres_database()
+    await _migrate(url)
+    yield url
+    await _drop_postgres_database(name)
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    await upgrade_to_head(engine)
+    await engine.dispose()
 
 
 @pytest.fixture
@@ -133,9 +150,7 @@ async def run_service(database_url: str, content: Content, **emulator_options: o
 async def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite database migrated to head."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
-    engine = create_engine(url)
-    await upgrade_to_head(engine)
-    await engine.dispose()
+    await _migrate(url)
     return url
 
 
@@ -144,6 +159,31 @@ async def service(sqlite_url: str, content: Content) -> AsyncIterator[Service]:
     """The bot and the emulator on SQLite."""
     async with run_service(sqlite_url, content) as running_service:
         yield running_service
+
+
+TSUNAGI = str(Path(sys.executable).parent / "tsunagi")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([TSUNAGI, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    async with aiohttp.ClientSession() as client:
+        for _ in range(200):
+            try:
+                async with client.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return process
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
+    process.kill()
+    raise RuntimeError("tsunagi serve did not come up")
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -17,7 +17,6 @@ from bot.models import (
     AuditEntry,
     Availability,
     ChatEntry,
-    ChatEntryKind,
     Consultation,
     ConsultationStatus,
     StaffRole,

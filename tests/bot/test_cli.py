@@ -5,28 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-TSUNAGI = str(Path(sys.executable).parent / "tsunagi")
+from conftest import REPO, TSUNAGI, free_port
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "DATABASE_URL"))}
     return subprocess.run([TSUNAGI, *args], env={**clean, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_help_lists_every_command_and_each_has_help() -> None:

@@ -6,35 +6,13 @@ import asyncio
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
-import aiohttp
 
 from bot.emulator import LineEmulator
 from bot.runner import running
-from conftest import REPO, SECRET, TOKEN
-from test_cli import free_port
-
-TSUNAGI = str(Path(sys.executable).parent / "tsunagi")
-
-
-async def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([TSUNAGI, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    async with aiohttp.ClientSession() as client:
-        for _ in range(200):
-            try:
-                async with client.get(f"http://127.0.0.1:{port}/healthz") as response:
-                    if response.status == 200:
-                        return process
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    process.kill()
-    raise RuntimeError("tsunagi serve did not come up")
-
+from conftest import REPO, SECRET, TOKEN, free_port, start_serve
 
 def inbox_states(database: Path) -> Counter[str]:
     with sqlite3.connect(database) as connection:
