@@ -62,7 +62,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await engine.dispose()
         raise StartupError(f"cannot reach the database at DATABASE_URL: {exc}") from exc
     app[ENGINE] = engine
-    app[SESSIONS] = session_factory(engine, app[HUB])
+    app[SESSIONS] = session_factory(engine, app[HUB], wake_sender=lambda: app[OUTBOX_SENDER].wake() if OUTBOX_SENDER in app else None)
     yield
     await engine.dispose()
 

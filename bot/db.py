@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from alembic import command
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.live import HUB_KEY, Hub
+from bot.outbox import WAKE_SENDER_KEY
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 UPGRADE_COMMAND = "tsunagi db upgrade"
@@ -57,12 +59,15 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine, hub: Hub | None = None) -> async_sessionmaker[AsyncSession]:
+def session_factory(
+    engine: AsyncEngine, hub: Hub | None = None, wake_sender: Callable[[], None] | None = None
+) -> async_sessionmaker[AsyncSession]:
     """Sessions whose objects stay readable after commit (handlers read them after saving).
 
-    With a `hub`, what a transaction `announce`s reaches the console's live pages when it commits.
+    With a `hub`, what a transaction `announce`s reaches the console's live pages when it commits;
+    with `wake_sender`, what it queued in the outbox is sent at once.
     """
-    info = {HUB_KEY: hub} if hub is not None else None
+    info = {HUB_KEY: hub, WAKE_SENDER_KEY: wake_sender}
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info)
 
 

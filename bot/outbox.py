@@ -24,7 +24,8 @@ from linebot.v3.messaging import (
     ShowLoadingAnimationRequest,
 )
 from linebot.v3.messaging.exceptions import ApiException
-from sqlalchemy import func, update
+from sqlalchemy import event, func, update
+from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,6 +41,9 @@ MAX_ATTEMPTS = 10
 # A send whose process died mid-request is taken again after this; the retry key makes it safe.
 LEASE = timedelta(seconds=60)
 LOADING_SECONDS = 20
+# Keys in `Session.info`: what wakes this process's sender, and whether this transaction queued a send.
+WAKE_SENDER_KEY = "outbox_wake_sender"
+_QUEUED_KEY = "outbox_queued"
 
 
 def enqueue(
@@ -79,6 +83,7 @@ def enqueue(
         )
         session.add(row)
         rows.append(row)
+    session.sync_session.info[_QUEUED_KEY] = True
     return rows
 
 
@@ -86,7 +91,21 @@ def enqueue_loading(session: AsyncSession, user_id: str) -> OutboxMessage:
     """Ask LINE to show the typing animation to a user while something takes a moment."""
     row = OutboxMessage(to=user_id, kind=OutboxKind.LOADING)
     session.add(row)
+    session.sync_session.info[_QUEUED_KEY] = True
     return row
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_sender(session: Session) -> None:
+    """What a console action queued goes out now, not at the sender's next poll."""
+    wake = session.info.get(WAKE_SENDER_KEY)
+    if session.info.pop(_QUEUED_KEY, False) and wake is not None:
+        wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_queued(session: Session) -> None:
+    session.info.pop(_QUEUED_KEY, None)
 
 
 class _Retry(Exception):
