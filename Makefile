@@ -32,3 +32,4 @@ test: install browser
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_webhook.py
+	$(BIN)/python tests/benchmarks/bench_console.py
