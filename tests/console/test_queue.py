@@ -205,3 +205,36 @@ async def test_silence_closes_a_chat_kindly_but_escalates_high_risk(service: Ser
     await supervisor.login("boss")
     _, page = await supervisor.get("/console/supervisor/live")
     assert f"#{serious} " in page and f"#{waiting_serious} " in page and "高リスクで待機中: <strong>1</strong>" in page
+
+
+async def test_a_supervisor_watches_silently_and_can_take_over(service: Service, console) -> None:
+    user, consultation_id = await person_waiting(service)
+    await add_account(service, "aoi")
+    await add_account(service, "boss", StaffRole.SUPERVISOR)
+    counselor, supervisor = console(), console()
+    await counselor.login("aoi")
+    await supervisor.login("boss")
+    await counselor.post(f"/console/c/{consultation_id}/take")
+    await settle(service)
+    told = len(service.line.messages_for(user))
+    status, page = await supervisor.get(f"/console/c/{consultation_id}")
+    assert status == 200 and "引き継いで対応する" in page
+    await settle(service)
+    assert len(service.line.messages_for(user)) == told, "watching sends nothing to the person"
+    assert (await supervisor.post(f"/console/c/{consultation_id}/takeover"))[0] == 303
+    assert (await supervisor.post(f"/console/c/{consultation_id}/send", {"text": "スーパーバイザーです。"}))[0] == 303
+    assert (await counselor.post(f"/console/c/{consultation_id}/send", {"text": "まだ私です"}))[0] == 404
+    await settle(service)
+    assert texts_for(service, user)[-1] == "スーパーバイザーです。"
+
+
+async def test_control_characters_and_markup_in_a_message_show_literally(service: Service, console) -> None:
+    user, consultation_id = await person_waiting(service)
+    await add_account(service, "aoi")
+    counselor = console()
+    await counselor.login("aoi")
+    await counselor.post(f"/console/c/{consultation_id}/take")
+    await service.line.send_text(user, "a\x1b[31mb\u202ec<b>d</b>")
+    await settle(service)
+    _, fragment = await counselor.get(f"/console/c/{consultation_id}/live")
+    assert "a\\x1b[31mb\\u202ec&lt;b&gt;d&lt;/b&gt;" in fragment
