@@ -329,3 +329,50 @@ class Organisation(SQLModel, table=True):
     contact: str = Field(max_length=500)
     active: bool = True
     created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class FlagState(StrEnum):
+    """Where a risk flag is in moderator review."""
+
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    RELABELLED = "relabelled"
+    DISMISSED = "dismissed"
+
+
+class RiskFlag(SQLModel, table=True):
+    """A message screened at `medium` or above (or reported by a counselor as a missed risk), for review."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="usermessage.id", index=True)
+    user_id: str = Field(index=True, max_length=64)
+    consultation_id: int | None = Field(default=None, foreign_key="consultation.id", index=True)
+    level: RiskLevel = Field(sa_type=String(16), index=True)
+    score: float = 0.0
+    # What decided the level: the model, the keyword floor, both, or a counselor's report.
+    source: str = Field(max_length=64)
+    # [{"name", "span": [start, end] | None, "text"}]
+    tags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    state: FlagState = Field(default=FlagState.OPEN, sa_type=String(16), index=True)
+    reported_by: int | None = Field(default=None, foreign_key="staffuser.id")
+    reviewed_by: int | None = Field(default=None, foreign_key="staffuser.id")
+    reviewed_at: datetime | None = _timestamp(default=None)
+    # The level a moderator gave when relabelling (or confirmed), and why they decided as they did.
+    reviewed_level: RiskLevel | None = Field(default=None, sa_type=String(16))
+    review_reason: str | None = None
+    created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class EmergencyResponse(SQLModel, table=True):
+    """A supervisor's record of an emergency: what was asked, who was contacted, and how it ended."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True)
+    opened_by: int = Field(foreign_key="staffuser.id")
+    # {"thoughts", "plan", "means", "timeframe"}: each a short answer as the person gave it.
+    assessment: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    # [{"who": 110 | 119 | 児童相談所 | family | other, "at", "reached": bool, "note"}], in order.
+    contacts: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    closing_note: str | None = None
+    created_at: datetime = _timestamp(default_factory=utcnow)
+    closed_at: datetime | None = _timestamp(default=None)
