@@ -7,14 +7,28 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 
 from aiohttp import web
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
+from moderation.lexicon import load_lexicon
+from moderation.screener import Screener
 from sqlalchemy import text
 
-from bot.appkeys import CONTENT, ENGINE, HUB, INBOX_WORKER, INBOX_WRITER, LINE_API, OUTBOX_SENDER, SESSIONS, SETTINGS
+from bot.appkeys import (
+    CONTENT,
+    ENGINE,
+    HUB,
+    INBOX_WORKER,
+    INBOX_WRITER,
+    LINE_API,
+    OUTBOX_SENDER,
+    SCREENER,
+    SESSIONS,
+    SETTINGS,
+)
 from bot.console import add_console
-from bot.content import Content
+from bot.content import RISK_FOLDER, Content
 from bot.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
 from bot.handlers import handle_event
 from bot.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
@@ -41,7 +55,7 @@ def init_app(settings: Settings, content: Content) -> web.Application:
     app[SETTINGS] = settings
     app[CONTENT] = content
     app[HUB] = Hub()
-    app.cleanup_ctx.extend([_database, _live, _line_api, _workers])
+    app.cleanup_ctx.extend([_database, _live, _line_api, _screener, _workers])
     # Open event streams end first, so stopping never waits for a console tab to close.
     app.on_shutdown.append(_close_streams)
     app.router.add_post("/callback", callback)
@@ -88,6 +102,17 @@ async def _line_api(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _screener(app: web.Application) -> AsyncIterator[None]:
+    """The risk screener: keyword floor always, the model once loaded (in the background, so start-up is quick)."""
+    settings = app[SETTINGS]
+    screener = Screener(settings.risk_model_dir, load_lexicon(Path(settings.content_dir) / RISK_FOLDER / "lexicon.yaml"))
+    app[SCREENER] = screener
+    warming = asyncio.create_task(screener.screen(["起動時の読み込み"]))
+    yield
+    warming.cancel()
+    screener.close()
+
+
 async def _workers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     writer = InboxWriter(app[ENGINE])
@@ -97,7 +122,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     sender = OutboxSender(background, app[LINE_API])
     worker = InboxWorker(
         background,
-        partial(handle_event, content=app[CONTENT], zone=settings.timezone),
+        partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=app[SCREENER]),
         on_processed=sender.wake,
     )
     app[INBOX_WRITER], app[OUTBOX_SENDER], app[INBOX_WORKER] = writer, sender, worker

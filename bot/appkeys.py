@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.content import Content
 from bot.inbox import InboxWorker, InboxWriter
 from bot.live import Hub
+from moderation.screener import Screener
 from bot.outbox import OutboxSender
 from bot.settings import Settings
 
@@ -22,3 +23,4 @@ INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
 INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)
 HUB = web.AppKey("hub", Hub)
+SCREENER = web.AppKey("screener", Screener)

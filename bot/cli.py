@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import typer
 
 from bot.content import Content, ContentError, load_content
 from bot.models import StaffRole
+from moderation.cli import app as risk_app
 from bot.settings import Settings, SettingsError, SettingsT, StorageSettings, load_settings
 
 app = typer.Typer(help="tsunagi: a LINE text-consultation service and online ibasho.", no_args_is_help=True)
@@ -19,6 +21,7 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 content_app = typer.Typer(help="Content files (menus, messages, helplines).", no_args_is_help=True)
 user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(risk_app, name="risk")
 app.add_typer(content_app, name="content")
 app.add_typer(user_app, name="user")
 
@@ -58,16 +61,17 @@ def serve(
 ) -> None:
     """Run the service for the real LINE platform: webhook at POST /callback, health at GET /healthz."""
     from bot.app import StartupError, init_app
-    from bot.runner import running, wait_for_stop
+    from bot.runner import running, stop_requested
 
     settings = settings_or_exit()
     content = content_or_exit(settings.content_dir)
     _logging()
 
     async def run() -> None:
+        stop = stop_requested()
         async with running(init_app(settings, content), host, port) as url:
             typer.echo(f"tsunagi is listening: webhook {url}/callback, health {url}/healthz")
-            await wait_for_stop()
+            await stop.wait()
 
     try:
         asyncio.run(run())
@@ -156,3 +160,26 @@ def user_add(
     except ValueError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"added {role.value} {name!r}")
+
+
+@risk_app.command("export-reviews")
+def export_reviews(
+    out: Annotated[Path, typer.Option(help="JSONL file to write ({text, level, tags} per line).")] = Path("reviewed.jsonl"),
+) -> None:
+    """Write the moderators' reviewed flags as training examples for the next `tsunagi risk train`."""
+    from bot.db import create_engine, session_factory
+    from bot.reviews import reviewed_examples
+
+    settings = settings_or_exit(StorageSettings)
+
+    async def export() -> list[dict]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with session_factory(engine)() as session:
+                return await reviewed_examples(session)
+        finally:
+            await engine.dispose()
+
+    examples = asyncio.run(export())
+    out.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
+    typer.echo(f"wrote {len(examples)} reviewed example(s) to {out}")

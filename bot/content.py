@@ -6,6 +6,7 @@ objects, or into a list of `file:line: what is wrong` problems when they are bro
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from datetime import date
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from moderation.lexicon import LexiconError, load_lexicon
+from moderation.screening import LEVELS, TAG_NAMES
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError, field_validator, model_validator
 
 from bot.hours import OpeningHours
@@ -72,6 +75,8 @@ class Menu(_Strict):
     greeting: str = Field(min_length=1)
     prompt: str = Field(min_length=1)
     keywords: list[str] = Field(min_length=1)
+    # Where a person screened at imminent risk is queued if they had not chosen a category (base menu only).
+    crisis_category: str | None = None
     categories: list[Category] = Field(default_factory=list)
     links: list[MenuLink] = Field(default_factory=list)
 
@@ -112,6 +117,13 @@ class Messages(_Strict):
     helped_no_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
     helped_thanks: str
     consultation_idle_closed: str
+    imminent_safety: str
+    # Asking consent before anything about the person goes to a support organisation ({organisation}).
+    referral_question: str
+    referral_yes_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    referral_no_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    referral_consented: str
+    referral_declined: str
 
 
 class Worry(_Strict):
@@ -225,6 +237,30 @@ class Resource(_Strict):
         return self.translations.get(language) or ResourceText(name=self.name, summary=self.summary)
 
 
+class Choice(_Strict):
+    """One option of a consultation record question: the id kept in the record, the label counselors see."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=40)
+
+
+class Records(_Strict):
+    """The questions of the consultation record (相談記録票) a counselor files after a chat."""
+
+    age_bands: list[Choice] = Field(min_length=1)
+    genders: list[Choice] = Field(min_length=1)
+    worries: list[Choice] = Field(min_length=1)
+    responses: list[Choice] = Field(min_length=1)
+
+
+class CannedResponse(_Strict):
+    """A phrase a counselor can put into the reply box, then edit before sending."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=30)
+    text: str = Field(min_length=1, max_length=500)
+
+
 class Content(_Strict):
     """All content the bot runs on, in one language, with the other languages beside it."""
 
@@ -233,6 +269,9 @@ class Content(_Strict):
     messages: Messages
     finder: Finder
     resources: list[Resource]
+    # Console-only parts: staff read them in Japanese whatever language the person chose.
+    records: Records
+    canned: list[CannedResponse] = Field(min_length=1)
     translations: dict[str, Content] = Field(default_factory=dict)
 
     def resource(self, resource_id: str) -> Resource | None:
@@ -251,12 +290,21 @@ class Content(_Strict):
 
 
 # Which file holds which part of `Content`; a language folder holds the translated ones.
-FILES = {"menu": "menu.yaml", "messages": "messages.yaml", "finder": "finder.yaml", "resources": "resources.yaml"}
+FILES = {
+    "menu": "menu.yaml",
+    "messages": "messages.yaml",
+    "finder": "finder.yaml",
+    "resources": "resources.yaml",
+    "records": "records.yaml",
+    "canned": "canned.yaml",
+}
 TRANSLATED_PARTS = ("menu", "messages", "finder")
 # Lists whose entries a translation names by id; it gives their words, the base file everything else.
 TRANSLATED_LISTS = {"menu": ("categories", "links"), "finder": ("worries", "school_years")}
 TRANSLATABLE_FIELDS = {"id", "label", "accepted", "answer"}
 LANGUAGE_FOLDER = re.compile(r"^[a-z]{2}$")
+# The risk screening's data: the keyword lexicon and the labelled examples the model learns from.
+RISK_FOLDER = "risk"
 
 
 class _Files:
@@ -300,6 +348,8 @@ def load_content(directory: Path | str) -> Content:
     base = _Files(directory, problems)
     parts = {part: base.validate(part, base.data[part]) for part in FILES if base.read(part)}
     _unknown_files(directory, problems)
+    if (directory / RISK_FOLDER).is_dir():
+        _check_risk(directory / RISK_FOLDER, problems)
     translations: dict[str, tuple[_Files, dict[str, Any]]] = {}
     for folder in sorted(p for p in directory.iterdir() if p.is_dir() and LANGUAGE_FOLDER.match(p.name)):
         files = _Files(folder, problems)
@@ -313,7 +363,7 @@ def load_content(directory: Path | str) -> Content:
     content = Content(
         **parts,
         translations={
-            language: Content(language=language, resources=parts["resources"], **translated)
+            language: Content(language=language, resources=parts["resources"], records=parts["records"], canned=parts["canned"], **translated)
             for language, (_, translated) in translations.items()
         },
     )
@@ -355,8 +405,37 @@ def _unknown_files(directory: Path, problems: list[str]) -> None:
     for path in sorted(directory.iterdir()):
         if path.is_file() and path.suffix in (".yaml", ".yml") and path.name not in FILES.values():
             problems.append(f"{path}:1: not a content file tsunagi reads (expected one of {', '.join(FILES.values())})")
-        if path.is_dir() and not LANGUAGE_FOLDER.match(path.name):
-            problems.append(f"{path}:1: folders in content/ are languages, named by a two-letter code such as en")
+        if path.is_dir() and not LANGUAGE_FOLDER.match(path.name) and path.name != RISK_FOLDER:
+            problems.append(f"{path}:1: folders in content/ are languages (a two-letter code such as en) or {RISK_FOLDER}/")
+
+
+def _check_risk(folder: Path, problems: list[str]) -> None:
+    """The lexicon as the screening loads it, and every labelled example line by line."""
+    try:
+        load_lexicon(folder / "lexicon.yaml")
+    except LexiconError as exc:
+        problems.extend(exc.problems)
+    for path in sorted(folder.glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            problem = _example_problem(line)
+            if problem:
+                problems.append(f"{path}:{number}: {problem}")
+
+
+def _example_problem(line: str) -> str | None:
+    """What is wrong with one training example line (`{"text", "level", "tags"}`), if anything."""
+    try:
+        example = json.loads(line)
+    except ValueError:
+        return "not a JSON object"
+    if not isinstance(example, dict) or not isinstance(example.get("text"), str) or not example["text"].strip():
+        return "needs a non-empty text"
+    if example.get("level") not in LEVELS:
+        return f"level must be one of {', '.join(LEVELS)}"
+    tags = example.get("tags", [])
+    if not isinstance(tags, list) or any(tag not in TAG_NAMES for tag in tags):
+        return f"tags must be a list of {', '.join(TAG_NAMES)}"
+    return None
 
 
 def _compose(path: Path, problems: list[str]) -> yaml.Node | None:
@@ -410,6 +489,13 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
     ):
         _unique_ids(base, part, [((list_name, i, "id"), item.id) for i, item in enumerate(items)])
     _unique_ids(base, "resources", [((i, "id"), r.id) for i, r in enumerate(content.resources)])
+    for list_name in ("age_bands", "genders", "worries", "responses"):
+        choices = getattr(content.records, list_name)
+        _unique_ids(base, "records", [((list_name, i, "id"), c.id) for i, c in enumerate(choices)])
+    _unique_ids(base, "canned", [((i, "id"), c.id) for i, c in enumerate(content.canned)])
+    crisis = content.menu.category(content.menu.crisis_category or "")
+    if crisis is None or not crisis.hours.always:
+        base.report("menu", ("crisis_category",), "crisis_category must name a category of this menu that is open 24 hours")
     for i, category in enumerate(content.menu.categories):
         for j, worry in enumerate(category.worries):
             if worry not in worries:

@@ -14,7 +14,7 @@ from bot.db import create_engine, session_factory
 from bot.content import Content
 from bot.emulator import LineEmulator
 from bot.models import StaffRole, StaffUser
-from bot.runner import running, wait_for_stop
+from bot.runner import running, stop_requested
 from bot.settings import Settings
 
 
@@ -46,6 +46,7 @@ async def seed_demo_staff(settings: Settings) -> list[str]:
 
 async def run_demo(settings: Settings, content: Content, host: str, port: int) -> None:
     """Start the emulator, point the bot at it, print where to chat, and run until Ctrl-C."""
+    stop = stop_requested()
     emulator = LineEmulator(settings.line_channel_secret, settings.line_channel_access_token)
     async with AsyncExitStack() as stack:
         emulator_url = await stack.enter_async_context(running(emulator.app, host, port + 1))
@@ -67,4 +68,4 @@ async def run_demo(settings: Settings, content: Content, host: str, port: int) -
                 ]
             )
         )
-        await wait_for_stop()
+        await stop.wait()

@@ -23,6 +23,7 @@ from linebot.v3.webhooks import (
     UnsendEvent,
     VideoMessageContent,
 )
+from moderation.screener import Screener
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consult import note_person_wrote, open_consultation, queue_action, record_helped
@@ -31,9 +32,11 @@ from bot.finder import choose_school_year, choose_worry, start_finder
 from bot.inbox import source_id
 from bot.menu import choose_category, choose_language, choose_link, menu_messages, parse_postback
 from bot.messages import texts
-from bot.models import ConsultationStatus, InboxEvent, LineUser, utcnow
+from bot.models import ConsultationStatus, InboxEvent, LineUser, RiskLevel, utcnow
 from bot.outbox import cancel_pending_for
+from bot.referrals import answer_consent
 from bot.router import Router, Turn
+from bot.screening import screen_message
 from bot.users import forget_unsent, get_or_create_user, previous_message, store_message
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,9 @@ BURST = timedelta(seconds=60)
 GROUP_EVENTS = (JoinEvent, MemberJoinedEvent)
 
 
-async def handle_event(session: AsyncSession, record: InboxEvent, content: Content, zone: ZoneInfo) -> None:
+async def handle_event(
+    session: AsyncSession, record: InboxEvent, content: Content, zone: ZoneInfo, screener: Screener
+) -> None:
     """Process one stored webhook event (the inbox worker commits what this writes)."""
     if record.mode != "active":
         return  # standby: another channel is answering; LINE forbids replying
@@ -60,7 +65,10 @@ async def handle_event(session: AsyncSession, record: InboxEvent, content: Conte
         return
     # The person's language decides which content they read (identity-mapped: handlers reuse this row).
     user = await session.get(LineUser, source_id(record.payload))
-    turn = Turn(session=session, all_content=content, zone=zone, record=record, event=event, language=user and user.language)
+    turn = Turn(
+        session=session, all_content=content, zone=zone, record=record, event=event, screener=screener,
+        language=user and user.language,
+    )
     if not await router.dispatch(turn):
         log.debug("inbox event %s: %s needs no answer", record.id, record.event_type)
 
@@ -97,17 +105,21 @@ async def on_text(turn: Turn) -> None:
     message = await store_message(
         turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text
     )
+    # Screened first: a person in danger is answered and queued before anything else happens.
+    level = await screen_message(turn, message)
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if consultation is not None:
+        note_person_wrote(turn.session, consultation, message)
+    if level is RiskLevel.IMMINENT:
+        return
     if any(text.strip() in c.menu.keywords for c in turn.all_content.languages()):
         turn.reply(menu_messages(turn, content.menu.prompt))
         return
     if user.greeted_at is None:
         await _greet(turn)
         return
-    consultation = await open_consultation(turn.session, turn.source_id)
-    if consultation is not None:
-        note_person_wrote(turn.session, consultation, message)
-        if consultation.status == ConsultationStatus.ACTIVE:
-            return  # the counselor reads it live and answers
+    if consultation is not None and consultation.status == ConsultationStatus.ACTIVE:
+        return  # the counselor reads it live and answers
     previous = await previous_message(turn.session, message)
     if previous is not None and message.sent_at - previous.sent_at < BURST:
         return
@@ -179,6 +191,8 @@ async def on_postback(turn: Turn) -> None:
         await queue_action(turn, fields["do"])
     elif action == "helped":
         await record_helped(turn, fields["id"], fields["v"])
+    elif action == "consent":
+        await answer_consent(turn, fields["id"], fields["v"])
     else:
         turn.reply(menu_messages(turn, turn.content.menu.prompt))
 

@@ -24,6 +24,7 @@ POSTBACK_FIELDS = {
     "year": {"id"},
     "queue": {"do"},
     "helped": {"id", "v"},
+    "consent": {"id", "v"},
 }
 # How many lines an out-of-hours or emergency answer lists: enough to choose, few enough to read;
 # the general crisis lines take at most CRISIS_LINES of them, the rest are for the person's worries.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,6 +38,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None or value.tzinfo is not None:
             return value
         return value.replace(tzinfo=UTC)
+
+
+# What an id from outside (a URL, a form, a postback) must look like before it is looked up: ASCII
+# digits that fit a 64-bit integer column. `str.isdigit` would let "²" or 40 digits through.
+_ROW_ID = re.compile(r"[0-9]{1,18}")
+
+
+def row_id(text: object) -> int | None:
+    """The database id a URL, form or postback names, or None for anything that cannot be one."""
+    return int(text) if isinstance(text, str) and _ROW_ID.fullmatch(text) else None
 
 
 def _timestamp(**kwargs: Any) -> Any:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from linebot.v3.webhooks import Event, MessageEvent
+from moderation.screener import Screener
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.content import Content
@@ -26,6 +27,8 @@ class Turn:
     zone: ZoneInfo
     record: InboxEvent
     event: Event
+    #: Screens what people write for risk (`moderation.screener.Screener`).
+    screener: Screener
     language: str | None = None
 
     @property

@@ -24,10 +24,10 @@ async def running(app: web.Application, host: str, port: int) -> AsyncIterator[s
         await runner.cleanup()
 
 
-async def wait_for_stop() -> None:
-    """Return on Ctrl-C or SIGTERM."""
+def stop_requested() -> asyncio.Event:
+    """An event that Ctrl-C or SIGTERM sets from now on; call it first, so a signal during start-up counts."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop

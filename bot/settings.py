@@ -23,6 +23,8 @@ class StorageSettings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./tsunagi.db"
     tsunagi_timezone: str = "Asia/Tokyo"
     content_dir: str = "content"
+    # The trained risk classifier (`tsunagi risk train` writes it); without one the keyword floor screens alone.
+    risk_model_dir: str = "models/risk"
 
     @field_validator("database_url")
     @classmethod

@@ -139,6 +139,8 @@ async def run_service(database_url: str, content: Content, **emulator_options: o
             line_api_base=line_url,
             database_url=database_url,
             console_secure_cookies=False,  # tests talk plain HTTP to 127.0.0.1
+            # The keyword floor screens alone: service tests stay fast and do not depend on a trained model.
+            risk_model_dir="no-risk-model-in-tests",
         )
         app = init_app(settings, content)
         async with running(app, "127.0.0.1", 0) as bot_url:

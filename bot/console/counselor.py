@@ -19,9 +19,12 @@ from bot.models import (
     ChatEntry,
     Consultation,
     ConsultationStatus,
+    RiskFlag,
+    RiskLevel,
     StaffRole,
     StaffUser,
     UserMessage,
+    row_id,
     utcnow,
 )
 from bot.queue import TakeRefused, add_note, end, send_to_person, set_availability, take, transfer, waiting
@@ -42,10 +45,10 @@ def can_open(staff: StaffUser, consultation: Consultation) -> bool:
     return staff.role == StaffRole.SUPERVISOR or consultation.counselor_id == staff.id
 
 
-async def _consultation_for(request: web.Request, session: AsyncSession) -> Consultation:
+async def openable_consultation(request: web.Request, session: AsyncSession) -> Consultation:
     """The consultation in the URL, if this staff member may open it (404 otherwise: no probing)."""
-    consultation_id = request.match_info["id"]
-    consultation = await session.get(Consultation, int(consultation_id)) if consultation_id.isdigit() else None
+    consultation_id = row_id(request.match_info["id"])
+    consultation = await session.get(Consultation, consultation_id) if consultation_id is not None else None
     if consultation is None or not can_open(request[STAFF_KEY], consultation):
         raise web.HTTPNotFound(text="この相談は開けません。")
     return consultation
@@ -61,6 +64,8 @@ class Line:
     kind: str  # person, counselor, note, event
     earlier: bool = False
     before_choice: bool = False
+    # The person's stored message, which a counselor can report as a missed risk.
+    message_id: int | None = None
 
 
 async def history(session: AsyncSession, consultation: Consultation) -> list[Line]:
@@ -85,6 +90,7 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
             "person",
             earlier=m.consultation_id != consultation.id,
             before_choice=m.consultation_id == consultation.id and m.sent_at < consultation.created_at,
+            message_id=m.id,
         )
         for m in people
     ]
@@ -144,12 +150,12 @@ async def availability(request: web.Request) -> web.Response:
 @requires(*CHAT_ROLES)
 async def take_chat(request: web.Request) -> web.Response:
     """Take a waiting consultation; if someone was quicker, say so on the queue page."""
-    consultation_id = request.match_info["id"]
-    if not consultation_id.isdigit():
+    consultation_id = row_id(request.match_info["id"])
+    if consultation_id is None:
         raise web.HTTPNotFound()
     async with request.app[SESSIONS]() as session:
         try:
-            await take(session, request.app[CONTENT], int(consultation_id), request[STAFF_KEY])
+            await take(session, request.app[CONTENT], consultation_id, request[STAFF_KEY])
             await session.commit()
         except TakeRefused as refused:
             error = str(refused)
@@ -165,8 +171,11 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
             select(StaffUser).where(StaffUser.role == StaffRole.COUNSELOR, StaffUser.availability == Availability.AVAILABLE, StaffUser.id != request[STAFF_KEY].id)
         )
     )
+    flags = list(await session.exec(select(RiskFlag).where(RiskFlag.user_id == consultation.user_id).order_by(col(RiskFlag.created_at).desc())))
     return {
         "consultation": consultation,
+        "flags": flags,
+        "levels": list(RiskLevel),
         "lines": await history(session, consultation),
         "label": next((c.label for c in content.menu.categories if c.id == consultation.category), consultation.category),
         "categories": content.menu.categories,
@@ -181,7 +190,7 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
 async def chat_page(request: web.Request) -> web.Response:
     """One consultation: its whole history, and (for its counselor) the reply box and actions."""
     async with request.app[SESSIONS]() as session:
-        consultation = await _consultation_for(request, session)
+        consultation = await openable_consultation(request, session)
         session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_consultation", consultation_id=consultation.id))
         context = await _chat_context(request, session, consultation)
         await session.commit()
@@ -193,14 +202,14 @@ async def chat_page(request: web.Request) -> web.Response:
 async def chat_live(request: web.Request) -> web.Response:
     """The history part of the chat page, re-fetched when the consultation changes."""
     async with request.app[SESSIONS]() as session:
-        consultation = await _consultation_for(request, session)
+        consultation = await openable_consultation(request, session)
         lines = await history(session, consultation)
-    return render(request, "_messages.html", lines=lines)
+    return render(request, "_messages.html", lines=lines, levels=list(RiskLevel), consultation=consultation)
 
 
 async def _held(request: web.Request, session: AsyncSession) -> Consultation:
     """The consultation, if this staff member holds it now (only its counselor writes to the person)."""
-    consultation = await _consultation_for(request, session)
+    consultation = await openable_consultation(request, session)
     if consultation.counselor_id != request[STAFF_KEY].id or consultation.status != ConsultationStatus.ACTIVE:
         raise web.HTTPConflict(text="この相談はいま、あなたが対応中ではありません。")
     return consultation
@@ -228,7 +237,7 @@ async def note(request: web.Request) -> web.Response:
     if not text:
         raise web.HTTPBadRequest(text="メモが空です。")
     async with request.app[SESSIONS]() as session:
-        consultation = await _consultation_for(request, session)
+        consultation = await openable_consultation(request, session)
         add_note(session, consultation, request[STAFF_KEY], text)
         await session.commit()
     raise web.HTTPSeeOther(f"/console/c/{consultation.id}")
@@ -243,8 +252,8 @@ async def transfer_chat(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         consultation = await _held(request, session)
         note_text = str(form.get("note", ""))
-        if target.startswith("counselor:") and target[10:].isdigit():
-            counselor = await session.get(StaffUser, int(target[10:]))
+        if target.startswith("counselor:") and (counselor_id := row_id(target[10:])) is not None:
+            counselor = await session.get(StaffUser, counselor_id)
             if counselor is None or counselor.role != StaffRole.COUNSELOR:
                 raise web.HTTPBadRequest(text="引き継ぎ先が見つかりません。")
             await transfer(session, consultation, request[STAFF_KEY], note_text, counselor=counselor)

@@ -24,14 +24,17 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     hub = request.app[HUB]
     async with hub.listen() as topics:
-        await response.write(b"retry: 2000\n\n")
-        while True:
-            try:
-                topic = await asyncio.wait_for(topics.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
-            if hub.is_closing(topic):
-                break
-            await response.write(f"data: {topic}\n\n".encode())
+        try:
+            await response.write(b"retry: 2000\n\n")
+            while True:
+                try:
+                    topic = await asyncio.wait_for(topics.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                if hub.is_closing(topic):
+                    break
+                await response.write(f"data: {topic}\n\n".encode())
+        except ConnectionResetError:
+            pass  # the page was closed or reloaded
     return response

@@ -7,11 +7,11 @@ from collections import Counter
 from aiohttp import web
 from sqlmodel import select
 
-from bot.appkeys import CONTENT, SESSIONS
+from bot.appkeys import CONTENT, SCREENER, SESSIONS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.live import announce
-from bot.models import Availability, ChatEntry, ChatEntryKind, Consultation, ConsultationStatus, RiskLevel, StaffRole, StaffUser, utcnow
+from bot.models import Availability, ChatEntry, ChatEntryKind, Consultation, ConsultationStatus, RiskLevel, StaffRole, StaffUser, row_id, utcnow
 from bot.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
 
 routes = web.RouteTableDef()
@@ -36,6 +36,7 @@ async def _health(request: web.Request) -> dict:
         "counselors": {s.id: s for s in counselors},
         "labels": {c.id: c.label for c in request.app[CONTENT].menu.categories},
         "now": now,
+        "model_error": request.app[SCREENER].model_error,
     }
 
 
@@ -60,7 +61,7 @@ async def take_over(request: web.Request) -> web.Response:
     consultation_id = request.match_info["id"]
     staff = request[STAFF_KEY]
     async with request.app[SESSIONS]() as session:
-        consultation = await session.get(Consultation, int(consultation_id)) if consultation_id.isdigit() else None
+        consultation = await session.get(Consultation, row_id(consultation_id)) if row_id(consultation_id) is not None else None
         if consultation is None or consultation.status not in (ConsultationStatus.REQUESTED, ConsultationStatus.ACTIVE):
             raise web.HTTPNotFound(text="この相談は引き継げません。")
         if consultation.status == ConsultationStatus.REQUESTED:

@@ -131,3 +131,46 @@ def test_the_english_content_is_complete(content) -> None:
     assert english.menu.category("foreign").hours == content.menu.category("foreign").hours, "hours come from the base"
     assert english.finder.worry("foreign_language").any_language, "what a worry does comes from the base"
     assert len(content.resources) >= 60
+
+
+def test_repository_record_options_and_canned_phrases(content) -> None:
+    assert [c.label for c in content.records.genders] == ["女性", "男性", "その他", "不明"]
+    assert "死にたい・消えたい気持ち" in [c.label for c in content.records.worries]
+    assert 8 <= len(content.canned) <= 12
+    assert content.in_language("en").records == content.records, "console content is not translated"
+
+
+def test_broken_record_options_are_named_with_file_and_line(content_dir: Path) -> None:
+    records = content_dir / "records.yaml"
+    duplicate_line = _replace_once(records, "{id: work, label: 仕事}", "{id: family, label: 仕事}")
+    empty_line = _replace_once(records, "  - {id: listening, label: 傾聴}", "  - {id: listening, label: ''}")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{records}:{empty_line}: responses.0.label:") for p in problems), problems
+    (content_dir / "records.yaml").write_text(records.read_text(encoding="utf-8").replace("label: ''", "label: 傾聴"), encoding="utf-8")
+    assert _problems(content_dir) == [f"{records}:{duplicate_line}: duplicate id 'family'"]
+
+
+def test_broken_canned_phrases_are_named_with_file_and_line(content_dir: Path) -> None:
+    canned = content_dir / "canned.yaml"
+    duplicate_line = _replace_once(canned, "- id: closing", "- id: greeting")
+    assert _problems(content_dir) == [f"{canned}:{duplicate_line}: duplicate id 'greeting'"]
+    canned.write_text("- id: Greeting\n  label: あいさつ\n  text: こんにちは\n- id: empty\n  label: 空\n", encoding="utf-8")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{canned}:1: 0.id:") for p in problems), problems
+    assert any(p.startswith(f"{canned}:4: 1.text: Field required") for p in problems), problems
+    canned.unlink()
+    assert _problems(content_dir) == [f"{canned}:1: file is missing"]
+
+
+def test_risk_data_is_checked_line_by_line(content_dir: Path) -> None:
+    examples = content_dir / "risk" / "train.jsonl"
+    lines = examples.read_text(encoding="utf-8").splitlines()
+    lines[4] = '{"text": "消えたい", "level": "severe", "tags": []}'
+    lines[6] = "not json"
+    examples.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lexicon = content_dir / "risk" / "lexicon.yaml"
+    lexicon.write_text(lexicon.read_text(encoding="utf-8") + "\n  - {words: [], level: high, role: act, tags: []}\n", encoding="utf-8")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{examples}:5: level must be one of") for p in problems), problems
+    assert f"{examples}:7: not a JSON object" in problems
+    assert any(p.startswith(f"{lexicon}:") for p in problems), problems

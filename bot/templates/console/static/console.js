@@ -19,3 +19,18 @@ if (parts.length) {
   });
 }
 document.querySelectorAll(".messages").forEach(m => { m.scrollTop = m.scrollHeight; });
+
+// Canned phrases: each <select data-canned> gets its options from data-src; choosing one puts the
+// phrase into its form's reply box (added after what is there) for the counselor to edit and send.
+for (const select of document.querySelectorAll("select[data-canned]")) {
+  fetch(select.dataset.src, {credentials: "same-origin"})
+    .then(response => response.ok ? response.text() : "")
+    .then(options => select.insertAdjacentHTML("beforeend", options));
+  select.addEventListener("change", () => {
+    const box = select.form.elements.namedItem("text");
+    if (!select.value || !box) return;
+    box.value = box.value.trim() ? `${box.value.trimEnd()}\n${select.value}` : select.value;
+    select.value = "";
+    box.focus();
+  });
+}

@@ -1,0 +1,120 @@
+"""The admin's page: staff accounts (how many chats each may hold, unlocking) and the audit log.
+
+The audit log answers "who opened or changed what, when" (for a complaint, a leak or a review), so
+it can be narrowed to one staff member or one consultation. Changes made here are audited too.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.appkeys import SESSIONS
+from bot.console import render
+from bot.console.auth import STAFF_KEY, requires
+from bot.console.counselor import CHAT_ROLES
+from bot.models import AuditEntry, StaffRole, StaffUser, row_id, utcnow
+
+routes = web.RouteTableDef()
+
+AUDIT_SHOWN = 200
+# More chats at once than this and no one can give each person their attention.
+MAX_CHATS_LIMIT = 10
+# The audit actions in words; an action not named here shows as written.
+ACTION_WORDS = {
+    "logged_in": "ログイン",
+    "locked_out": "ログイン失敗によるロック",
+    "opened_consultation": "相談を開いた",
+    "opened_record": "相談記録票を開いた",
+    "record_draft": "相談記録票を下書き保存",
+    "record_filed": "相談記録票を提出",
+    "record_corrected": "相談記録票を修正",
+    "referral_proposed": "つなぎを提案",
+    "opened_referral": "つなぎ（記録票の要約）を開いた",
+    "referral_status_changed": "つなぎの状態を変更",
+    "organisation_added": "支援機関を追加",
+    "organisation_edited": "支援機関を編集",
+    "organisation_deactivated": "支援機関の掲載をやめた",
+    "organisation_reactivated": "支援機関の掲載を再開",
+    "max_chats_changed": "同時対応数を変更",
+    "account_unlocked": "アカウントのロックを解除",
+}
+ROLE_WORDS = {
+    StaffRole.COUNSELOR: "相談員",
+    StaffRole.SUPERVISOR: "スーパーバイザー",
+    StaffRole.COORDINATOR: "コーディネーター",
+    StaffRole.MODERATOR: "モデレーター",
+    StaffRole.ADMIN: "管理者",
+}
+
+
+@routes.get("/console/admin")
+@requires(StaffRole.ADMIN)
+async def admin_page(request: web.Request) -> web.Response:
+    """Every account, and the latest audit entries (narrowed by ?staff= and ?consultation=)."""
+    staff_filter, consultation_filter = row_id(request.query.get("staff")), row_id(request.query.get("consultation"))
+    query = select(AuditEntry).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()).limit(AUDIT_SHOWN)
+    if staff_filter is not None:
+        query = query.where(AuditEntry.staff_id == staff_filter)
+    if consultation_filter is not None:
+        query = query.where(AuditEntry.consultation_id == consultation_filter)
+    async with request.app[SESSIONS]() as session:
+        accounts = list(await session.exec(select(StaffUser).order_by(StaffUser.role, StaffUser.login)))
+        entries = list(await session.exec(query))
+    now = utcnow()
+    return render(
+        request,
+        "admin.html",
+        accounts=accounts,
+        locked={s.id for s in accounts if s.locked_until is not None and s.locked_until > now},
+        takes_chats=CHAT_ROLES,
+        max_chats_limit=MAX_CHATS_LIMIT,
+        roles=ROLE_WORDS,
+        entries=entries,
+        names={s.id: f"{s.display_name}（{s.login}）" for s in accounts},
+        words=ACTION_WORDS,
+        staff_filter=staff_filter,
+        consultation_filter=consultation_filter,
+    )
+
+
+async def _account(request: web.Request, session: AsyncSession) -> StaffUser:
+    staff_id = row_id(request.match_info["sid"])
+    account = await session.get(StaffUser, staff_id) if staff_id is not None else None
+    if account is None:
+        raise web.HTTPNotFound(text="このアカウントは見つかりません。")
+    return account
+
+
+@routes.post("/console/admin/staff/{sid}/max-chats")
+@requires(StaffRole.ADMIN)
+async def change_max_chats(request: web.Request) -> web.Response:
+    """How many chats a counselor (or supervisor) may hold at once; open chats are not taken away."""
+    typed = str((await request.post()).get("max_chats", ""))
+    chosen = int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 2 else None
+    if chosen is None or not 1 <= chosen <= MAX_CHATS_LIMIT:
+        raise web.HTTPBadRequest(text=f"同時対応数は1〜{MAX_CHATS_LIMIT}で入力してください。")
+    async with request.app[SESSIONS]() as session:
+        account = await _account(request, session)
+        if account.role not in CHAT_ROLES:
+            raise web.HTTPBadRequest(text="同時対応数はチャットを受ける人にだけあります。")
+        detail = f"{account.login}: {account.max_chats} → {chosen}"
+        account.max_chats = chosen
+        session.add(account)
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="max_chats_changed", detail=detail))
+        await session.commit()
+    raise web.HTTPSeeOther("/console/admin")
+
+
+@routes.post("/console/admin/staff/{sid}/unlock")
+@requires(StaffRole.ADMIN)
+async def unlock(request: web.Request) -> web.Response:
+    """Let a locked-out account log in again now (after the admin has checked it was its owner)."""
+    async with request.app[SESSIONS]() as session:
+        account = await _account(request, session)
+        account.locked_until, account.failed_logins = None, 0
+        session.add(account)
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="account_unlocked", detail=account.login))
+        await session.commit()
+    raise web.HTTPSeeOther("/console/admin")

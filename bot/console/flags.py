@@ -1,0 +1,179 @@
+"""Moderator review of risk flags, counselors' reports of missed risk, and emergency response records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.appkeys import SCREENER, SESSIONS, SETTINGS
+from bot.console import render
+from bot.console.auth import STAFF_KEY, requires
+from bot.console.counselor import can_open
+from bot.live import announce
+from bot.models import (
+    AuditEntry,
+    Consultation,
+    EmergencyResponse,
+    FlagState,
+    RiskFlag,
+    RiskLevel,
+    StaffRole,
+    UserMessage,
+    row_id,
+    utcnow,
+)
+from bot.queue import consultation_topic
+from bot.screening import FLAGS_TOPIC, raise_level
+
+routes = web.RouteTableDef()
+
+REVIEWERS = (StaffRole.MODERATOR, StaffRole.SUPERVISOR)
+# Messages shown on each side of a flagged one, so it is judged in its context.
+CONTEXT = 3
+PAGE_SIZE = 100
+EMERGENCY_CONTACTS = ("110", "119", "児童相談所", "家族", "その他")
+ASSESSMENT = {"thoughts": "死にたい気持ち", "plan": "計画", "means": "手段", "timeframe": "時期"}
+
+
+def _filters(request: web.Request) -> dict[str, str]:
+    query = request.query
+    return {key: query.get(key, "") for key in ("level", "tag", "state", "day")}
+
+
+async def _flags(session: AsyncSession, filters: dict[str, str], zone: Any) -> list[RiskFlag]:
+    statement = select(RiskFlag).order_by(col(RiskFlag.created_at).desc()).limit(PAGE_SIZE)
+    if filters["level"] in list(RiskLevel):
+        statement = statement.where(RiskFlag.level == filters["level"])
+    if filters["state"] in list(FlagState):
+        statement = statement.where(RiskFlag.state == filters["state"])
+    if filters["day"]:
+        try:
+            day = date.fromisoformat(filters["day"])
+        except ValueError:
+            raise web.HTTPBadRequest(text="日付は YYYY-MM-DD で指定してください。") from None
+        start = datetime.combine(day, time(), zone)
+        statement = statement.where(RiskFlag.created_at >= start, RiskFlag.created_at < start + timedelta(days=1))
+    flags = list(await session.exec(statement))
+    if filters["tag"]:
+        flags = [f for f in flags if any(t["name"] == filters["tag"] for t in f.tags)]
+    return flags
+
+
+async def _in_context(session: AsyncSession, flag: RiskFlag) -> list[tuple[UserMessage, bool]]:
+    """The flagged message with the person's messages just before and after it."""
+    message = await session.get(UserMessage, flag.message_id)
+    mine = UserMessage.user_id == message.user_id
+    before = list(await session.exec(select(UserMessage).where(mine, UserMessage.sent_at < message.sent_at).order_by(col(UserMessage.sent_at).desc()).limit(CONTEXT)))
+    after = list(await session.exec(select(UserMessage).where(mine, UserMessage.sent_at > message.sent_at).order_by(UserMessage.sent_at).limit(CONTEXT)))
+    return [(m, False) for m in reversed(before)] + [(message, True)] + [(m, False) for m in after]
+
+
+@routes.get("/console/flags")
+@requires(*REVIEWERS)
+async def flags_page(request: web.Request) -> web.Response:
+    """Flags, newest first, filtered by level, tag, state and day; each message in its context."""
+    filters = _filters(request)
+    async with request.app[SESSIONS]() as session:
+        flags = await _flags(session, filters, request.app[SETTINGS].timezone)
+        shown = [(flag, await _in_context(session, flag)) for flag in flags]
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_flags", detail=str(filters)))
+        await session.commit()
+    return render(request, "flags.html", shown=shown, filters=filters, levels=list(RiskLevel), states=list(FlagState), model_error=request.app[SCREENER].model_error)
+
+
+@routes.post("/console/flags/{id}/review")
+@requires(*REVIEWERS)
+async def review(request: web.Request) -> web.Response:
+    """Confirm, relabel (with a level) or dismiss (with a reason) a flag; the decision is audited."""
+    form = await request.post()
+    decision, reason = str(form.get("decision", "")), str(form.get("reason", "")).strip()
+    flag_id = request.match_info["id"]
+    async with request.app[SESSIONS]() as session:
+        flag = await session.get(RiskFlag, row_id(flag_id)) if row_id(flag_id) is not None else None
+        if flag is None:
+            raise web.HTTPNotFound(text="このフラグは見つかりません。")
+        if decision == "confirm":
+            flag.state, flag.reviewed_level = FlagState.CONFIRMED, flag.level
+        elif decision == "relabel" and str(form.get("level")) in list(RiskLevel):
+            flag.state, flag.reviewed_level = FlagState.RELABELLED, RiskLevel(str(form.get("level")))
+        elif decision == "dismiss" and reason:
+            flag.state, flag.reviewed_level = FlagState.DISMISSED, RiskLevel.LOW
+        else:
+            raise web.HTTPBadRequest(text="判断を選んでください（見送りには理由が必要です）。")
+        flag.reviewed_by, flag.reviewed_at, flag.review_reason = request[STAFF_KEY].id, utcnow(), reason or None
+        session.add(flag)
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action=f"flag_{flag.state}", consultation_id=flag.consultation_id, detail=f"flag {flag.id}: {flag.level} → {flag.reviewed_level}; {reason}"))
+        announce(session, FLAGS_TOPIC)
+        await session.commit()
+    raise web.HTTPSeeOther("/console/flags")
+
+
+@routes.post("/console/messages/{id}/report")
+@requires(StaffRole.COUNSELOR, StaffRole.SUPERVISOR)
+async def report_missed(request: web.Request) -> web.Response:
+    """A counselor reports a risk the screening missed on a message of a chat they may open."""
+    form = await request.post()
+    level, reason = str(form.get("level", "")), str(form.get("reason", "")).strip()
+    message_id = request.match_info["id"]
+    async with request.app[SESSIONS]() as session:
+        message = await session.get(UserMessage, row_id(message_id)) if row_id(message_id) is not None else None
+        consultation = await session.get(Consultation, message.consultation_id) if message and message.consultation_id else None
+        if consultation is None or not can_open(request[STAFF_KEY], consultation):
+            raise web.HTTPNotFound(text="このメッセージは開けません。")
+        if level not in list(RiskLevel):
+            raise web.HTTPBadRequest(text="リスクの段階を選んでください。")
+        session.add(RiskFlag(message_id=message.id, user_id=message.user_id, consultation_id=consultation.id, level=RiskLevel(level), source="counselor report", reported_by=request[STAFF_KEY].id, review_reason=reason or None))
+        raise_level(session, consultation, RiskLevel(level))
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="reported_missed_risk", consultation_id=consultation.id, detail=f"message {message.id}: {level}; {reason}"))
+        announce(session, FLAGS_TOPIC, consultation_topic(consultation.id))
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/c/{consultation.id}")
+
+
+@routes.get("/console/c/{id}/emergency")
+@requires(StaffRole.SUPERVISOR)
+async def emergency_page(request: web.Request) -> web.Response:
+    """The emergency response record of a consultation (opened on first save)."""
+    async with request.app[SESSIONS]() as session:
+        consultation = await _consultation(request, session)
+        record = (await session.exec(select(EmergencyResponse).where(EmergencyResponse.consultation_id == consultation.id))).first()
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_emergency_record", consultation_id=consultation.id))
+        await session.commit()
+    return render(request, "emergency.html", consultation=consultation, record=record, questions=ASSESSMENT, contacts=EMERGENCY_CONTACTS)
+
+
+@routes.post("/console/c/{id}/emergency")
+@requires(StaffRole.SUPERVISOR)
+async def emergency_save(request: web.Request) -> web.Response:
+    """Save what was asked, add a contact made, or close the record with a note; every save is audited."""
+    form = await request.post()
+    async with request.app[SESSIONS]() as session:
+        consultation = await _consultation(request, session)
+        record = (await session.exec(select(EmergencyResponse).where(EmergencyResponse.consultation_id == consultation.id))).first()
+        if record is None:
+            record = EmergencyResponse(consultation_id=consultation.id, opened_by=request[STAFF_KEY].id)
+        record.assessment = {key: str(form.get(key, "")).strip() for key in ASSESSMENT}
+        who = str(form.get("contact_who", ""))
+        if who:
+            if who not in EMERGENCY_CONTACTS:
+                raise web.HTTPBadRequest(text="連絡先を選んでください。")
+            record.contacts = [*record.contacts, {"who": who, "at": utcnow().isoformat(), "reached": form.get("contact_reached") == "yes", "note": str(form.get("contact_note", "")).strip()}]
+        closing = str(form.get("closing_note", "")).strip()
+        if closing:
+            record.closing_note, record.closed_at = closing, utcnow()
+        session.add(record)
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="saved_emergency_record", consultation_id=consultation.id, detail=who or ("closed" if closing else "assessment")))
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/c/{consultation.id}/emergency")
+
+
+async def _consultation(request: web.Request, session: AsyncSession) -> Consultation:
+    consultation_id = request.match_info["id"]
+    consultation = await session.get(Consultation, row_id(consultation_id)) if row_id(consultation_id) is not None else None
+    if consultation is None:
+        raise web.HTTPNotFound(text="この相談は見つかりません。")
+    return consultation

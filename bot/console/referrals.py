@@ -1,0 +1,354 @@
+"""Referrals (つなぎ) in the console: the support organisations, proposing one, and the coordinator's work.
+
+A counselor (or a supervisor) proposes; the person answers on LINE (`bot/referrals.py`). The
+coordinator sees a referral only from the person's yes on, and then its record summary, never the
+chat; each status change they make is kept in the referral's history and in the audit log.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.appkeys import CONTENT, SESSIONS
+from bot.console import render
+from bot.console.auth import STAFF_KEY, requires
+from bot.console.counselor import CHAT_ROLES
+from bot.console.counselor import openable_consultation
+from bot.console.records import RecordSummary, summarise
+from bot.models import (
+    AuditEntry,
+    Consultation,
+    ConsultationRecord,
+    Organisation,
+    Referral,
+    ReferralStatus,
+    StaffRole,
+    StaffUser,
+    row_id,
+    utcnow,
+)
+from bot.referrals import REFERRABLE, ProposalRefused, propose_referral, with_history
+
+routes = web.RouteTableDef()
+
+COORDINATION_ROLES = (StaffRole.COORDINATOR, StaffRole.ADMIN)
+STATUS_WORDS = {
+    ReferralStatus.PROPOSED: "本人の返事待ち",
+    ReferralStatus.CONSENTED: "同意あり",
+    ReferralStatus.DECLINED: "希望なし",
+    ReferralStatus.CONTACTED: "連絡済み",
+    ReferralStatus.CONNECTED: "つながった",
+    ReferralStatus.CLOSED: "終了",
+}
+# Without the person's yes, nothing about them reaches the coordinator.
+VISIBLE = (ReferralStatus.CONSENTED, ReferralStatus.CONTACTED, ReferralStatus.CONNECTED, ReferralStatus.CLOSED)
+# Forward one step at a time; a referral that goes nowhere can be closed at any step.
+NEXT_STATUSES = {
+    ReferralStatus.CONSENTED: (ReferralStatus.CONTACTED, ReferralStatus.CLOSED),
+    ReferralStatus.CONTACTED: (ReferralStatus.CONNECTED, ReferralStatus.CLOSED),
+    ReferralStatus.CONNECTED: (ReferralStatus.CLOSED,),
+}
+MAX_NOTE_CHARACTERS = 1000
+# Where a proposal returns to: the page it was made from.
+BACK_PAGES = {"chat": "", "record": "/record"}
+# Fields of an organisation are typed as words separated by commas, 、 or spaces.
+FIELD_SEPARATORS = re.compile(r"[、,，\s]+")
+
+
+# --- Proposing, from the chat or record page ---
+
+
+@routes.get("/console/c/{id}/referral")
+@requires(*CHAT_ROLES)
+async def referral_part(request: web.Request) -> web.Response:
+    """The referral part of a chat or record page: what was proposed, and the form to propose."""
+    back = request.query.get("back", "chat")
+    async with request.app[SESSIONS]() as session:
+        consultation = await openable_consultation(request, session)
+        proposed = list(await session.exec(select(Referral).where(Referral.consultation_id == consultation.id).order_by(Referral.id)))
+        organisations = list(await session.exec(select(Organisation).order_by(Organisation.region, Organisation.name)))
+    # One open proposal per organisation: one already asked (and not declined) is not offered again.
+    asked = {r.organisation_id for r in proposed if r.status != ReferralStatus.DECLINED}
+    return render(
+        request,
+        "_referral.html",
+        consultation=consultation,
+        proposed=proposed,
+        names={o.id: o.name for o in organisations},
+        organisations=[o for o in organisations if o.active and o.id not in asked],
+        can_propose=consultation.status in REFERRABLE,
+        back=back if back in BACK_PAGES else "chat",
+        words=STATUS_WORDS,
+    )
+
+
+@routes.post("/console/c/{id}/referral")
+@requires(*CHAT_ROLES)
+async def propose(request: web.Request) -> web.Response:
+    """Propose an organisation: the person is asked on LINE; nothing is shared before their yes."""
+    form = await request.post()
+    organisation_id = row_id(form.get("organisation_id"))
+    staff = request[STAFF_KEY]
+    async with request.app[SESSIONS]() as session:
+        consultation = await openable_consultation(request, session)
+        organisation = await session.get(Organisation, organisation_id) if organisation_id is not None else None
+        if organisation is None:
+            raise web.HTTPBadRequest(text="つなぎ先の支援機関を選んでください。")
+        try:
+            referral = await propose_referral(session, request.app[CONTENT], consultation, organisation, staff)
+        except ProposalRefused as refused:
+            raise web.HTTPConflict(text=str(refused)) from None
+        session.add(
+            AuditEntry(staff_id=staff.id, action="referral_proposed", consultation_id=consultation.id, detail=f"つなぎ #{referral.id}: {organisation.name}")
+        )
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/c/{consultation.id}{BACK_PAGES.get(str(form.get('back')), '')}")
+
+
+# --- The coordinator's list ---
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of a referral's history as the coordinator reads it."""
+
+    at: datetime
+    status: str
+    who: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ReferralView:
+    """A referral with what the coordinator needs to act on it (and nothing of the chat)."""
+
+    referral: Referral
+    organisation: Organisation
+    consultation: Consultation
+    category: str
+    summary: RecordSummary | None
+    changes: list[Change]
+    next_statuses: tuple[ReferralStatus, ...]
+
+
+async def _views(request: web.Request, session: AsyncSession, referrals: list[Referral]) -> list[ReferralView]:
+    consultation_ids = {r.consultation_id for r in referrals}
+    organisations = {o.id: o for o in await session.exec(select(Organisation).where(col(Organisation.id).in_({r.organisation_id for r in referrals})))}
+    consultations = {c.id: c for c in await session.exec(select(Consultation).where(col(Consultation.id).in_(consultation_ids)))}
+    records = {r.consultation_id: r for r in await session.exec(select(ConsultationRecord).where(col(ConsultationRecord.consultation_id).in_(consultation_ids)))}
+    staff_ids = {change["staff_id"] for r in referrals for change in r.history if change.get("staff_id")}
+    names = {s.id: s.display_name for s in await session.exec(select(StaffUser).where(col(StaffUser.id).in_(staff_ids)))}
+    content = request.app[CONTENT]
+    labels = {c.id: c.label for c in content.menu.categories}
+    return [
+        ReferralView(
+            referral=r,
+            organisation=organisations[r.organisation_id],
+            consultation=consultations[r.consultation_id],
+            category=labels.get(consultations[r.consultation_id].category, consultations[r.consultation_id].category),
+            summary=summarise(records.get(r.consultation_id), content.records),
+            changes=[
+                Change(
+                    at=datetime.fromisoformat(change["at"]),
+                    status=STATUS_WORDS.get(change["status"], change["status"]),
+                    # Changes without a staff member are the person's own answer on LINE.
+                    who=names.get(change["staff_id"], "スタッフ") if change.get("staff_id") else "相談者",
+                    note=change.get("note") or "",
+                )
+                for change in r.history
+            ],
+            next_statuses=NEXT_STATUSES.get(ReferralStatus(r.status), ()),
+        )
+        for r in referrals
+    ]
+
+
+def _audit_opened(request: web.Request, session: AsyncSession, views: list[ReferralView]) -> None:
+    """Each record summary shown is an opening of that consultation's content."""
+    for view in views:
+        session.add(
+            AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_referral", consultation_id=view.consultation.id, detail=f"つなぎ #{view.referral.id}")
+        )
+
+
+@routes.get("/console/referrals")
+@requires(*COORDINATION_ROLES)
+async def referrals_page(request: web.Request) -> web.Response:
+    """Referrals the person agreed to: open ones in full, oldest consent first; closed ones in short."""
+    async with request.app[SESSIONS]() as session:
+        rows = list(await session.exec(select(Referral).where(col(Referral.status).in_(VISIBLE)).order_by(Referral.consent_at)))
+        views = await _views(request, session, rows)
+        open_views = [v for v in views if v.referral.status != ReferralStatus.CLOSED]
+        _audit_opened(request, session, open_views)
+        await session.commit()
+    closed = [v for v in reversed(views) if v.referral.status == ReferralStatus.CLOSED]
+    return render(request, "referrals.html", open_views=open_views, closed=closed, single=False, words=STATUS_WORDS)
+
+
+async def _visible_referral(request: web.Request, session: AsyncSession, *, for_update: bool = False) -> Referral:
+    """The referral in the URL if the person agreed to it (404 otherwise: a proposal is not the coordinator's)."""
+    referral_id = row_id(request.match_info["rid"])
+    referral = await session.get(Referral, referral_id, with_for_update=for_update) if referral_id is not None else None
+    if referral is None or referral.status not in VISIBLE:
+        raise web.HTTPNotFound(text="このつなぎは開けません。")
+    return referral
+
+
+@routes.get("/console/referrals/{rid}")
+@requires(*COORDINATION_ROLES)
+async def referral_page(request: web.Request) -> web.Response:
+    """One referral in full, closed ones too."""
+    async with request.app[SESSIONS]() as session:
+        [view] = await _views(request, session, [await _visible_referral(request, session)])
+        _audit_opened(request, session, [view])
+        await session.commit()
+    return render(request, "referrals.html", open_views=[view], closed=[], single=True, words=STATUS_WORDS)
+
+
+@routes.post("/console/referrals/{rid}/status")
+@requires(*COORDINATION_ROLES)
+async def change_status(request: web.Request) -> web.Response:
+    """Move a referral one step on (or close it), with a note; kept in its history and audited."""
+    form = await request.post()
+    note = str(form.get("note", "")).strip()
+    if len(note) > MAX_NOTE_CHARACTERS:
+        raise web.HTTPBadRequest(text=f"メモは{MAX_NOTE_CHARACTERS}文字までです。")
+    staff = request[STAFF_KEY]
+    async with request.app[SESSIONS]() as session:
+        referral = await _visible_referral(request, session, for_update=True)
+        previous = ReferralStatus(referral.status)
+        if form.get("current") != previous:
+            raise web.HTTPConflict(text="ほかの人が先に状態を変えました。ページを読み込み直してください。")
+        chosen = str(form.get("status", ""))
+        target = next((s for s in NEXT_STATUSES.get(previous, ()) if s == chosen), None)
+        if target is None:
+            raise web.HTTPBadRequest(text="その状態には変えられません。")
+        with_history(referral, target, utcnow(), staff.id, note)
+        session.add(referral)
+        session.add(
+            AuditEntry(
+                staff_id=staff.id,
+                action="referral_status_changed",
+                consultation_id=referral.consultation_id,
+                detail=f"つなぎ #{referral.id}: {previous.value} → {target.value}",
+            )
+        )
+        await session.commit()
+    raise web.HTTPSeeOther(f"/console/referrals#referral-{referral.id}")
+
+
+# --- The directory of support organisations ---
+
+
+@dataclass
+class OrganisationForm:
+    """An organisation as typed into the form, with what is wrong with it."""
+
+    name: str
+    region: str
+    fields: list[str]
+    contact: str
+
+    @classmethod
+    def read(cls, form: MultiDictProxy) -> OrganisationForm:
+        return cls(
+            name=str(form.get("name", "")).strip(),
+            region=str(form.get("region", "")).strip(),
+            fields=[word for word in FIELD_SEPARATORS.split(str(form.get("fields", ""))) if word],
+            contact=str(form.get("contact", "")).strip(),
+        )
+
+    def problems(self) -> list[str]:
+        problems = []
+        for value, label, longest in ((self.name, "名称", 200), (self.region, "地域", 100), (self.contact, "連絡先", 500)):
+            if not value:
+                problems.append(f"{label}を入力してください。")
+            elif len(value) > longest:
+                problems.append(f"{label}は{longest}文字までです。")
+        return problems
+
+    def write_to(self, organisation: Organisation) -> None:
+        organisation.name, organisation.region, organisation.fields, organisation.contact = self.name, self.region, self.fields, self.contact
+
+
+async def _organisations_page(request: web.Request, *, errors: list[str] | None = None, draft: OrganisationForm | None = None) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        organisations = list(
+            await session.exec(select(Organisation).order_by(col(Organisation.active).desc(), Organisation.region, Organisation.name))
+        )
+    return render(
+        request,
+        "organisations.html",
+        status=422 if errors else 200,
+        organisations=organisations,
+        errors=errors or [],
+        draft=draft or OrganisationForm("", "", [], ""),
+    )
+
+
+@routes.get("/console/organisations")
+@requires(*COORDINATION_ROLES)
+async def organisations_page(request: web.Request) -> web.Response:
+    """Every organisation, active first, with forms to add, edit and take off the list."""
+    return await _organisations_page(request)
+
+
+@routes.post("/console/organisations")
+@requires(*COORDINATION_ROLES)
+async def add_organisation(request: web.Request) -> web.Response:
+    """Add an organisation to the directory."""
+    typed = OrganisationForm.read(await request.post())
+    if problems := typed.problems():
+        return await _organisations_page(request, errors=problems, draft=typed)
+    async with request.app[SESSIONS]() as session:
+        organisation = Organisation(name=typed.name, region=typed.region, fields=typed.fields, contact=typed.contact)
+        session.add(organisation)
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="organisation_added", detail=typed.name))
+        await session.commit()
+    raise web.HTTPSeeOther("/console/organisations")
+
+
+async def _organisation(request: web.Request, session: AsyncSession) -> Organisation:
+    organisation_id = row_id(request.match_info["oid"])
+    organisation = await session.get(Organisation, organisation_id) if organisation_id is not None else None
+    if organisation is None:
+        raise web.HTTPNotFound(text="この支援機関は見つかりません。")
+    return organisation
+
+
+@routes.post("/console/organisations/{oid}")
+@requires(*COORDINATION_ROLES)
+async def edit_organisation(request: web.Request) -> web.Response:
+    """Correct an organisation's name, region, fields or contact."""
+    typed = OrganisationForm.read(await request.post())
+    async with request.app[SESSIONS]() as session:
+        organisation = await _organisation(request, session)
+        if problems := typed.problems():
+            return await _organisations_page(request, errors=[f"「{organisation.name}」: {p}" for p in problems])
+        typed.write_to(organisation)
+        session.add(organisation)
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="organisation_edited", detail=organisation.name))
+        await session.commit()
+    raise web.HTTPSeeOther("/console/organisations")
+
+
+@routes.post("/console/organisations/{oid}/active")
+@requires(*COORDINATION_ROLES)
+async def set_organisation_active(request: web.Request) -> web.Response:
+    """Take an organisation off the list counselors choose from (referrals made to it stay), or back on."""
+    active = (await request.post()).get("active") == "yes"
+    async with request.app[SESSIONS]() as session:
+        organisation = await _organisation(request, session)
+        organisation.active = active
+        session.add(organisation)
+        action = "organisation_reactivated" if active else "organisation_deactivated"
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action=action, detail=organisation.name))
+        await session.commit()
+    raise web.HTTPSeeOther("/console/organisations")

@@ -1,0 +1,75 @@
+"""Risk screening in the service: every text a person sends is screened before it is queued or answered.
+
+The level of a consultation is the highest seen so far and never drops by itself. A message at
+`medium` or above becomes a flag for moderators. An `imminent` message gets the person a safety
+message at once, puts their consultation at the top of the queue (opening one in the crisis
+category if they had none) and alerts supervisors live.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from moderation.screening import Screening
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.consult import open_consultation, request_consultation
+from bot.live import announce
+from bot.menu import open_lines
+from bot.messages import texts
+from bot.models import Consultation, RiskFlag, RiskLevel, UserMessage, utcnow
+from bot.queue import ALERTS_TOPIC, QUEUE_TOPIC, consultation_topic
+from bot.router import Turn
+
+log = logging.getLogger(__name__)
+
+FLAGS_TOPIC = "flags"
+# Messages at this level or above are kept as flags for moderator review.
+FLAG_FROM = RiskLevel.MEDIUM
+
+
+async def screen_message(turn: Turn, message: UserMessage) -> RiskLevel:
+    """Screen one text the person sent and act on its level; returns the level."""
+    if message.id is None:
+        await turn.session.flush()  # the flag refers to the stored message
+    [screening] = await turn.screener.screen([message.text or ""])
+    level = RiskLevel(screening.level)
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if level is RiskLevel.IMMINENT and consultation is None:
+        crisis = turn.all_content.menu.crisis_category
+        consultation = await request_consultation(turn.session, turn.source_id, crisis, turn.record.occurred_at, True)
+    if level.rank >= FLAG_FROM.rank:
+        turn.session.add(_flag(message, consultation, screening))
+        announce(turn.session, FLAGS_TOPIC)
+    if consultation is not None:
+        raise_level(turn.session, consultation, level)
+    if level is RiskLevel.IMMINENT:
+        safety = f"{turn.content.messages.imminent_safety}\n\n{await open_lines(turn, turn.record.occurred_at)}"
+        turn.reply(texts(safety))
+    return level
+
+
+def raise_level(session: AsyncSession, consultation: Consultation, level: RiskLevel) -> None:
+    """Raise the consultation's level (never lower it); imminent alerts supervisors at once."""
+    if level.rank <= RiskLevel(consultation.risk_level).rank:
+        return
+    consultation.risk_level = level
+    topics = [QUEUE_TOPIC, consultation_topic(consultation.id)]
+    if level is RiskLevel.IMMINENT:
+        consultation.escalated_at = consultation.escalated_at or utcnow()
+        topics.append(ALERTS_TOPIC)
+        log.warning("consultation %s screened imminent; supervisors alerted", consultation.id)
+    session.add(consultation)
+    announce(session, *topics)
+
+
+def _flag(message: UserMessage, consultation: Consultation | None, screening: Screening) -> RiskFlag:
+    return RiskFlag(
+        message_id=message.id,
+        user_id=message.user_id,
+        consultation_id=consultation.id if consultation else None,
+        level=RiskLevel(screening.level),
+        score=screening.score,
+        source=screening.source,
+        tags=[{"name": t.name, "span": list(t.span) if t.span else None, "text": t.text} for t in screening.tags],
+    )

@@ -1,0 +1,62 @@
+"""What a screening says about one message: its risk level, how sure, what decided it, and why.
+
+Levels are plain strings so that they travel unchanged through JSON, the database and templates; their
+order lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# From least to most urgent. `imminent`: an attempt or danger happening now or today; `high`: an active
+# wish to die, method seeking, self-harm, abuse or exploitation; `medium`: passive wish not to exist,
+# hopelessness, a crisis of living; `low`: everything else, youth hyperbole included.
+LEVELS = ("low", "medium", "high", "imminent")
+TAG_NAMES = ("self_harm", "suicide", "abuse_violence", "sexual_exploitation", "third_party")
+
+
+def rank(level: str) -> int:
+    """The position of `level` in `LEVELS`; an unknown name is a bug, so it raises ValueError."""
+    return LEVELS.index(level)
+
+
+def highest(*levels: str) -> str:
+    """The most urgent of `levels` (`low` when none are given)."""
+    return max(levels, key=rank, default="low")
+
+
+def at_least(level: str, threshold: str) -> bool:
+    """Whether `level` is as urgent as `threshold` or more."""
+    return rank(level) >= rank(threshold)
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One kind of concern in a message, with the characters that showed it when a keyword did."""
+
+    name: str
+    span: tuple[int, int] | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The verdict on one message.
+
+    `source` names what decided the level: "model", "lexicon", "model+lexicon" (both gave it) or
+    "lexicon (model unavailable)".
+    """
+
+    level: str
+    score: float
+    source: str
+    tags: list[Tag] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """A JSON-ready form (spans as lists)."""
+        return {
+            "level": self.level,
+            "score": round(self.score, 4),
+            "source": self.source,
+            "tags": [{"name": t.name, "span": list(t.span) if t.span else None, "text": t.text} for t in self.tags],
+        }
