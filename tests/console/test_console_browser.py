@@ -5,6 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
+
+from bot.appkeys import SESSIONS
+from bot.models import ConsultationRecord
 
 from conftest import PASSWORD, Service, add_account
 
@@ -50,3 +54,13 @@ async def test_a_counselor_meets_a_person_from_the_phone_page(service: Service, 
     await console.get_by_role("button", name="相談を終える").click()
     await console.wait_for_url("**/record")
     await phone.get_by_text(content.messages.helped_question).wait_for(timeout=10_000)
+    # The record (相談記録票): filed once the questions the report needs are answered.
+    await console.check("input[name=age_band][value=teens_late]")
+    await console.check(f"input[name=worries][value={content.records.worries[0].id}]")
+    await console.check(f"input[name=responses][value={content.records.responses[0].id}]")
+    await console.fill("textarea[name=note]", "眠れない日が続いている。次回も話したいとのこと。")
+    await console.get_by_role("button", name="記録を提出").click()
+    await console.get_by_text("記録を提出しました。").wait_for(timeout=10_000)
+    async with service.app[SESSIONS]() as session:
+        [record] = list(await session.exec(select(ConsultationRecord)))
+    assert record.filed_at is not None and record.age_band == "teens_late"
