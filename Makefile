@@ -3,7 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test install browser bench
+MODEL := models/risk/config.json
+
+.PHONY: demo test install model browser bench
 
 $(INSTALLED): pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,20 +18,28 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+# The risk classifier, trained here from the project's own data (weights never go into git). Retrained
+# when the data or the training code changes.
+$(MODEL): $(INSTALLED) content/risk/train.jsonl moderation/train.py moderation/dataset.py
+	$(BIN)/tsunagi risk train
+
+model: $(MODEL)
+
 # Debian's Chromium for the browser tests (Playwright cannot download browsers here), with a
 # Japanese font so that screenshots are readable.
 browser:
 	command -v chromium >/dev/null && fc-list :lang=ja | grep -q . || \
 	  (apt-get update -qq && apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null)
 
-demo: install
+demo: install model
 	$(BIN)/tsunagi db upgrade
 	$(BIN)/tsunagi demo
 
-test: install browser
+test: install model browser
 	$(BIN)/tsunagi content check
 	$(BIN)/pytest
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_webhook.py
 	$(BIN)/python tests/benchmarks/bench_console.py
+	$(BIN)/python tests/benchmarks/bench_risk.py

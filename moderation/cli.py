@@ -45,7 +45,7 @@ def train(
     """Fine-tune the risk model on CPU and write it with MODEL_CARD.md."""
     from moderation.train import train as run
 
-    _lexicon_or_exit()
+    _lexicon_or_exit()  # the held-out figures at the end need it: fail now, not after minutes of training
     card = run(base=base, data=data, out=out or Path(default_model_dir()), epochs=epochs, heldout=heldout)
     typer.echo(f"trained {card['base']} on {card['train_examples']} examples in {card['seconds']} s → {out or default_model_dir()}")
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 RISK_DIR = Path(__file__).resolve().parents[1] / "content" / "risk"
 SEED = 20240607
-HELDOUT_SHARE = 0.2
+# Share of the hand-written cores held out: about 20% of all examples, as training also gets composed ones.
+HELDOUT_SHARE = 0.3
 # Examples per level, roughly low 45%, medium 20%, high 20%, imminent 15%.
-TARGETS = {"low": 1100, "medium": 490, "high": 490, "imminent": 370}
+TARGETS = {"low": 1000, "medium": 490, "high": 490, "imminent": 370}
 TAG_CODES = {"s": "suicide", "h": "self_harm", "a": "abuse_violence", "x": "sexual_exploitation", "t": "third_party"}
 NEAR_DUPLICATE = 0.8
 # Examples made of two messages of the same split, as a share of the split.
@@ -489,7 +490,7 @@ EVERYDAY = (
     ["カラオケ", "映画", "買い物", "海", "図書館", "ご飯", "ゲーセン", "公園", "水族館", "ライブ", "お祭り", "焼肉", "プリ"],
     ["に行った", "に行きたい", "に行く予定", "楽しかった", "行ってきた！", "行けなかった", "最高だった", "疲れたけど楽しかった"],
 )
-TRAINING_ONLY = {"low": 420, "medium": 100, "high": 100, "imminent": 75}
+TRAINING_ONLY = {"low": 800, "medium": 250, "high": 250, "imminent": 120}
 
 
 # Openings and endings shared by every level, so that a level is learned from what a message says and

@@ -67,7 +67,8 @@ def format_report(report: dict) -> str:
     names = list(report)
     lines = [f"{'figure':42}" + "".join(f"{n:>10}" for n in names)]
     for key, (op, bound, label) in TARGETS.items():
-        marks = "".join(f"{report[n][key]:>9.3f}{'' if meets_targets(report[n])[key] else '!'}{' ' if meets_targets(report[n])[key] else ''}" for n in names)
+        # "!" marks a figure that misses its target.
+        marks = "".join(f"{report[n][key]:>9.3f}{' ' if meets_targets(report[n])[key] else '!'}" for n in names)
         lines.append(f"{label + f' ({op}{bound})':42}{marks}")
     lines.append(f"{'accuracy':42}" + "".join(f"{report[n]['accuracy']:>10.3f}" for n in names))
     for name in names:
