@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from moderation.classifier import RiskClassifier
 from moderation.lexicon import Lexicon, load_lexicon
-from moderation.screening import LEVELS, at_least, highest
+from moderation.screening import LEVELS, at_least, highest, model_level
 
 TARGETS = {
     "urgent_recall": (">=", 0.95, "imminent+high flagged high or above"),
@@ -45,15 +45,16 @@ def figures(truth: list[str], predicted: list[str]) -> dict:
 
 
 def evaluate(examples: list[dict], classifier: RiskClassifier | None, lexicon: Lexicon | None = None) -> dict:
-    """Figures for `lexicon`, `model` and `combined` (the max of both, as the screener decides)."""
+    """Figures for `lexicon`, `model` (its raw verdicts) and `combined` (as the screener decides)."""
     lexicon = lexicon or load_lexicon()
     truth = [e["level"] for e in examples]
     floors = [lexicon.floor(e["text"]).level for e in examples]
     report = {"lexicon": figures(truth, floors)}
     if classifier is not None:
-        model = [level for level, _ in classifier.predict([e["text"] for e in examples])]
-        report["model"] = figures(truth, model)
-        report["combined"] = figures(truth, [highest(m, f) for m, f in zip(model, floors)])
+        predictions = classifier.predict([e["text"] for e in examples])
+        report["model"] = figures(truth, [level for level, _ in predictions])
+        counted = [model_level(level, score) for level, score in predictions]
+        report["combined"] = figures(truth, [highest(m, f) for m, f in zip(counted, floors)])
     return report
 
 

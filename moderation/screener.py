@@ -16,7 +16,7 @@ from pathlib import Path
 
 from moderation.classifier import RiskClassifier, default_model_dir
 from moderation.lexicon import Lexicon, load_lexicon
-from moderation.screening import Screening, highest, rank
+from moderation.screening import Screening, model_level, rank
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,9 @@ class Screener:
 
 
 def _combine(floor: Screening, level: str, score: float) -> Screening:
-    """The higher level wins; `source` names what gave it."""
-    if rank(floor.level) > rank(level):
+    """The higher of the floor and what the model's verdict counts for; `source` names what gave it."""
+    counted = model_level(level, score)
+    if rank(floor.level) > rank(counted):
         return Screening(floor.level, floor.score, "lexicon", floor.tags)
-    source = "model+lexicon" if floor.level == level and floor.score > 0 else "model"
-    return Screening(highest(level, floor.level), score, source, floor.tags)
+    source = "model+lexicon" if floor.level == counted and floor.score > 0 else "model"
+    return Screening(counted, score, source, floor.tags)

@@ -99,3 +99,14 @@ async def test_an_inference_failure_is_reported_and_nothing_is_dropped() -> None
     assert [s.level for s in screenings] == ["high", "low"]
     assert all(isinstance(s, Screening) and s.source == "lexicon (model unavailable)" for s in screenings)
     assert screener.model_error == "inference failed: RuntimeError: out of memory"
+
+
+def test_an_unsure_model_raises_no_alarm_but_the_floor_always_counts() -> None:
+    from moderation.screener import _combine
+    from moderation.screening import MODEL_MIN_CONFIDENCE, Screening
+
+    calm_floor, alarmed_floor = Screening("low", 0.0, "lexicon"), Screening("high", 1.0, "lexicon")
+    assert _combine(calm_floor, "high", MODEL_MIN_CONFIDENCE - 0.01).level == "low"
+    assert _combine(calm_floor, "high", MODEL_MIN_CONFIDENCE).level == "high"
+    unsure = _combine(alarmed_floor, "low", 0.99)
+    assert (unsure.level, unsure.source) == ("high", "lexicon")
