@@ -14,12 +14,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from moderation.lexicon import LexiconError, load_lexicon
-from moderation.screening import LEVELS, TAG_NAMES
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.hours import OpeningHours
-from bot.line_limits import QUICK_REPLY_MAX_ITEMS, QUICK_REPLY_LABEL_MAX
+from bot.line_limits import QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS
+from moderation.lexicon import LexiconError, load_lexicon
+from moderation.screening import LEVELS, TAG_NAMES
+from moderation.yamlfile import dotted, line_of
 
 # Japanese numbers as their source writes them: 10 or 11 digits in hyphenated groups (0120-061-338,
 # 0570-078374), #-short codes (#8103) and 3-digit numbers (189).
@@ -325,7 +335,7 @@ class _Files:
         return True
 
     def report(self, part: str, location: tuple[Any, ...], message: str) -> None:
-        line = _line(self.nodes[part], location) if part in self.nodes else 1
+        line = line_of(self.nodes[part], location) if part in self.nodes else 1
         self.problems.append(f"{self.directory / FILES[part]}:{line}: {message}")
 
     def validate(self, part: str, data: Any) -> Any:
@@ -333,7 +343,7 @@ class _Files:
             return TypeAdapter(Content.model_fields[part].annotation).validate_python(data)
         except ValidationError as exc:
             for error in exc.errors():
-                self.report(part, error["loc"], f"{_where(error['loc'])}: {error['msg']}")
+                self.report(part, error["loc"], f"{dotted(error['loc'])}: {error['msg']}")
             return None
 
 
@@ -454,26 +464,6 @@ def _compose(path: Path, problems: list[str]) -> yaml.Node | None:
     if node is None:
         problems.append(f"{path}:1: file is empty")
     return node
-
-
-def _where(location: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in location) or "top level"
-
-
-def _line(root: yaml.Node, location: tuple[Any, ...]) -> int:
-    """The line of the deepest YAML node on the path of a validation error."""
-    node = root
-    for key in location:
-        if isinstance(node, yaml.MappingNode):
-            child = next((value for k, value in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            child = node.value[key]
-        else:
-            child = None
-        if child is None:
-            break
-        node = child
-    return node.start_mark.line + 1
 
 
 def _check_references(base: _Files, content: Content, translations: dict[str, _Files]) -> None:

@@ -13,12 +13,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moderation.screening import Screening, Tag, at_least, highest
+from moderation.yamlfile import dotted, line_of
 
 DEFAULT_LEXICON = Path(__file__).resolve().parents[1] / "content" / "risk" / "lexicon.yaml"
 # "A…B": B follows A in the same sentence, at most this many characters later.
@@ -170,10 +171,10 @@ def load_lexicon(path: Path | str = DEFAULT_LEXICON) -> Lexicon:
     try:
         data = LexiconFile.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{path}:{_line(node, e['loc'])}: {_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        problems = [f"{path}:{line_of(node, e['loc'])}: {dotted(e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise LexiconError(problems) from None
     problems = [
-        f"{path}:{_line(node, ('terms', i, 'words', j))}: terms.{i}.words.{j}: {word!r} is empty after normalisation"
+        f"{path}:{line_of(node, ('terms', i, 'words', j))}: terms.{i}.words.{j}: {word!r} is empty after normalisation"
         for i, entry in enumerate(data.terms)
         for j, word in enumerate(entry.words)
         if not _plain(word.replace(GAP, ""))
@@ -256,24 +257,3 @@ def _pattern(words: list[str], lexicon: Lexicon) -> re.Pattern[str]:
 def _masked(span: tuple[int, int], innocent: list[tuple[int, int]]) -> bool:
     """Whether a match overlaps an innocent phrase without containing all of it."""
     return any(span[0] < end and start < span[1] and not (span[0] <= start and end <= span[1]) for start, end in innocent)
-
-
-def _where(location: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in location) or "top level"
-
-
-def _line(root: yaml.Node, location: tuple[Any, ...]) -> int:
-    """The line of the deepest YAML node on the path of a validation error."""
-    node = root
-    for key in location:
-        if isinstance(node, yaml.MappingNode):
-            child = next((value for k, value in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            child = node.value[key]
-        else:
-            child = None
-        if child is None:
-            break
-        node = child
-    return node.start_mark.line + 1
-

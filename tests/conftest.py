@@ -21,7 +21,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import init_app
-from bot.appkeys import SESSIONS
+from bot.appkeys import INBOX_WORKER, OUTBOX_SENDER, SESSIONS
 from bot.console.auth import add_staff
 from bot.content import Content, load_content
 from bot.db import create_engine, upgrade_to_head
@@ -146,6 +146,12 @@ async def run_service(database_url: str, content: Content, **emulator_options: o
         async with running(app, "127.0.0.1", 0) as bot_url:
             emulator.webhook_url = f"{bot_url}/callback"
             yield Service(emulator, line_url, app, bot_url)
+
+
+async def settle(service: Service) -> None:
+    """Let the workers finish what is in the inbox and the outbox."""
+    await service.app[INBOX_WORKER].drain()
+    await service.app[OUTBOX_SENDER].drain()
 
 
 @pytest.fixture

@@ -7,15 +7,9 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from bot.appkeys import INBOX_WORKER, OUTBOX_SENDER, SESSIONS
+from bot.appkeys import SESSIONS
 from bot.models import Consultation, ConsultationStatus, OutboxMessage, UserMessage
-from conftest import Service
-
-
-async def settle(service: Service) -> None:
-    """Let the workers finish what is in the inbox and the outbox."""
-    await service.app[INBOX_WORKER].drain()
-    await service.app[OUTBOX_SENDER].drain()
+from conftest import Service, settle
 
 
 def quick_labels(message: dict) -> list[str]:

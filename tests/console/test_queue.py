@@ -7,15 +7,10 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bot.appkeys import CONTENT, INBOX_WORKER, OUTBOX_SENDER, SESSIONS
+from bot.appkeys import CONTENT, SESSIONS
 from bot.models import AuditEntry, Consultation, ConsultationStatus, RiskLevel, StaffRole, utcnow
 from bot.queue import priority, sweep
-from conftest import Service, add_account
-
-
-async def settle(service: Service) -> None:
-    await service.app[INBOX_WORKER].drain()
-    await service.app[OUTBOX_SENDER].drain()
+from conftest import Service, add_account, settle
 
 
 async def person_waiting(service: Service, category: str = "suicidal") -> tuple[str, int]:

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.appkeys import INBOX_WORKER, OUTBOX_SENDER, SESSIONS
+from bot.appkeys import SESSIONS
 from bot.models import AuditEntry, Consultation, ConsultationRecord, StaffRole
-from conftest import Console, Service, add_account
-
-
-async def settle(service: Service) -> None:
-    await service.app[INBOX_WORKER].drain()
-    await service.app[OUTBOX_SENDER].drain()
+from conftest import Console, Service, add_account, settle
 
 
 async def held_chat(service: Service, console, login: str = "aoi") -> tuple[str, int, Console]:

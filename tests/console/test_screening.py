@@ -8,16 +8,11 @@ import os
 
 from sqlmodel import select
 
-from bot.appkeys import INBOX_WORKER, OUTBOX_SENDER, SESSIONS
+from bot.appkeys import SESSIONS
 from bot.models import AuditEntry, Consultation, EmergencyResponse, FlagState, RiskFlag, RiskLevel, StaffRole
 from bot.queue import waiting
-from conftest import TSUNAGI, Service, add_account
+from conftest import Service, TSUNAGI, add_account, settle
 from test_live import hear, topics
-
-
-async def settle(service: Service) -> None:
-    await service.app[INBOX_WORKER].drain()
-    await service.app[OUTBOX_SENDER].drain()
 
 
 async def waiting_person(service: Service, category: str = "suicidal") -> str:
