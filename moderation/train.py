@@ -106,7 +106,8 @@ def train(
     started = time.monotonic()
     model.train()
     order = list(range(len(texts)))
-    with tqdm(total=steps, desc=f"training ({base})", unit="step", disable=not progress) as bar:
+    # On a terminal only (disable=None): a log file or CI would get a line per redraw.
+    with tqdm(total=steps, desc=f"training ({base})", unit="step", disable=None if progress else True) as bar:
         for _ in range(epochs):
             random.shuffle(order)
             for start in range(0, len(order), batch_size):
