@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -183,3 +184,60 @@ def export_reviews(
     examples = asyncio.run(export())
     out.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
     typer.echo(f"wrote {len(examples)} reviewed example(s) to {out}")
+
+
+def _day(text: str, option: str) -> date:
+    """A day given as YYYY-MM-DD, or one line naming the option and exit 2."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise fail(f"{option} {text!r} is not a date (use YYYY-MM-DD)") from None
+
+
+@app.command()
+def report(
+    first_day: Annotated[str, typer.Option("--from", help="First day counted, YYYY-MM-DD, on the service's clock.")],
+    end_day: Annotated[str, typer.Option("--to", help="Day the period ends, YYYY-MM-DD (not counted).")],
+    category: Annotated[str | None, typer.Option(help="Count only this category (its id in content/menu.yaml).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for report.html and one CSV per table.")] = Path("report"),
+) -> None:
+    """Write the analysis report (response rates by category and hour, waits, records) as HTML and CSV."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from tqdm import tqdm
+
+    from bot import report_html
+    from bot.db import create_engine, session_factory
+    from bot.report import STEPS, Period, Report, build_report, known_categories
+
+    settings = settings_or_exit(StorageSettings)
+    try:
+        period = Period(_day(first_day, "--from"), _day(end_day, "--to"), settings.timezone)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    # The content only names things; a report of the database alone is still worth writing without it.
+    try:
+        labels = report_html.labels_from_content(load_content(settings.content_dir))
+    except (ContentError, OSError):
+        labels = None
+
+    # The bar appears only when the work takes longer than a second.
+    with tqdm(total=len(STEPS) + len(report_html.STEPS), desc="report", unit="step", delay=1.0, leave=False) as bar:
+
+        async def figures() -> Report:
+            engine = create_engine(settings.database_url)
+            try:
+                async with session_factory(engine)() as session:
+                    if category is not None:
+                        known = set((labels or {}).get("categories", {})) | await known_categories(session)
+                        if category not in known:
+                            raise fail(f"unknown category {category!r} (known: {', '.join(sorted(known)) or 'none'})")
+                    return await build_report(session, period, category, tick=bar.update)
+            finally:
+                await engine.dispose()
+
+        try:
+            figured = asyncio.run(figures())
+        except SQLAlchemyError as exc:
+            raise fail(f"cannot read {settings.database_url}: {str(exc).splitlines()[0]}") from None
+        path = report_html.write_report(figured, out, labels, tick=bar.update)
+    typer.echo(f"wrote {path} and its tables as CSV in {out}")

@@ -17,15 +17,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from moderation.screening import LEVELS
 
-DEFAULT_MODEL_DIR = "models/risk"
 MAX_LENGTH = 128
 BATCH_SIZE = 32
 HUB_PREFIX = "hub:"
-
-
-def default_model_dir() -> str:
-    """`RISK_MODEL_DIR`, or `models/risk`."""
-    return os.environ.get("RISK_MODEL_DIR", DEFAULT_MODEL_DIR)
 
 
 def set_threads() -> None:

@@ -14,10 +14,9 @@ from typing import Annotated
 
 import typer
 
-from moderation.classifier import default_model_dir
 from moderation.dataset import read_jsonl
+from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT, default_model_dir
 from moderation.lexicon import LexiconError, load_lexicon
-from moderation.train import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT
 
 app = typer.Typer(help="Risk screening: the keyword floor and the model.", no_args_is_help=True)
 

@@ -14,7 +14,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from moderation.classifier import RiskClassifier, default_model_dir
+from moderation.classifier import RiskClassifier
+from moderation.defaults import default_model_dir
 from moderation.lexicon import Lexicon, load_lexicon
 from moderation.screening import Screening, model_level, rank
 

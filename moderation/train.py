@@ -45,15 +45,13 @@ from transformers import (
 )
 
 from moderation.classifier import HUB_PREFIX, MAX_LENGTH, RiskClassifier, set_threads
-from moderation.dataset import RISK_DIR, read_jsonl
+from moderation.dataset import read_jsonl
+from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT
 from moderation.screening import LEVELS
 
-DEFAULT_BASE = "sudachi-c-imitator"
 IMITATOR_PACKAGE = "sudachi-c-imitator-transformers==0.2.1"
 IMITATOR_MODULE = "sudachi_c_imitator_transformers"
 BASES_DIR = Path("models/.bases")
-DEFAULT_DATA = RISK_DIR / "train.jsonl"
-DEFAULT_HELDOUT = RISK_DIR / "heldout.jsonl"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # The keyword floor gives recall on the phrasings reviewers know; the model adds paraphrases and must
 # not flood counselors with flags, so a calm message weighs more when it is mistaken.

@@ -1,0 +1,22 @@
+"""Where the risk screening finds its data and model unless told otherwise.
+
+Kept apart from `classifier.py` and `train.py` so that reading these (every `tsunagi` command does,
+to show its options) does not load torch and transformers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from moderation.dataset import RISK_DIR
+
+DEFAULT_MODEL_DIR = "models/risk"
+DEFAULT_BASE = "sudachi-c-imitator"
+DEFAULT_DATA = RISK_DIR / "train.jsonl"
+DEFAULT_HELDOUT = RISK_DIR / "heldout.jsonl"
+
+
+def default_model_dir() -> str:
+    """`RISK_MODEL_DIR`, or `models/risk`."""
+    return os.environ.get("RISK_MODEL_DIR", DEFAULT_MODEL_DIR)
+
