@@ -157,7 +157,16 @@ def write_report(
     tick()
     charts = draw_charts(report, labels)
     tick()
-    html = TEMPLATES.get_template("report.html").render(
+    html = render_report(report, tables, charts)
+    path = out_dir / "report.html"
+    path.write_text(html, encoding="utf-8")
+    tick()
+    return path
+
+
+def render_report(report: Report, tables: list[Table], charts: list[Chart]) -> str:
+    """The report as one self-contained HTML page (charts embedded), as the file and the console show it."""
+    return TEMPLATES.get_template("report.html").render(
         report=report,
         totals=report.totals,
         tables=tables,
@@ -165,10 +174,11 @@ def write_report(
         created=datetime.now(report.period.zone),
         cell=_cell,
     )
-    path = out_dir / "report.html"
-    path.write_text(html, encoding="utf-8")
-    tick()
-    return path
+
+
+def report_page(report: Report, labels: Labels | None = None) -> str:
+    """Tables, charts and HTML in one call (CPU-bound: callers on an event loop run it in a thread)."""
+    return render_report(report, report_tables(report, labels), draw_charts(report, labels))
 
 
 def write_csv(path: Path, table: Table) -> None:
