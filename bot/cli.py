@@ -84,6 +84,7 @@ def serve(
 def demo(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the bot; the LINE emulator takes the next one.")] = 8080,
+    simulate: Annotated[bool, typer.Option("--simulate", help="First fill the database with a synthetic week (see `tsunagi simulate`).")] = False,
 ) -> None:
     """Run everything on this machine with no LINE account: the bot and a LINE emulator to chat in."""
     from bot.app import StartupError
@@ -93,6 +94,14 @@ def demo(
         line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token", console_secure_cookies=False
     )
     content = content_or_exit(settings.content_dir)
+    if simulate:
+        from bot.simulate import simulate_database
+
+        try:
+            summary = asyncio.run(simulate_database(settings.database_url, content, settings.timezone, days=7))
+        except RuntimeError as exc:
+            raise fail(str(exc)) from None
+        typer.echo(f"simulated a week: {summary}; open the console's 分析 page or run `tsunagi report`")
     _logging()
     try:
         asyncio.run(run_demo(settings, content, host, port))
@@ -241,3 +250,21 @@ def report(
             raise fail(f"cannot read {settings.database_url}: {str(exc).splitlines()[0]}") from None
         path = report_html.write_report(figured, out, labels, tick=bar.update)
     typer.echo(f"wrote {path} and its tables as CSV in {out}")
+
+
+@app.command()
+def simulate(
+    days: Annotated[int, typer.Option(min=1, max=90, help="How many days before now to fill.")] = 7,
+    per_day: Annotated[int, typer.Option(min=1, max=2000, help="People arriving per day.")] = 60,
+    seed: Annotated[int, typer.Option(help="Same seed, same period.")] = 7,
+) -> None:
+    """Fill the configured database with a realistic synthetic period, through the service's own code."""
+    from bot.simulate import simulate_database
+
+    settings = settings_or_exit(StorageSettings)
+    content = content_or_exit(settings.content_dir)
+    try:
+        summary = asyncio.run(simulate_database(settings.database_url, content, settings.timezone, days, per_day=per_day, seed=seed))
+    except RuntimeError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(f"simulated {days} day(s): {summary}")

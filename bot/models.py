@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -12,9 +15,23 @@ from sqlalchemy import JSON, DateTime, String, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
+# Set only by `clock_at` (the simulation writes a past period through the service's own code).
+_simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default=None)
+
+
 def utcnow() -> datetime:
     """The current time, aware, in UTC (the only zone stored)."""
-    return datetime.now(UTC)
+    return _simulated_now.get() or datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Within the block, `utcnow()` is `moment`: for writing a simulated period, never for serving."""
+    token = _simulated_now.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _simulated_now.reset(token)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

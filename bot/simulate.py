@@ -1,0 +1,173 @@
+"""A realistic synthetic period, made through the service's own code paths, so a new user sees a full report.
+
+People arrive over the day with an evening peak and choose categories the way the #9999 trial saw
+them chosen; counselors work shifts; some people give up waiting, some are at high risk, some are
+referred. Every step calls the functions the service itself uses (`request_consultation`,
+`queue.take`, `queue.end`, `screening.raise_level`, …) with the clock set to the simulated moment.
+Simulated people are not LINE friends (`following` is false), so nothing they are "sent" ever
+leaves the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.console.auth import add_staff
+from bot.consult import request_consultation
+from bot.content import Content
+from bot.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
+from bot.models import (
+    Availability,
+    ConsultationRecord,
+    ConsultationStatus,
+    LineUser,
+    RiskLevel,
+    StaffRole,
+    StaffUser,
+    clock_at,
+    utcnow,
+)
+from bot.queue import end, take
+from bot.screening import raise_level
+
+# Arrivals per hour of the day (Tokyo), relative: quiet at dawn, busiest late in the evening.
+HOURLY_WEIGHTS = [3, 2, 1, 1, 1, 1, 1, 2, 3, 4, 5, 5, 6, 5, 5, 5, 6, 7, 8, 10, 12, 13, 11, 6]
+# How often each category is chosen (ids of the shipped menu; others get a small share).
+CATEGORY_WEIGHTS = {"loneliness": 30, "suicidal": 22, "poverty": 14, "under18": 10, "women": 10, "gender": 4, "foreign": 3, "other": 7}
+# Counselors on shift, in Tokyo hours: a day shift and an evening shift.
+SHIFTS = [(time(10), time(16)), (time(16), time(22)), (time(16), time(22))]
+SIMULATED_PASSWORD = "simulated counselor"
+AGE_WEIGHTS = {"teens_early": 4, "teens_late": 8, "twenties": 12, "thirties": 14, "forties": 18, "fifties": 17, "sixties": 9, "seventies_plus": 4, "unknown": 8}
+LEVEL_SHARES = [(RiskLevel.LOW, 0.70), (RiskLevel.MEDIUM, 0.18), (RiskLevel.HIGH, 0.09), (RiskLevel.IMMINENT, 0.03)]
+
+
+@dataclass
+class Summary:
+    """What a simulation made."""
+
+    consultations: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    out_of_hours: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.consultations} requests, {self.answered} answered, "
+            f"{self.abandoned} gave up waiting, {self.out_of_hours} out of hours"
+        )
+
+
+async def simulate_database(database_url: str, content: Content, zone: ZoneInfo, days: int, *, per_day: int = 60, seed: int = 7) -> Summary:
+    """Fill the database at `database_url` with `days` days up to now, and commit.
+
+    Raises:
+        RuntimeError: the database is not at the newest migration.
+    """
+    engine = create_engine(database_url)
+    try:
+        if await pending_migrations(engine):
+            raise RuntimeError(f"the database is not at the newest migration; run `{UPGRADE_COMMAND}` first")
+        screening_log = logging.getLogger("bot.screening")
+        level, _ = screening_log.level, screening_log.setLevel(logging.ERROR)  # one warning per simulated alarm is noise
+        try:
+            async with session_factory(engine)() as session:
+                summary = await simulate(session, content, zone, days, per_day=per_day, seed=seed, until=utcnow())
+                await session.commit()
+        finally:
+            screening_log.setLevel(level)
+        return summary
+    finally:
+        await engine.dispose()
+
+
+async def simulate(session: AsyncSession, content: Content, zone: ZoneInfo, days: int, *, per_day: int = 60, seed: int = 7, until: datetime) -> Summary:
+    """Fill `days` days before `until` (the caller commits)."""
+    rng = random.Random(seed)
+    staff = await _counselors(session)
+    summary = Summary()
+    first_day = until.astimezone(zone).date() - timedelta(days=days)
+    categories = [c.id for c in content.menu.categories]
+    weights = [CATEGORY_WEIGHTS.get(c, 2) for c in categories]
+    for day in range(days):
+        date = first_day + timedelta(days=day)
+        for hour in rng.choices(range(24), weights=HOURLY_WEIGHTS, k=per_day):
+            arrival = datetime.combine(date, time(hour, rng.randrange(60), rng.randrange(60)), zone)
+            if arrival >= until:
+                continue
+            category = content.menu.category(rng.choices(categories, weights)[0])
+            await _one_person(session, content, rng, staff, category, arrival, summary)
+    return summary
+
+
+async def _one_person(session, content, rng, staff, category, arrival, summary) -> None:
+    user_id = f"Usim{rng.getrandbits(112):028x}"
+    session.add(LineUser(user_id=user_id, following=False, created_at=arrival, updated_at=arrival))
+    in_hours = category.hours.is_open(arrival, arrival.tzinfo)
+    with clock_at(arrival):
+        consultation = await request_consultation(session, user_id, category.id, arrival, in_hours)
+        await session.flush()
+    summary.consultations += 1
+    if not in_hours:
+        summary.out_of_hours += 1
+        return
+    level = rng.choices([level for level, _ in LEVEL_SHARES], [share for _, share in LEVEL_SHARES])[0]
+    with clock_at(arrival):
+        raise_level(session, consultation, level)
+    # Higher risk is served sooner; some people give up first, fewer when they are at risk.
+    wait = timedelta(seconds=rng.expovariate(1 / (90 if level.rank >= 2 else 420)))
+    counselor = _on_shift(staff, arrival + wait, rng)
+    if counselor is None or rng.random() < (0.05 if level.rank >= 2 else 0.18):
+        consultation.status, consultation.ended_at = ConsultationStatus.CANCELLED, arrival + wait
+        session.add(consultation)
+        summary.abandoned += 1
+        return
+    with clock_at(arrival + wait):
+        await take(session, content, consultation.id, counselor)
+    finished = arrival + wait + timedelta(minutes=rng.uniform(8, 55))
+    with clock_at(finished):
+        await end(session, content, consultation, counselor)
+        session.add(_record(content, rng, consultation.id, counselor.id, level, finished))
+    summary.answered += 1
+
+
+def _record(content: Content, rng: random.Random, consultation_id: int, staff_id: int, level: RiskLevel, at: datetime) -> ConsultationRecord:
+    records = content.records
+    return ConsultationRecord(
+        consultation_id=consultation_id,
+        staff_id=staff_id,
+        # Most callers of the trial were middle-aged; text brings in more of the young.
+        age_band=rng.choices([c.id for c in records.age_bands], [AGE_WEIGHTS.get(c.id, 2) for c in records.age_bands])[0],
+        gender=rng.choice([c.id for c in records.genders]),
+        worries=rng.sample([c.id for c in records.worries], k=rng.randint(1, 3)),
+        responses=rng.sample([c.id for c in records.responses], k=rng.randint(1, 2)),
+        serious=level.rank >= 2,
+        referral_needed=level.rank >= 2 and rng.random() < 0.4,
+        filed_at=at,
+        updated_at=at,
+    )
+
+
+def _on_shift(staff: list[StaffUser], at: datetime, rng: random.Random) -> StaffUser | None:
+    local = at.timetz().replace(tzinfo=None)
+    working = [s for s, (start, stop) in zip(staff, SHIFTS) if start <= local < stop]
+    return rng.choice(working) if working else None
+
+
+async def _counselors(session: AsyncSession) -> list[StaffUser]:
+    """The simulated counselors (made once; their chats never count against anyone real)."""
+    staff = []
+    for n in range(len(SHIFTS)):
+        login = f"sim-counselor-{n + 1}"
+        found = (await session.exec(select(StaffUser).where(StaffUser.login == login))).first()
+        if found is None:
+            found = await add_staff(session, login, SIMULATED_PASSWORD, StaffRole.COUNSELOR, f"シミュレーション{n + 1}", max_chats=1000)
+        found.availability = Availability.OFFLINE
+        staff.append(found)
+    return staff
