@@ -13,7 +13,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.live import announce
 from bot.messages import texts
-from bot.models import OPEN_CONSULTATION, Consultation, ConsultationStatus, UserMessage, row_id
+from bot.models import (
+    OPEN_CONSULTATION,
+    Consultation,
+    ConsultationStatus,
+    UserMessage,
+    find_by_id,
+)
 from bot.queue import QUEUE_TOPIC, consultation_topic, place_in_line, waiting_messages
 from bot.router import Turn
 
@@ -91,8 +97,7 @@ async def queue_action(turn: Turn, action: str) -> None:
 
 async def record_helped(turn: Turn, consultation_id: str, answer: str) -> None:
     """The one-tap answer to "did this help?", for the person's own ended consultation only."""
-    number = row_id(consultation_id)
-    consultation = await turn.session.get(Consultation, number) if number is not None else None
+    consultation = await find_by_id(turn.session, Consultation, consultation_id)
     if consultation is None or consultation.user_id != turn.source_id or answer not in ("yes", "no"):
         return
     consultation.helped = answer == "yes"

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, String, TypeDecorator
 from sqlmodel import Field, SQLModel
-
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 # Set only by `clock_at` (the simulation writes a past period through the service's own code).
 _simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default=None)
@@ -57,6 +57,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+RowT = TypeVar("RowT", bound=SQLModel)
+
 # What an id from outside (a URL, a form, a postback) must look like before it is looked up: ASCII
 # digits that fit a 64-bit integer column. `str.isdigit` would let "²" or 40 digits through.
 _ROW_ID = re.compile(r"[0-9]{1,18}")
@@ -65,6 +67,15 @@ _ROW_ID = re.compile(r"[0-9]{1,18}")
 def row_id(text: object) -> int | None:
     """The database id a URL, form or postback names, or None for anything that cannot be one."""
     return int(text) if isinstance(text, str) and _ROW_ID.fullmatch(text) else None
+
+
+async def find_by_id(session: AsyncSession, model: type[RowT], text: object, **options: Any) -> RowT | None:
+    """The row of `model` whose id `text` names (from a URL, form or postback); None if it names none.
+
+    `options` go to `session.get` (e.g. `with_for_update=True`).
+    """
+    number = row_id(text)
+    return await session.get(model, number, **options) if number is not None else None
 
 
 def _timestamp(**kwargs: Any) -> Any:

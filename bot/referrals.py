@@ -25,7 +25,7 @@ from bot.models import (
     Referral,
     ReferralStatus,
     StaffUser,
-    row_id,
+    find_by_id,
     utcnow,
 )
 from bot.outbox import enqueue
@@ -92,8 +92,7 @@ async def propose_referral(
 
 async def answer_consent(turn: Turn, referral_id: str, answer: str) -> None:
     """The person's yes or no, for their own referral still waiting for it; anything else changes nothing."""
-    number = row_id(referral_id)  # postback data can be typed by anyone
-    referral = await turn.session.get(Referral, number) if number is not None else None
+    referral = await find_by_id(turn.session, Referral, referral_id)  # postback data can be typed by anyone
     if referral is None or answer not in ("yes", "no") or referral.status != ReferralStatus.PROPOSED:
         return
     consultation = await turn.session.get(Consultation, referral.consultation_id)

@@ -14,7 +14,7 @@ from bot.appkeys import SESSIONS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES
-from bot.models import AuditEntry, StaffRole, StaffUser, row_id, utcnow
+from bot.models import AuditEntry, StaffRole, StaffUser, find_by_id, row_id, utcnow
 
 routes = web.RouteTableDef()
 
@@ -80,8 +80,7 @@ async def admin_page(request: web.Request) -> web.Response:
 
 
 async def _account(request: web.Request, session: AsyncSession) -> StaffUser:
-    staff_id = row_id(request.match_info["sid"])
-    account = await session.get(StaffUser, staff_id) if staff_id is not None else None
+    account = await find_by_id(session, StaffUser, request.match_info["sid"])
     if account is None:
         raise web.HTTPNotFound(text="このアカウントは見つかりません。")
     return account

@@ -24,10 +24,20 @@ from bot.models import (
     StaffRole,
     StaffUser,
     UserMessage,
+    find_by_id,
     row_id,
     utcnow,
 )
-from bot.queue import TakeRefused, add_note, end, send_to_person, set_availability, take, transfer, waiting
+from bot.queue import (
+    TakeRefused,
+    add_note,
+    end,
+    send_to_person,
+    set_availability,
+    take,
+    transfer,
+    waiting,
+)
 
 routes = web.RouteTableDef()
 
@@ -47,8 +57,7 @@ def can_open(staff: StaffUser, consultation: Consultation) -> bool:
 
 async def openable_consultation(request: web.Request, session: AsyncSession) -> Consultation:
     """The consultation in the URL, if this staff member may open it (404 otherwise: no probing)."""
-    consultation_id = row_id(request.match_info["id"])
-    consultation = await session.get(Consultation, consultation_id) if consultation_id is not None else None
+    consultation = await find_by_id(session, Consultation, request.match_info["id"])
     if consultation is None or not can_open(request[STAFF_KEY], consultation):
         raise web.HTTPNotFound(text="この相談は開けません。")
     return consultation

@@ -23,7 +23,7 @@ from bot.models import (
     RiskLevel,
     StaffRole,
     UserMessage,
-    row_id,
+    find_by_id,
     utcnow,
 )
 from bot.queue import consultation_topic
@@ -93,7 +93,7 @@ async def review(request: web.Request) -> web.Response:
     decision, reason = str(form.get("decision", "")), str(form.get("reason", "")).strip()
     flag_id = request.match_info["id"]
     async with request.app[SESSIONS]() as session:
-        flag = await session.get(RiskFlag, row_id(flag_id)) if row_id(flag_id) is not None else None
+        flag = await find_by_id(session, RiskFlag, flag_id)
         if flag is None:
             raise web.HTTPNotFound(text="このフラグは見つかりません。")
         if decision == "confirm":
@@ -120,7 +120,7 @@ async def report_missed(request: web.Request) -> web.Response:
     level, reason = str(form.get("level", "")), str(form.get("reason", "")).strip()
     message_id = request.match_info["id"]
     async with request.app[SESSIONS]() as session:
-        message = await session.get(UserMessage, row_id(message_id)) if row_id(message_id) is not None else None
+        message = await find_by_id(session, UserMessage, message_id)
         consultation = await session.get(Consultation, message.consultation_id) if message and message.consultation_id else None
         if consultation is None or not can_open(request[STAFF_KEY], consultation):
             raise web.HTTPNotFound(text="このメッセージは開けません。")
@@ -172,8 +172,7 @@ async def emergency_save(request: web.Request) -> web.Response:
 
 
 async def _consultation(request: web.Request, session: AsyncSession) -> Consultation:
-    consultation_id = request.match_info["id"]
-    consultation = await session.get(Consultation, row_id(consultation_id)) if row_id(consultation_id) is not None else None
+    consultation = await find_by_id(session, Consultation, request.match_info["id"])
     if consultation is None:
         raise web.HTTPNotFound(text="この相談は見つかりません。")
     return consultation

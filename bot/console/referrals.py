@@ -19,8 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.appkeys import CONTENT, SESSIONS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
-from bot.console.counselor import CHAT_ROLES
-from bot.console.counselor import openable_consultation
+from bot.console.counselor import CHAT_ROLES, openable_consultation
 from bot.console.records import RecordSummary, summarise
 from bot.models import (
     AuditEntry,
@@ -31,6 +30,7 @@ from bot.models import (
     ReferralStatus,
     StaffRole,
     StaffUser,
+    find_by_id,
     row_id,
     utcnow,
 )
@@ -194,8 +194,7 @@ async def referrals_page(request: web.Request) -> web.Response:
 
 async def _visible_referral(request: web.Request, session: AsyncSession, *, for_update: bool = False) -> Referral:
     """The referral in the URL if the person agreed to it (404 otherwise: a proposal is not the coordinator's)."""
-    referral_id = row_id(request.match_info["rid"])
-    referral = await session.get(Referral, referral_id, with_for_update=for_update) if referral_id is not None else None
+    referral = await find_by_id(session, Referral, request.match_info["rid"], with_for_update=for_update)
     if referral is None or referral.status not in VISIBLE:
         raise web.HTTPNotFound(text="このつなぎは開けません。")
     return referral
@@ -316,8 +315,7 @@ async def add_organisation(request: web.Request) -> web.Response:
 
 
 async def _organisation(request: web.Request, session: AsyncSession) -> Organisation:
-    organisation_id = row_id(request.match_info["oid"])
-    organisation = await session.get(Organisation, organisation_id) if organisation_id is not None else None
+    organisation = await find_by_id(session, Organisation, request.match_info["oid"])
     if organisation is None:
         raise web.HTTPNotFound(text="この支援機関は見つかりません。")
     return organisation

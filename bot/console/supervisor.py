@@ -11,7 +11,18 @@ from bot.appkeys import CONTENT, SCREENER, SESSIONS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.live import announce
-from bot.models import Availability, ChatEntry, ChatEntryKind, Consultation, ConsultationStatus, RiskLevel, StaffRole, StaffUser, row_id, utcnow
+from bot.models import (
+    Availability,
+    ChatEntry,
+    ChatEntryKind,
+    Consultation,
+    ConsultationStatus,
+    RiskLevel,
+    StaffRole,
+    StaffUser,
+    find_by_id,
+    utcnow,
+)
 from bot.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
 
 routes = web.RouteTableDef()
@@ -61,7 +72,7 @@ async def take_over(request: web.Request) -> web.Response:
     consultation_id = request.match_info["id"]
     staff = request[STAFF_KEY]
     async with request.app[SESSIONS]() as session:
-        consultation = await session.get(Consultation, row_id(consultation_id)) if row_id(consultation_id) is not None else None
+        consultation = await find_by_id(session, Consultation, consultation_id)
         if consultation is None or consultation.status not in (ConsultationStatus.REQUESTED, ConsultationStatus.ACTIVE):
             raise web.HTTPNotFound(text="この相談は引き継げません。")
         if consultation.status == ConsultationStatus.REQUESTED:
