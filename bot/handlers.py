@@ -106,8 +106,7 @@ async def on_text(turn: Turn) -> None:
         turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text
     )
     # Screened first: a person in danger is answered and queued before anything else happens.
-    level = await screen_message(turn, message)
-    consultation = await open_consultation(turn.session, turn.source_id)
+    level, consultation = await screen_message(turn, message)
     if consultation is not None:
         note_person_wrote(turn.session, consultation, message)
     if level is RiskLevel.IMMINENT:

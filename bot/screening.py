@@ -28,8 +28,12 @@ FLAGS_TOPIC = "flags"
 FLAG_FROM = RiskLevel.MEDIUM
 
 
-async def screen_message(turn: Turn, message: UserMessage) -> RiskLevel:
-    """Screen one text the person sent and act on its level; returns the level."""
+async def screen_message(turn: Turn, message: UserMessage) -> tuple[RiskLevel, Consultation | None]:
+    """Screen one text the person sent and act on its level.
+
+    Returns the level and the person's open consultation (opened here if the level was imminent),
+    which the handler goes on with rather than looking it up again.
+    """
     if message.id is None:
         await turn.session.flush()  # the flag refers to the stored message
     [screening] = await turn.screener.screen([message.text or ""])
@@ -46,7 +50,7 @@ async def screen_message(turn: Turn, message: UserMessage) -> RiskLevel:
     if level is RiskLevel.IMMINENT:
         safety = f"{turn.content.messages.imminent_safety}\n\n{await open_lines(turn, turn.record.occurred_at)}"
         turn.reply(texts(safety))
-    return level
+    return level, consultation
 
 
 def raise_level(session: AsyncSession, consultation: Consultation, level: RiskLevel) -> None:
