@@ -43,3 +43,5 @@ bench: install
 	$(BIN)/python tests/benchmarks/bench_webhook.py
 	$(BIN)/python tests/benchmarks/bench_console.py
 	$(BIN)/python tests/benchmarks/bench_risk.py
+	$(BIN)/python tests/benchmarks/bench_report.py
+	$(BIN)/python tests/benchmarks/bench_rooms.py

@@ -23,6 +23,7 @@ from bot.appkeys import (
     INBOX_WRITER,
     LINE_API,
     OUTBOX_SENDER,
+    ROOM_SCHEDULER,
     SCREENER,
     SESSIONS,
     SETTINGS,
@@ -35,6 +36,7 @@ from bot.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
 from bot.live import Hub, postgres_listener
 from bot.outbox import OutboxSender
 from bot.queue import sweep
+from bot.room_scheduler import RoomScheduler
 from bot.settings import Settings
 from bot.webhook import MAX_BODY_BYTES, callback
 
@@ -55,7 +57,7 @@ def init_app(settings: Settings, content: Content) -> web.Application:
     app[SETTINGS] = settings
     app[CONTENT] = content
     app[HUB] = Hub()
-    app.cleanup_ctx.extend([_database, _live, _line_api, _screener, _workers])
+    app.cleanup_ctx.extend([_database, _live, _line_api, _screener, _workers, _rooms])
     # Open event streams end first, so stopping never waits for a console tab to close.
     app.on_shutdown.append(_close_streams)
     app.router.add_post("/callback", callback)
@@ -137,6 +139,15 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     sender.stop()
     await sending
     writing.cancel()
+
+
+async def _rooms(app: web.Application) -> AsyncIterator[None]:
+    """The peer-support rooms' schedule; started after the workers so what it sends goes out at once."""
+    scheduler = RoomScheduler(app[SESSIONS], app[CONTENT], app[SETTINGS].timezone, on_change=app[OUTBOX_SENDER].wake)
+    app[ROOM_SCHEDULER] = scheduler
+    await scheduler.start()
+    yield
+    await scheduler.stop()
 
 
 async def _sweep_forever(app: web.Application, sessions: SessionFactory) -> None:

@@ -12,6 +12,7 @@ from bot.inbox import InboxWorker, InboxWriter
 from bot.live import Hub
 from moderation.screener import Screener
 from bot.outbox import OutboxSender
+from bot.room_scheduler import RoomScheduler
 from bot.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -24,3 +25,4 @@ INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)
 HUB = web.AppKey("hub", Hub)
 SCREENER = web.AppKey("screener", Screener)
+ROOM_SCHEDULER = web.AppKey("room_scheduler", RoomScheduler)

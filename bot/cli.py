@@ -53,6 +53,8 @@ def content_or_exit(directory: str) -> Content:
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The room scheduler logs each transition itself; APScheduler's own line per job added or run is noise.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @app.command()

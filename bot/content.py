@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,7 +28,7 @@ from pydantic import (
 )
 
 from bot.hours import OpeningHours
-from bot.line_limits import QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS
+from bot.line_limits import MULTICAST_MAX_RECIPIENTS, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS
 from moderation.lexicon import LexiconError, load_lexicon
 from moderation.screening import LEVELS, TAG_NAMES
 from moderation.yamlfile import dotted, line_of
@@ -69,7 +71,7 @@ class MenuLink(_Strict):
     label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
     # What the entry answers, unless it `opens` a feature that asks its own questions.
     answer: str | None = Field(default=None, min_length=1)
-    opens: Literal["finder"] | None = None
+    opens: Literal["finder", "rooms"] | None = None
 
     @model_validator(mode="after")
     def _answers_or_opens(self) -> MenuLink:
@@ -271,6 +273,128 @@ class CannedResponse(_Strict):
     text: str = Field(min_length=1, max_length=500)
 
 
+class AgeBand(_Strict):
+    """An age band a person says they are in; rooms admit bands, never children together with adults."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+    ages: tuple[int, int]
+
+    @property
+    def is_child(self) -> bool:
+        """Whether everyone in the band is under 18."""
+        return self.ages[1] < 18
+
+
+class Room(_Strict):
+    """A scheduled peer-support room: each time its crontab `schedule` names starts one session."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    title: str = Field(min_length=1, max_length=40)
+    theme: str = Field(min_length=1, max_length=60)
+    description: str = Field(min_length=1, max_length=200)
+    age_bands: list[str] = Field(min_length=1)
+    schedule: str
+    duration_minutes: int = Field(ge=10, le=240)
+    # The others of a full room must fit one multicast.
+    capacity: int = Field(ge=2, le=MULTICAST_MAX_RECIPIENTS + 1)
+    # Without a facilitator present the session does not open.
+    facilitator_required: bool = True
+    rules: str = Field(min_length=1)
+
+    @field_validator("schedule")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        CronTrigger.from_crontab(value)  # raises ValueError naming the bad field
+        return value
+
+    def starts(self, after: datetime, until: datetime, zone: ZoneInfo) -> list[datetime]:
+        """The session starts in (after, until], on `zone`'s clock."""
+        trigger = CronTrigger.from_crontab(self.schedule, timezone=zone)
+        starts, previous = [], None
+        moment = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+        while moment is not None and moment <= until:
+            starts.append(moment)
+            previous = moment
+            moment = trigger.get_next_fire_time(previous, moment + timedelta(seconds=1))
+        return starts
+
+
+class RoomWords(_Strict):
+    """Every fixed sentence of the rooms, with {placeholders} the bot fills."""
+
+    ask_age_band: str
+    list_intro: str
+    none_upcoming: str
+    open_now: str
+    starts_at: str
+    join: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    remind: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    agree: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    decline: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    declined: str
+    joined: str
+    already_in: str
+    in_consultation: str
+    announce_join: str
+    announce_leave: str
+    left: str
+    full: str
+    not_open: str
+    closed: str
+    other_band: str
+    next_session: str
+    reminder_set: str
+    reminder: str
+    opened: str
+    rename_prompt: str
+    rename_done: str
+    rename_used: str
+    rename_invalid: str
+    announce_rename: str
+    held_contact: str
+    held_risk: str
+    consult_button: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    consult_started: str
+    muted: str
+    image_not_relayed: str
+    sticker_word: str
+    removed: str
+    staff_mark: str
+    closing: str
+    checkin_question: str
+    checkin_better: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    checkin_same: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    checkin_worse: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    checkin_thanks: str
+    report_prompt: str
+    report_none: str
+    report_done: str
+    cancelled: str
+    leave_words: list[str] = Field(min_length=1)
+    rename_words: list[str] = Field(min_length=1)
+    report_words: list[str] = Field(min_length=1)
+
+
+class Rooms(_Strict):
+    """The online ibasho: age bands, the rooms and their schedules, and what the bot says about them."""
+
+    remind_minutes_before: int = Field(ge=1, le=120)
+    transcript_days: int = Field(ge=1)
+    age_bands: list[AgeBand] = Field(min_length=1)
+    rules: str = Field(min_length=1)
+    rooms: list[Room]
+    words: RoomWords
+
+    def room(self, room_id: str) -> Room | None:
+        """The room with this id, if any."""
+        return next((r for r in self.rooms if r.id == room_id), None)
+
+    def age_band(self, band_id: str | None) -> AgeBand | None:
+        """The age band with this id, if any."""
+        return next((b for b in self.age_bands if b.id == band_id), None)
+
+
 class Content(_Strict):
     """All content the bot runs on, in one language, with the other languages beside it."""
 
@@ -282,6 +406,7 @@ class Content(_Strict):
     # Console-only parts: staff read them in Japanese whatever language the person chose.
     records: Records
     canned: list[CannedResponse] = Field(min_length=1)
+    rooms: Rooms
     translations: dict[str, Content] = Field(default_factory=dict)
 
     def resource(self, resource_id: str) -> Resource | None:
@@ -307,6 +432,7 @@ FILES = {
     "resources": "resources.yaml",
     "records": "records.yaml",
     "canned": "canned.yaml",
+    "rooms": "rooms.yaml",
 }
 TRANSLATED_PARTS = ("menu", "messages", "finder")
 # Lists whose entries a translation names by id; it gives their words, the base file everything else.
@@ -373,7 +499,7 @@ def load_content(directory: Path | str) -> Content:
     content = Content(
         **parts,
         translations={
-            language: Content(language=language, resources=parts["resources"], records=parts["records"], canned=parts["canned"], **translated)
+            language: Content(language=language, resources=parts["resources"], records=parts["records"], canned=parts["canned"], rooms=parts["rooms"], **translated)
             for language, (_, translated) in translations.items()
         },
     )
@@ -483,6 +609,7 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
         choices = getattr(content.records, list_name)
         _unique_ids(base, "records", [((list_name, i, "id"), c.id) for i, c in enumerate(choices)])
     _unique_ids(base, "canned", [((i, "id"), c.id) for i, c in enumerate(content.canned)])
+    _check_rooms(base, content.rooms)
     crisis = content.menu.category(content.menu.crisis_category or "")
     if crisis is None or not crisis.hours.always:
         base.report("menu", ("crisis_category",), "crisis_category must name a category of this menu that is open 24 hours")
@@ -518,6 +645,19 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
         for i, year in enumerate(language_content.finder.school_years):
             if not any(year.id in r.school_years and r.audience.admits(language, None) for r in content.resources):
                 files.report("finder", ("school_years", i), f"no resource in resources.yaml is for school year {year.id!r} in {language!r}")
+
+
+def _check_rooms(base: _Files, rooms: Rooms) -> None:
+    """Ids unique, bands known, and children never in a room with adults."""
+    _unique_ids(base, "rooms", [(("age_bands", i, "id"), b.id) for i, b in enumerate(rooms.age_bands)])
+    _unique_ids(base, "rooms", [(("rooms", i, "id"), r.id) for i, r in enumerate(rooms.rooms)])
+    for i, room in enumerate(rooms.rooms):
+        bands = [rooms.age_band(band_id) for band_id in room.age_bands]
+        for j, band in enumerate(bands):
+            if band is None:
+                base.report("rooms", ("rooms", i, "age_bands", j), f"unknown age band {room.age_bands[j]!r}")
+        if len({band.is_child for band in bands if band}) > 1:
+            base.report("rooms", ("rooms", i, "age_bands"), "a room is for under-18s or for adults, never both")
 
 
 def _dial_string(text: str) -> str:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 import typer
-
+from aiohttp import web
 from sqlmodel import select
 
 from bot.app import init_app
+from bot.appkeys import ROOM_SCHEDULER, SESSIONS
 from bot.console.auth import add_staff
-from bot.db import create_engine, session_factory
 from bot.content import Content
+from bot.db import create_engine, session_factory
 from bot.emulator import LineEmulator
-from bot.models import StaffRole, StaffUser
+from bot.models import RoomSession, StaffRole, StaffUser, utcnow
 from bot.runner import running, stop_requested
 from bot.settings import Settings
 
@@ -25,6 +27,7 @@ DEMO_STAFF = [
     ("supervisor", StaffRole.SUPERVISOR, "スーパーバイザー"),
     ("coordinator", StaffRole.COORDINATOR, "コーディネーター"),
     ("moderator", StaffRole.MODERATOR, "モデレーター"),
+    ("facilitator", StaffRole.FACILITATOR, "見守りスタッフ"),
     ("admin", StaffRole.ADMIN, "管理者"),
 ]
 DEMO_PASSWORD = "tsunagi-demo"
@@ -44,6 +47,17 @@ async def seed_demo_staff(settings: Settings) -> list[str]:
     return [f"    {login:12} {role.value:12} password: {DEMO_PASSWORD}" for login, role, _ in DEMO_STAFF]
 
 
+async def open_demo_rooms(app: web.Application, content: Content) -> None:
+    """A session of every room starting now, kept by the demo facilitator, so the ibasho can be tried at once."""
+    now = utcnow()
+    async with app[SESSIONS]() as session:
+        facilitator = (await session.exec(select(StaffUser).where(StaffUser.login == "facilitator"))).one()
+        for room in content.rooms.rooms:
+            session.add(RoomSession(room_id=room.id, starts_at=now, ends_at=now + timedelta(minutes=room.duration_minutes), facilitator_id=facilitator.id))
+        await session.commit()
+    await app[ROOM_SCHEDULER].plan()
+
+
 async def run_demo(settings: Settings, content: Content, host: str, port: int) -> None:
     """Start the emulator, point the bot at it, print where to chat, and run until Ctrl-C."""
     stop = stop_requested()
@@ -51,10 +65,12 @@ async def run_demo(settings: Settings, content: Content, host: str, port: int) -
     async with AsyncExitStack() as stack:
         emulator_url = await stack.enter_async_context(running(emulator.app, host, port + 1))
         bot_settings = settings.model_copy(update={"line_api_base": emulator_url})
-        bot_url = await stack.enter_async_context(running(init_app(bot_settings, content), host, port))
+        app = init_app(bot_settings, content)
+        bot_url = await stack.enter_async_context(running(app, host, port))
         emulator.webhook_url = f"{bot_url}/callback"
         # After the bot is up, which means the database is at the newest migration.
         accounts = await seed_demo_staff(settings)
+        await open_demo_rooms(app, content)
         typer.echo(
             "\n".join(
                 [

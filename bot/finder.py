@@ -16,6 +16,10 @@ from bot.messages import Message, flex, postback_data, postback_item, texts
 from bot.router import Turn
 from bot.users import get_or_create_user
 
+# How many lines an out-of-hours or emergency answer lists: enough to choose, few enough to read;
+# the general crisis lines take at most CRISIS_LINES of them, the rest are for the person's worries.
+MAX_LINES = 5
+CRISIS_LINES = 2
 # A handful of bubbles reads well on a phone; LINE allows 12.
 MAX_RESULTS = 5
 # From late evening to early morning 24-hour lines come first: most others are closed or closing.
@@ -163,3 +167,21 @@ async def choose_school_year(turn: Turn, year_id: str) -> None:
     at = turn.record.occurred_at
     found = lines_for(content, at, turn.zone, school_year=year.id, ages=year.ages)
     turn.reply(results_messages(content, year.label, found, at, turn.zone))
+
+
+async def open_lines(turn: Turn, at: datetime, worries: list[str] | None = None) -> str:
+    """The emergency sentence and the lines open now for this person (their language and age):
+    crisis lines first, then lines for `worries`.
+    """
+    content = turn.content
+    user = await get_or_create_user(turn.session, turn.source_id)
+    ages = person_ages(content, user.school_year)
+    crisis = [r for r in lines_for(content, at, turn.zone, ages=ages, open_only=True) if r.emergency]
+    for_worries = lines_for(content, at, turn.zone, worries=set(worries), ages=ages, open_only=True) if worries else []
+    chosen = list({r.id: r for r in crisis[:CRISIS_LINES] + for_worries}.values())[:MAX_LINES]
+    lines = [content.messages.emergency]
+    for resource in chosen:
+        phones = "、".join(c.value for c in resource.contacts if c.kind == "phone")
+        reach = phones or next(c.value for c in resource.contacts)
+        lines.append(f"・{resource.text(content.language).name} {reach}（{resource.hours.describe(content.language)}）")
+    return "\n".join(lines)

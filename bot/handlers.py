@@ -35,6 +35,7 @@ from bot.messages import texts
 from bot.models import ConsultationStatus, InboxEvent, LineUser, RiskLevel, utcnow
 from bot.outbox import cancel_pending_for
 from bot.referrals import answer_consent
+from bot.rooms import choose_age_band, current_participant, record_checkin, room_action, room_media, room_text
 from bot.router import Router, Turn
 from bot.screening import screen_message
 from bot.users import forget_unsent, get_or_create_user, previous_message, store_message
@@ -109,9 +110,14 @@ async def on_text(turn: Turn) -> None:
     level, consultation = await screen_message(turn, message)
     if consultation is not None:
         note_person_wrote(turn.session, consultation, message)
+    asked_for_menu = any(text.strip() in c.menu.keywords for c in turn.all_content.languages())
+    participant = None if asked_for_menu else await current_participant(turn)
+    if participant is not None:
+        await room_text(turn, participant, message, level)
+        return
     if level is RiskLevel.IMMINENT:
         return
-    if any(text.strip() in c.menu.keywords for c in turn.all_content.languages()):
+    if asked_for_menu:
         turn.reply(menu_messages(turn, content.menu.prompt))
         return
     if user.greeted_at is None:
@@ -131,6 +137,10 @@ async def on_text(turn: Turn) -> None:
 async def _non_text(turn: Turn, kind: str, answer: str) -> None:
     await get_or_create_user(turn.session, turn.source_id)
     message = await store_message(turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at)
+    participant = await current_participant(turn)
+    if participant is not None:
+        await room_media(turn, participant, message)
+        return
     consultation = await open_consultation(turn.session, turn.source_id)
     if consultation is not None:
         note_person_wrote(turn.session, consultation, message)
@@ -192,6 +202,12 @@ async def on_postback(turn: Turn) -> None:
         await record_helped(turn, fields["id"], fields["v"])
     elif action == "consent":
         await answer_consent(turn, fields["id"], fields["v"])
+    elif action == "room":
+        await room_action(turn, fields["do"], fields["id"])
+    elif action == "band":
+        await choose_age_band(turn, fields["id"])
+    elif action == "rcheck":
+        await record_checkin(turn, fields["id"], fields["v"])
     else:
         turn.reply(menu_messages(turn, turn.content.menu.prompt))
 

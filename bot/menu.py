@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import parse_qs
 
 from bot.consult import request_consultation
-from bot.finder import lines_for, person_ages, start_finder
+from bot.finder import open_lines, start_finder
 from bot.messages import Message, postback_data, postback_item, texts
 from bot.outbox import enqueue_loading
 from bot.queue import place_in_line, waiting_buttons, waiting_messages
 from bot.router import Turn
+from bot.rooms import leave_any_room, show_rooms
 from bot.users import get_or_create_user
 
 # Postback actions the bot's buttons send, with the fields each must carry.
@@ -25,11 +25,10 @@ POSTBACK_FIELDS = {
     "queue": {"do"},
     "helped": {"id", "v"},
     "consent": {"id", "v"},
+    "room": {"do", "id"},
+    "band": {"id"},
+    "rcheck": {"id", "v"},
 }
-# How many lines an out-of-hours or emergency answer lists: enough to choose, few enough to read;
-# the general crisis lines take at most CRISIS_LINES of them, the rest are for the person's worries.
-MAX_LINES = 5
-CRISIS_LINES = 2
 
 
 def menu_messages(turn: Turn, text: str) -> list[Message]:
@@ -60,24 +59,6 @@ def parse_postback(data: str) -> tuple[str, dict[str, str]] | None:
     return action, flat
 
 
-async def open_lines(turn: Turn, at: datetime, worries: list[str] | None = None) -> str:
-    """The emergency sentence and the lines open now for this person (their language and age):
-    crisis lines first, then lines for `worries`.
-    """
-    content = turn.content
-    user = await get_or_create_user(turn.session, turn.source_id)
-    ages = person_ages(content, user.school_year)
-    crisis = [r for r in lines_for(content, at, turn.zone, ages=ages, open_only=True) if r.emergency]
-    for_worries = lines_for(content, at, turn.zone, worries=set(worries), ages=ages, open_only=True) if worries else []
-    chosen = list({r.id: r for r in crisis[:CRISIS_LINES] + for_worries}.values())[:MAX_LINES]
-    lines = [content.messages.emergency]
-    for resource in chosen:
-        phones = "、".join(c.value for c in resource.contacts if c.kind == "phone")
-        reach = phones or next(c.value for c in resource.contacts)
-        lines.append(f"・{resource.text(content.language).name} {reach}（{resource.hours.describe(content.language)}）")
-    return "\n".join(lines)
-
-
 async def choose_category(turn: Turn, category_id: str) -> None:
     """The person chose a consultation category: record the request and say what happens next."""
     content = turn.content
@@ -87,6 +68,8 @@ async def choose_category(turn: Turn, category_id: str) -> None:
         return
     at = turn.record.occurred_at
     in_hours = category.hours.is_open(at, turn.zone)
+    if in_hours:
+        await leave_any_room(turn)  # one conversation at a time: the counselor's
     consultation = await request_consultation(turn.session, turn.source_id, category.id, at, in_hours)
     if in_hours:
         place = await place_in_line(turn.session, consultation)
@@ -106,6 +89,8 @@ async def choose_link(turn: Turn, link_id: str) -> None:
         turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
     elif link.opens == "finder":
         start_finder(turn)
+    elif link.opens == "rooms":
+        await show_rooms(turn)
     else:
         turn.reply(menu_messages(turn, link.answer))
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, String, TypeDecorator
+from sqlalchemy import JSON, DateTime, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -163,6 +163,8 @@ class LineUser(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=8)
     # The school year they gave the support finder, so lines for their age come first later too.
     school_year: str | None = Field(default=None, max_length=32)
+    # The age band they gave the online ibasho (content/rooms.yaml), asked once: it decides which rooms they see.
+    age_band: str | None = Field(default=None, max_length=32)
     created_at: datetime = _timestamp(default_factory=utcnow)
     updated_at: datetime = _timestamp(default_factory=utcnow)
 
@@ -227,7 +229,8 @@ class Consultation(SQLModel, table=True):
     # The highest level seen so far: it never drops by itself.
     risk_level: RiskLevel = Field(default=RiskLevel.LOW, sa_type=String(16))
     counselor_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
-    created_at: datetime = _timestamp(default_factory=utcnow)
+    # Indexed: the report selects a period by arrival.
+    created_at: datetime = _timestamp(default_factory=utcnow, index=True)
     # When it (re-)entered the queue: a transfer or a counselor going offline puts it back in line.
     queued_at: datetime = _timestamp(default_factory=utcnow)
     taken_at: datetime | None = _timestamp(default=None)
@@ -246,6 +249,8 @@ class StaffRole(StrEnum):
     SUPERVISOR = "supervisor"
     COORDINATOR = "coordinator"
     MODERATOR = "moderator"
+    # Keeps a peer-support room: opens it by being present, posts as staff, mutes or removes.
+    FACILITATOR = "facilitator"
     ADMIN = "admin"
 
 
@@ -281,6 +286,15 @@ class StaffSession(SQLModel, table=True):
     csrf_token: str = Field(max_length=64)
     created_at: datetime = _timestamp(default_factory=utcnow)
     expires_at: datetime = _timestamp()
+
+
+class AvailabilityChange(SQLModel, table=True):
+    """A counselor's availability from `at` until their next change: the report's staffing by hour."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staffuser.id", index=True)
+    availability: Availability = Field(sa_type=String(16))
+    at: datetime = _timestamp(default_factory=utcnow, index=True)
 
 
 class ChatEntryKind(StrEnum):
@@ -415,3 +429,88 @@ class EmergencyResponse(SQLModel, table=True):
     closing_note: str | None = None
     created_at: datetime = _timestamp(default_factory=utcnow)
     closed_at: datetime | None = _timestamp(default=None)
+
+
+class RoomSessionStatus(StrEnum):
+    """A room session's life; each change is one conditional UPDATE, so it happens once in any process."""
+
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+    # Its time passed without opening (no facilitator present).
+    CANCELLED = "cancelled"
+
+
+class RoomSession(SQLModel, table=True):
+    """One scheduled sitting of a room from content/rooms.yaml."""
+
+    __table_args__ = (UniqueConstraint("room_id", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: str = Field(max_length=64, index=True)
+    starts_at: datetime = _timestamp(index=True)
+    ends_at: datetime = _timestamp()
+    status: RoomSessionStatus = Field(default=RoomSessionStatus.SCHEDULED, sa_type=String(16), index=True)
+    facilitator_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    reminded_at: datetime | None = _timestamp(default=None)
+    opened_at: datetime | None = _timestamp(default=None)
+    closed_at: datetime | None = _timestamp(default=None)
+    # Why it closed early or was cancelled, when it did.
+    close_reason: str | None = None
+
+
+class ParticipantState(StrEnum):
+    """Whether a participant is in the room."""
+
+    JOINED = "joined"
+    LEFT = "left"
+    REMOVED = "removed"
+
+
+class RoomParticipant(SQLModel, table=True):
+    """A person in one room session, known to the others only by a nickname."""
+
+    __table_args__ = (UniqueConstraint("session_id", "user_id"), UniqueConstraint("session_id", "nickname"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="roomsession.id", index=True)
+    user_id: str = Field(max_length=64, index=True)
+    nickname: str = Field(max_length=32)
+    renamed: bool = False
+    # Their next text is the new nickname they asked for.
+    renaming: bool = False
+    state: ParticipantState = Field(default=ParticipantState.JOINED, sa_type=String(16))
+    muted_until: datetime | None = _timestamp(default=None)
+    removed_by: int | None = Field(default=None, foreign_key="staffuser.id")
+    removed_reason: str | None = None
+    # The one-tap answer at close: better, same or worse.
+    checkin: str | None = Field(default=None, max_length=16)
+    joined_at: datetime = _timestamp(default_factory=utcnow)
+    left_at: datetime | None = _timestamp(default=None)
+
+
+class RoomReminder(SQLModel, table=True):
+    """A person asked to be told before a session opens."""
+
+    session_id: int = Field(foreign_key="roomsession.id", primary_key=True)
+    user_id: str = Field(max_length=64, primary_key=True)
+    created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class RoomMessage(SQLModel, table=True):
+    """What was said in a room (relayed or held back); the text is deleted after the retention period."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="roomsession.id", index=True)
+    # The participant who wrote it, or the staff member who posted it.
+    participant_id: int | None = Field(default=None, foreign_key="roomparticipant.id")
+    staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
+    # The person's stored message (its risk flag refers to it).
+    user_message_id: int | None = Field(default=None, foreign_key="usermessage.id")
+    kind: str = Field(max_length=16)
+    text: str | None = None
+    # Why it was not relayed: contact, risk, muted or media; None if the room saw it.
+    held: str | None = Field(default=None, max_length=16)
+    # How many participants reported it.
+    reports: int = 0
+    created_at: datetime = _timestamp(default_factory=utcnow)

@@ -22,6 +22,7 @@ from bot.messages import Message, postback_data, postback_item, texts
 from bot.models import (
     OPEN_CONSULTATION,
     Availability,
+    AvailabilityChange,
     ChatEntry,
     ChatEntryKind,
     Consultation,
@@ -216,8 +217,11 @@ async def set_availability(session: AsyncSession, staff: StaffUser, availability
     """Change a counselor's availability; going offline puts their open chats back in line.
 
     Returns how many chats went back to the queue. They keep their original place (`queued_at`),
-    so nobody is stuck with someone absent or sent to the back for it.
+    so nobody is stuck with someone absent or sent to the back for it. Each actual change is kept
+    as an `AvailabilityChange`, the history the report's staffing by hour is drawn from.
     """
+    if staff.availability != availability:
+        session.add(AvailabilityChange(staff_id=staff.id, availability=availability))
     staff.availability = availability
     session.add(staff)
     if availability is not Availability.OFFLINE:

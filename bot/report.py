@@ -8,6 +8,7 @@ the night it was written in.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,13 +32,21 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import (
+    Availability,
+    AvailabilityChange,
     Consultation,
     ConsultationRecord,
     ConsultationStatus,
+    FlagState,
     Referral,
     ReferralStatus,
+    RiskFlag,
     RiskLevel,
+    RoomParticipant,
+    RoomSession,
+    utcnow,
 )
+from bot.room_sessions import SessionMeasures, session_measures
 
 WEEKDAYS_JA = "月火水木金土日"
 WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -119,6 +128,37 @@ DEFINITIONS: dict[str, dict[str, str]] = {
     "referrals": {
         "ja": "つなぎ：期間内に届いた相談から提案されたつなぎを、現在の状態ごとに数える。",
         "en": "Referrals: referrals proposed from consultations arrived in the period, by their current status.",
+    },
+    "staffing": {
+        "ja": "需要と体制（時間帯別）：各時間帯の受付件数と、期間内にその時間帯で相談員が「対応可」だった時間の合計（相談員・時間）。"
+              "相談員は、最後に切り替えた状態が「対応可」である間を対応可と数え（期間の外や現在より先は数えない）、"
+              "平均人数は相談員・時間 ÷ 期間の日数。1相談員・時間あたりの受付件数が大きいほど手薄。"
+              "「対応可なし」は受付があったのに、期間中その時間帯に対応可の相談員が一度もいなかった時間帯。"
+              "カテゴリを選んでも相談員の時間は全カテゴリ共通。",
+        "en": "Staffing by hour: requests arrived in each hour of the day, and the time counselors were available in that hour over "
+              "the period (counselor-hours). A counselor counts as available while their latest change says available (never outside "
+              "the period or beyond now); the average is counselor-hours ÷ days in the period. More arrivals per counselor-hour means "
+              "thinner cover. \"Nobody available\": hours with arrivals in which no counselor was ever available during the period. "
+              "Counselors serve every category, so their hours are not narrowed by a category.",
+    },
+    "rooms": {
+        "ja": "オンライン居場所：期間内に始まる予定だった回を部屋ごとに数える（開催・中止など状態別）。参加者は入室した人数、発言は参加者の書き込み数、"
+              "止めた発言は部屋に届けなかった書き込み（連絡先 contact・高リスク risk・発言停止中 muted・画像など media）。途中退室は終了前に自分で抜けた人、"
+              "退室処置はスタッフが退室させた人。気持ちは終了時の一問（楽になった・変わらない・しんどくなった）。"
+              "来た人は期間内に一度でも入室した人の数（LINEのIDは数えるだけで表に出さない）、再訪は二回以上の回に入った人。カテゴリを選んでも絞り込まない。",
+        "en": "Online ibasho: sessions due to start in the period, per room and by status (held, cancelled ...). Participants: people who "
+              "joined; messages: what participants wrote; held back: not relayed (contact details, high risk, muted, media). Left early: "
+              "left by themselves before the close; removed: taken out by staff. Check-in: the one question at the close (better, same, "
+              "worse). People: distinct people who joined any session (counted, never listed); returning: those who joined more than one. "
+              "Not narrowed by a category.",
+    },
+    "risk_flags": {
+        "ja": "リスクフラグ：期間内に立ったフラグ（判定で medium 以上となったメッセージ、相談員による見逃しの報告）を、"
+              "段階と現在の確認状態（未確認・確認済み・段階変更・却下）ごと、判定の出どころごとに数える。"
+              "カテゴリを選ぶと、そのカテゴリの相談に付いたフラグだけを数える。",
+        "en": "Risk flags: flags raised in the period (messages screened at medium or above, and counselors' reports of a missed "
+              "risk), by level and current review state (open, confirmed, relabelled, dismissed), and by what raised them. "
+              "With a category, only flags on consultations of that category.",
     },
 }
 
@@ -210,6 +250,54 @@ class RecordCounts:
 
 
 @dataclass(frozen=True)
+class Staffing:
+    """Demand against cover in one hour of the day, over the whole period."""
+
+    hour: int
+    arrived: int
+    counselor_hours: float
+    days: int
+
+    @property
+    def average_counselors(self) -> float:
+        return self.counselor_hours / self.days
+
+    @property
+    def per_counselor_hour(self) -> float | None:
+        return self.arrived / self.counselor_hours if self.counselor_hours else None
+
+    @property
+    def uncovered(self) -> bool:
+        """Requests arrived in this hour, and no counselor was ever available in it."""
+        return self.arrived > 0 and not self.counselor_hours
+
+
+@dataclass(frozen=True)
+class FlagCounts:
+    """Risk flags raised in the period: level → review state → count (every level and state listed), and by source."""
+
+    by_level: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_source.values())
+
+
+@dataclass(frozen=True)
+class RoomCounts:
+    """The peer-support rooms whose sessions started in the period (never narrowed by a category)."""
+
+    # room id → session status → count
+    sessions: dict[str, dict[str, int]] = field(default_factory=dict)
+    # room id → the measures of its sessions, added up
+    by_room: dict[str, SessionMeasures] = field(default_factory=dict)
+    # Distinct people who joined a session, and those of them who joined more than one.
+    people: int = 0
+    returning: int = 0
+
+
+@dataclass(frozen=True)
 class Report:
     """Every figure of one period (and optionally one category)."""
 
@@ -225,6 +313,10 @@ class Report:
     duration: Spread
     records: RecordCounts
     referrals: dict[str, int]
+    # Counselor-hours available in each hour of the day (0–23, the service's clock) over the period.
+    counselor_hours: list[float]
+    flags: FlagCounts
+    rooms: RoomCounts
     definitions: dict[str, dict[str, str]] = field(default_factory=lambda: DEFINITIONS)
 
     @property
@@ -239,13 +331,18 @@ class Report:
         """Monday to Sunday, every hour together."""
         return [sum((c for (d, _), c in self.by_slot.items() if d == day), Counts()) for day in range(7)]
 
+    def staffing(self) -> list[Staffing]:
+        """Arrivals against counselor-hours, hours 0–23 of the day."""
+        days = (self.period.end - self.period.start).days
+        return [Staffing(hour, counts.arrived, self.counselor_hours[hour], days) for hour, counts in enumerate(self.by_hour())]
+
     def heatmap(self, figure: str) -> list[list[int]]:
         """A 7×24 grid (weekday × hour) of one `Counts` figure, e.g. "arrived" or "answered"."""
         return [[getattr(self.by_slot.get((d, h), Counts()), figure) for h in range(24)] for d in range(7)]
 
 
 # Parts of build_report in order; the caller's `tick` is called after each.
-STEPS = ("categories", "slots", "risk", "waits", "durations", "records", "referrals")
+STEPS = ("categories", "slots", "risk", "waits", "durations", "records", "referrals", "staffing", "flags", "rooms")
 
 
 async def build_report(
@@ -267,6 +364,12 @@ async def build_report(
     tick()
     referrals = await _referrals_by_status(session, scope)
     tick()
+    counselor_hours = await _counselor_hours(session, period, utcnow())
+    tick()
+    flags = await _flag_counts(session, scope)
+    tick()
+    rooms = await _room_counts(session, period)
+    tick()
     return Report(
         period=period,
         category=category,
@@ -278,6 +381,9 @@ async def build_report(
         duration=spread(durations),
         records=records,
         referrals=referrals,
+        counselor_hours=counselor_hours,
+        flags=flags,
+        rooms=rooms,
     )
 
 
@@ -307,6 +413,7 @@ class _Scope:
 
     def __init__(self, period: Period, category: str | None, dialect: str) -> None:
         self.period = period
+        self.category = category
         self.dialect = dialect
         start, end = period.utc_bounds
         self.conditions: list[ColumnElement[bool]] = [Consultation.created_at >= start, Consultation.created_at < end]
@@ -506,3 +613,83 @@ async def _referrals_by_status(session: AsyncSession, scope: _Scope) -> dict[str
     )
     counted = {str(status): int(count) for status, count in rows}
     return {status.value: counted.get(status.value, 0) for status in ReferralStatus} | counted
+
+
+async def _counselor_hours(session: AsyncSession, period: Period, now: datetime) -> list[float]:
+    """Counselor-hours available per hour of the day, from the availability history clipped to the period (and now).
+
+    Only the changes are read (a few per counselor a day): each one's interval is split into local hours here.
+    """
+    start, end = period.utc_bounds
+    end = min(end, now)
+    hours = [0.0] * 24
+    if end <= start:
+        return hours
+    change = AvailabilityChange
+    # Each counselor's state as the period starts is their latest change before it.
+    latest = (
+        select(change.staff_id, func.max(change.at).label("at")).where(change.at < start).group_by(change.staff_id).subquery()
+    )
+    opening = (
+        select(change.staff_id, change.availability, change.at)
+        .join(latest, and_(latest.c.staff_id == change.staff_id, latest.c.at == change.at))
+        .order_by(change.at, change.id)
+    )
+    within = select(change.staff_id, change.availability, change.at).where(change.at >= start, change.at < end).order_by(change.at, change.id)
+    since: dict[int, datetime] = {}  # counselors available now, and from when
+    for staff_id, availability, at in [*await session.exec(opening), *await session.exec(within)]:
+        if staff_id in since:
+            _add_local_hours(hours, since.pop(staff_id), at, period.zone)
+        if availability == Availability.AVAILABLE:
+            since[staff_id] = max(at, start)
+    for began in since.values():
+        _add_local_hours(hours, began, end, period.zone)
+    return hours
+
+
+def _add_local_hours(hours: list[float], start: datetime, end: datetime, zone: ZoneInfo) -> None:
+    """Add the stretch [start, end) to `hours`, split at the local clock's hour boundaries."""
+    at = start
+    while at < end:
+        local = at.astimezone(zone)
+        # Wall-clock arithmetic: the next local hour, wherever summer time moves it in UTC.
+        boundary = min((local.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)).astimezone(UTC), end)
+        hours[local.hour] += (boundary - at).total_seconds() / 3600
+        at = boundary
+
+
+async def _flag_counts(session: AsyncSession, scope: _Scope) -> FlagCounts:
+    start, end = scope.period.utc_bounds
+    query = select(RiskFlag.level, RiskFlag.state, RiskFlag.source, func.count()).where(
+        RiskFlag.created_at >= start, RiskFlag.created_at < end
+    )
+    if scope.category is not None:
+        query = query.join(Consultation, col(Consultation.id) == RiskFlag.consultation_id).where(Consultation.category == scope.category)
+    states = [state.value for state in FlagState]
+    by_level = {level.value: dict.fromkeys(states, 0) for level in RiskLevel}
+    by_source: Counter[str] = Counter()
+    for level, state, source, count in await session.exec(query.group_by(RiskFlag.level, RiskFlag.state, RiskFlag.source)):
+        counted = by_level.setdefault(str(level), dict.fromkeys(states, 0))
+        counted[str(state)] = counted.get(str(state), 0) + int(count)
+        by_source[str(source)] += int(count)
+    return FlagCounts(by_level, _most_first(by_source.items()))
+
+
+async def _room_counts(session: AsyncSession, period: Period) -> RoomCounts:
+    start, end = period.utc_bounds
+    held = list(await session.exec(select(RoomSession).where(RoomSession.starts_at >= start, RoomSession.starts_at < end)))
+    measures = await session_measures(session, [s.id for s in held])
+    sessions: dict[str, dict[str, int]] = {}
+    by_room: dict[str, SessionMeasures] = {}
+    for room_session in held:
+        statuses = sessions.setdefault(room_session.room_id, {})
+        statuses[room_session.status] = statuses.get(room_session.status, 0) + 1
+        by_room[room_session.room_id] = by_room.get(room_session.room_id, SessionMeasures()) + measures[room_session.id]
+    visits = await session.exec(
+        select(RoomParticipant.user_id, func.count())
+        .join(RoomSession, col(RoomSession.id) == RoomParticipant.session_id)
+        .where(RoomSession.starts_at >= start, RoomSession.starts_at < end)
+        .group_by(RoomParticipant.user_id)
+    )
+    counts = [count for _, count in visits]
+    return RoomCounts(sessions, by_room, len(counts), sum(1 for count in counts if count > 1))

@@ -17,12 +17,14 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 from matplotlib import font_manager, rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bot.content import Content
+from bot.models import FlagState
 from bot.report import WAIT_BIN_EDGES, WEEKDAYS_EN, WEEKDAYS_JA, Counts, Rate, Report
 
 TEMPLATES = jinja2.Environment(
@@ -41,6 +43,7 @@ FIXED_LABELS: dict[str, dict[str, str]] = {
     "referrals": {"proposed": "提案中", "consented": "同意", "declined": "辞退", "contacted": "連絡済み",
                   "connected": "つながった", "closed": "終了"},
     "records": {"unrecorded": "未記入"},
+    "flag_states": {"open": "未確認", "confirmed": "確認済み", "relabelled": "段階変更", "dismissed": "却下"},
 }
 
 # The `Counts` figures every breakdown table shows: (attribute, Japanese heading).
@@ -57,6 +60,10 @@ COUNT_COLUMNS = (
 )
 
 Labels = Mapping[str, Mapping[str, str]]
+FLAG_STATES = [state.value for state in FlagState]
+ROOM_SESSION_STATES = (("closed", "開催"), ("cancelled", "中止"), ("open", "開催中"), ("scheduled", "予定"))
+ROOM_HELD_REASONS = (("contact", "連絡先"), ("risk", "高リスク"), ("muted", "発言停止中"), ("media", "画像など"))
+ROOM_CHECKINS = (("better", "楽になった"), ("same", "変わらない"), ("worse", "しんどくなった"))
 
 
 def labels_from_content(content: Content) -> dict[str, dict[str, str]]:
@@ -64,6 +71,7 @@ def labels_from_content(content: Content) -> dict[str, dict[str, str]]:
     records = content.records
     return {
         "categories": {category.id: category.label for category in content.menu.categories},
+        "rooms": {room.id: room.title for room in content.rooms.rooms},
         **{kind: {choice.id: choice.label for choice in getattr(records, kind)}
            for kind in ("age_bands", "genders", "worries", "responses")},
     }
@@ -96,6 +104,7 @@ def report_tables(report: Report, labels: Labels | None = None) -> list[Table]:
     name = _namer(labels)
     counts_heads = [heading(ja, en) for en, ja in COUNT_COLUMNS]
     totals = report.totals
+    staffing = report.staffing()
 
     def count_cells(counts: Counts) -> list[object]:
         return [getattr(counts, attribute) for attribute, _ in COUNT_COLUMNS]
@@ -114,6 +123,10 @@ def report_tables(report: Report, labels: Labels | None = None) -> list[Table]:
         ["records_filed", "提出済みの相談記録票", report.records.filed],
         ["serious", "深刻事例", report.records.serious],
         ["referral_needed", "つなぎが必要", report.records.referral_needed],
+        ["uncovered_hours", "受付があり対応可の相談員がいない時間帯", sum(1 for hour in staffing if hour.uncovered)],
+        ["risk_flags", "リスクフラグ", report.flags.total],
+        ["room_people", "居場所に来た人", report.rooms.people],
+        ["room_returning", "居場所に二回以上来た人", report.rooms.returning],
     ]
     wait_names = _wait_bin_names()
     return [
@@ -140,6 +153,31 @@ def report_tables(report: Report, labels: Labels | None = None) -> list[Table]:
         tally("worries", "相談内容 / Worries", "worries", report.records.worries),
         tally("responses", "対応内容 / Responses", "responses", report.records.responses),
         tally("referrals", "つなぎの状態 / Referrals by status", "referrals", report.referrals),
+        Table("staffing", "時間帯別の需要と体制 / Demand and counselors available by hour",
+              [heading("時", "hour"), heading("受付件数", "arrived"), heading("相談員・時間", "counselor_hours"),
+               heading("平均の対応可人数", "average_counselors"), heading("1相談員・時間あたりの受付", "arrived_per_counselor_hour"),
+               heading("対応可なし", "nobody_available")],
+              [[h.hour, h.arrived, round(h.counselor_hours, 2), round(h.average_counselors, 2),
+                None if h.per_counselor_hour is None else round(h.per_counselor_hour, 2), "はい" if h.uncovered else ""]
+               for h in staffing]),
+        Table("risk_flags", "リスクフラグ（段階×確認状態） / Risk flags by level and review state",
+              [heading("段階", "level"), heading("名称", "label"),
+               *(heading(name("flag_states", state), state) for state in FLAG_STATES), heading("計", "total")],
+              [[level, name("risk", level), *(states.get(state, 0) for state in FLAG_STATES), sum(states.values())]
+               for level, states in report.flags.by_level.items()]),
+        Table("risk_flags_by_source", "リスクフラグの出どころ / Risk flags by source",
+              [heading("出どころ", "source"), heading("件数", "count")], [[source, count] for source, count in report.flags.by_source.items()]),
+        Table("rooms", "オンライン居場所（部屋別） / Online ibasho by room",
+              [heading("部屋", "room"), heading("名称", "label"),
+               *(heading(ja, f"sessions_{status}") for status, ja in ROOM_SESSION_STATES),
+               heading("参加者", "participants"), heading("発言", "messages"),
+               *(heading(f"止めた発言（{ja}）", f"held_{why}") for why, ja in ROOM_HELD_REASONS),
+               heading("途中退室", "left_early"), heading("退室処置", "removed"), heading("通報", "reports"),
+               *(heading(f"気持ち：{ja}", f"checkin_{answer}") for answer, ja in ROOM_CHECKINS)],
+              [[room_id, name("rooms", room_id), *(report.rooms.sessions[room_id].get(status, 0) for status, _ in ROOM_SESSION_STATES),
+                m.participants, m.messages, *(m.held.get(why, 0) for why, _ in ROOM_HELD_REASONS),
+                m.leaves, m.removed, m.reports, *(m.checkins.get(answer, 0) for answer, _ in ROOM_CHECKINS)]
+               for room_id, m in report.rooms.by_room.items()]),
     ]
 
 
@@ -165,20 +203,32 @@ def write_report(
 
 
 def render_report(report: Report, tables: list[Table], charts: list[Chart]) -> str:
-    """The report as one self-contained HTML page (charts embedded), as the file and the console show it."""
-    return TEMPLATES.get_template("report.html").render(
-        report=report,
-        totals=report.totals,
-        tables=tables,
-        charts=charts,
-        created=datetime.now(report.period.zone),
-        cell=_cell,
-    )
+    """The report as one self-contained HTML page (charts embedded), with links to the CSVs beside it."""
+    template = TEMPLATES.get_template("report.html")
+    return template.render(_variables(report, tables, charts, csv_links=True))
 
 
-def report_page(report: Report, labels: Labels | None = None) -> str:
-    """Tables, charts and HTML in one call (CPU-bound: callers on an event loop run it in a thread)."""
-    return render_report(report, report_tables(report, labels), draw_charts(report, labels))
+def report_section(report: Report, labels: Labels | None = None) -> Markup:
+    """The report as a part of a console page: its scoped styles and its body, without the CSV links.
+
+    Tables and charts are made here (CPU-bound: callers on an event loop run it in a thread). The
+    console page has its own document head, so only the template's `styles` and `report` blocks are rendered.
+    """
+    template = TEMPLATES.get_template("report.html")
+    context = template.new_context(_variables(report, report_tables(report, labels), draw_charts(report, labels), csv_links=False))
+    return Markup("".join(part for block in ("styles", "report") for part in template.blocks[block](context)))
+
+
+def _variables(report: Report, tables: list[Table], charts: list[Chart], *, csv_links: bool) -> dict[str, object]:
+    return {
+        "report": report,
+        "totals": report.totals,
+        "tables": tables,
+        "charts": charts,
+        "created": datetime.now(report.period.zone),
+        "cell": _cell,
+        "csv_links": csv_links,
+    }
 
 
 def write_csv(path: Path, table: Table) -> None:
@@ -253,6 +303,8 @@ def draw_charts(report: Report, labels: Labels | None = None) -> list[Chart]:
                   _bars(_wait_bin_names() if japanese else _wait_bin_names_en(), report.wait_bins, say("件数", "requests"))),
             Chart("by_risk", say("リスク段階別の受付と応答", "Arrivals and answers by risk level"),
                   _arrivals_and_rates([name("risk", level) for level in report.by_risk], list(report.by_risk.values()), say)),
+            Chart("staffing", say("時間帯別の需要と対応可の相談員（相談員・時間）", "Demand and counselor-hours available by hour"),
+                  _staffing(report, say)),
             Chart("worries_responses", say("相談内容と対応内容（相談記録票）", "Worries and responses (records)"),
                   _choices(report, name, say)),
         ]
@@ -325,4 +377,26 @@ def _choices(report: Report, name: Callable[[str, str], str], say: Callable[[str
         axes.barh([name(kind, key) for key in keys], [counted[key] for key in keys], color="#2f5f98")
         axes.set_title(title, fontsize="medium")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _png(figure)
+
+
+def _staffing(report: Report, say: Callable[[str, str], str]) -> str:
+    """Arrivals as bars (red where nobody was available), counselor-hours as a line on their own axis."""
+    staffing = report.staffing()
+    figure = Figure(figsize=(10, 4.2), layout="constrained")
+    axes = figure.add_subplot()
+    hours = [h.hour for h in staffing]
+    axes.bar(hours, [h.arrived for h in staffing], color=["#c0392b" if h.uncovered else "#9db4d3" for h in staffing],
+             label=say("受付件数（赤：対応可なし）", "arrived (red: nobody available)"))
+    axes.set_xticks(hours, [str(hour) for hour in hours])
+    zone = report.period.zone.key
+    axes.set_xlabel(say(f"時（{zone}）", f"hour ({zone})"))
+    axes.set_ylabel(say("件数", "requests"))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    cover = axes.twinx()
+    cover.plot(hours, [h.counselor_hours for h in staffing], marker="o", color="#2f5f98", label=say("相談員・時間", "counselor-hours"))
+    cover.set_ylim(bottom=0)
+    cover.set_ylabel(say("相談員・時間", "counselor-hours"))
+    handles = axes.get_legend_handles_labels()[0] + cover.get_legend_handles_labels()[0]
+    figure.legend(handles, [h.get_label() for h in handles], loc="outside upper center", ncols=2, fontsize="small")
     return _png(figure)

@@ -14,8 +14,8 @@ from moderation.screening import Screening
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consult import open_consultation, request_consultation
+from bot.finder import open_lines
 from bot.live import announce
-from bot.menu import open_lines
 from bot.messages import texts
 from bot.models import Consultation, RiskFlag, RiskLevel, UserMessage, utcnow
 from bot.queue import ALERTS_TOPIC, QUEUE_TOPIC, consultation_topic

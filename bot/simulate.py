@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -28,13 +28,19 @@ from bot.models import (
     ConsultationRecord,
     ConsultationStatus,
     LineUser,
+    ParticipantState,
     RiskLevel,
+    RoomMessage,
+    RoomParticipant,
+    RoomSession,
+    RoomSessionStatus,
     StaffRole,
     StaffUser,
     clock_at,
     utcnow,
 )
-from bot.queue import end, take
+from bot.queue import end, set_availability, take
+from bot.room_sessions import CHECKIN_ANSWERS, claim, close_session, open_session, plan_sessions
 from bot.screening import raise_level
 
 # Arrivals per hour of the day (Tokyo), relative: quiet at dawn, busiest late in the evening.
@@ -56,11 +62,12 @@ class Summary:
     answered: int = 0
     abandoned: int = 0
     out_of_hours: int = 0
+    room_sessions: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.consultations} requests, {self.answered} answered, "
-            f"{self.abandoned} gave up waiting, {self.out_of_hours} out of hours"
+            f"{self.abandoned} gave up waiting, {self.out_of_hours} out of hours, {self.room_sessions} room sessions held"
         )
 
 
@@ -95,15 +102,61 @@ async def simulate(session: AsyncSession, content: Content, zone: ZoneInfo, days
     first_day = until.astimezone(zone).date() - timedelta(days=days)
     categories = [c.id for c in content.menu.categories]
     weights = [CATEGORY_WEIGHTS.get(c, 2) for c in categories]
-    for day in range(days):
-        date = first_day + timedelta(days=day)
+    for n in range(days):
+        day = first_day + timedelta(days=n)
+        await _work_shifts(session, staff, day, zone)
         for hour in rng.choices(range(24), weights=HOURLY_WEIGHTS, k=per_day):
-            arrival = datetime.combine(date, time(hour, rng.randrange(60), rng.randrange(60)), zone)
+            arrival = datetime.combine(day, time(hour, rng.randrange(60), rng.randrange(60)), zone)
             if arrival >= until:
                 continue
             category = content.menu.category(rng.choices(categories, weights)[0])
             await _one_person(session, content, rng, staff, category, arrival, summary)
+    await _rooms(session, content, rng, zone, first_day, until, summary)
     return summary
+
+
+# Room-goers are drawn from a small pool, so some come back; a session's people, messages and what is held back.
+ROOM_REGULARS = 40
+HELD_SHARES = {"contact": 0.03, "risk": 0.01, "media": 0.02}
+
+
+async def _rooms(session: AsyncSession, content: Content, rng: random.Random, zone: ZoneInfo, first_day: date, until: datetime, summary: Summary) -> None:
+    """The rooms' sessions of the period: planned, kept by a facilitator, opened, joined, talked in, closed."""
+    start = datetime.combine(first_day, time(), zone)
+    with clock_at(start):
+        await plan_sessions(session, content.rooms, zone, start)
+    facilitator = await _simulated_staff(session, "sim-facilitator", StaffRole.FACILITATOR, "見守りシミュレーション")
+    regulars = [f"Usimroom{n:024x}" for n in range(ROOM_REGULARS)]
+    session.add_all(LineUser(user_id=user_id, following=False, created_at=start, updated_at=start) for user_id in regulars)
+    planned = await session.exec(select(RoomSession).where(RoomSession.starts_at >= start, RoomSession.ends_at <= until).order_by(RoomSession.starts_at))
+    for room_session in list(planned):
+        room = content.rooms.room(room_session.room_id)
+        if rng.random() < 0.1:  # now and then nobody can keep the room: it is cancelled at its end
+            with clock_at(room_session.ends_at):
+                await close_session(session, content, room_session.id)
+            continue
+        with clock_at(room_session.starts_at):
+            await claim(session, content, room_session.id, facilitator)
+            await open_session(session, content, room_session.id)
+        length = room_session.ends_at - room_session.starts_at
+        people = rng.sample(regulars, k=min(room.capacity, rng.randint(2, 12)))
+        for n, user_id in enumerate(people):
+            joined = room_session.starts_at + length * rng.uniform(0, 0.4)
+            participant = RoomParticipant(session_id=room_session.id, user_id=user_id, nickname=f"参加者{n + 1}", joined_at=joined)
+            if rng.random() < 0.15:
+                participant.state, participant.left_at = ParticipantState.LEFT, joined + length * 0.3
+            session.add(participant)
+            await session.flush()
+            for _ in range(rng.randint(0, 8)):
+                held = next((why for why, share in HELD_SHARES.items() if rng.random() < share), None)
+                session.add(RoomMessage(session_id=room_session.id, participant_id=participant.id, kind="media" if held == "media" else "text", held=held, created_at=joined + length * rng.uniform(0, 0.5)))
+        with clock_at(room_session.ends_at):
+            await close_session(session, content, room_session.id)
+        for participant in await session.exec(select(RoomParticipant).where(RoomParticipant.session_id == room_session.id)):
+            if rng.random() < 0.5:
+                participant.checkin = rng.choices(CHECKIN_ANSWERS, [5, 4, 1])[0]
+                session.add(participant)
+        summary.room_sessions += room_session.status == RoomSessionStatus.CLOSED
 
 
 async def _one_person(session, content, rng, staff, category, arrival, summary) -> None:
@@ -154,6 +207,14 @@ def _record(content: Content, rng: random.Random, consultation_id: int, staff_id
     )
 
 
+async def _work_shifts(session: AsyncSession, staff: list[StaffUser], day: date, zone: ZoneInfo) -> None:
+    """Each counselor available for their shift that day, switched as in the console, so the report sees the cover."""
+    for counselor, (start, stop) in zip(staff, SHIFTS, strict=True):
+        for at, availability in ((start, Availability.AVAILABLE), (stop, Availability.OFFLINE)):
+            with clock_at(datetime.combine(day, at, zone)):
+                await set_availability(session, counselor, availability)
+
+
 def _on_shift(staff: list[StaffUser], at: datetime, rng: random.Random) -> StaffUser | None:
     local = at.timetz().replace(tzinfo=None)
     working = [s for s, (start, stop) in zip(staff, SHIFTS) if start <= local < stop]
@@ -164,10 +225,12 @@ async def _counselors(session: AsyncSession) -> list[StaffUser]:
     """The simulated counselors (made once; their chats never count against anyone real)."""
     staff = []
     for n in range(len(SHIFTS)):
-        login = f"sim-counselor-{n + 1}"
-        found = (await session.exec(select(StaffUser).where(StaffUser.login == login))).first()
-        if found is None:
-            found = await add_staff(session, login, SIMULATED_PASSWORD, StaffRole.COUNSELOR, f"シミュレーション{n + 1}", max_chats=1000)
+        found = await _simulated_staff(session, f"sim-counselor-{n + 1}", StaffRole.COUNSELOR, f"シミュレーション{n + 1}")
         found.availability = Availability.OFFLINE
         staff.append(found)
     return staff
+
+
+async def _simulated_staff(session: AsyncSession, login: str, role: StaffRole, name: str) -> StaffUser:
+    found = (await session.exec(select(StaffUser).where(StaffUser.login == login))).first()
+    return found or await add_staff(session, login, SIMULATED_PASSWORD, role, name, max_chats=1000)

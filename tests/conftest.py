@@ -182,7 +182,8 @@ def free_port() -> int:
 async def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([TSUNAGI, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     async with aiohttp.ClientSession() as client:
-        for _ in range(200):
+        # Up to 30 s: importing torch alone takes several seconds on a busy 2-core machine.
+        for _ in range(600):
             try:
                 async with client.get(f"http://127.0.0.1:{port}/healthz") as response:
                     if response.status == 200:

@@ -39,12 +39,18 @@ ACTION_WORDS = {
     "organisation_reactivated": "支援機関の掲載を再開",
     "max_chats_changed": "同時対応数を変更",
     "account_unlocked": "アカウントのロックを解除",
+    "opened_room": "居場所の部屋を開いた",
+    "room_claimed": "居場所の回を担当",
+    "room_closed_early": "居場所の回を早く閉じた",
+    "room_muted": "居場所で発言を止めた",
+    "room_removed": "居場所から退室させた",
 }
 ROLE_WORDS = {
     StaffRole.COUNSELOR: "相談員",
     StaffRole.SUPERVISOR: "スーパーバイザー",
     StaffRole.COORDINATOR: "コーディネーター",
     StaffRole.MODERATOR: "モデレーター",
+    StaffRole.FACILITATOR: "ファシリテーター",
     StaffRole.ADMIN: "管理者",
 }
 

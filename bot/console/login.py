@@ -28,6 +28,7 @@ START_PAGES = {
     StaffRole.SUPERVISOR: "/console/supervisor",
     StaffRole.COORDINATOR: "/console/referrals",
     StaffRole.MODERATOR: "/console/supervisor",
+    StaffRole.FACILITATOR: "/console/rooms",
     StaffRole.ADMIN: "/console/admin",
 }
 

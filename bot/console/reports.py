@@ -1,4 +1,4 @@
-"""The analysis in the console: the same report as `tsunagi report`, for today or a chosen period."""
+"""The analysis in the console: the same report as `tsunagi report`, for a chosen period, under the live queue health."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ from datetime import date, datetime, timedelta
 from aiohttp import web
 
 from bot.appkeys import CONTENT, SESSIONS, SETTINGS
+from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
+from bot.console.supervisor import queue_health
 from bot.models import AuditEntry, StaffRole
-from bot.report import Period, build_report
-from bot.report_html import labels_from_content, report_page
+from bot.report import Period, build_report, known_categories
+from bot.report_html import labels_from_content, report_section
 
 routes = web.RouteTableDef()
+
+# The period links above the form: (name, days back from today); each ends with today.
+SHORTCUTS = (("今日", 1), ("過去7日", 7), ("過去30日", 30))
 
 
 @routes.get("/console/report")
@@ -21,28 +26,37 @@ routes = web.RouteTableDef()
 async def report(request: web.Request) -> web.Response:
     """`?from=YYYY-MM-DD&to=YYYY-MM-DD&category=ID` (to not counted); today, on the service's clock, by default."""
     zone = request.app[SETTINGS].timezone
+    today = datetime.now(zone).date()
     try:
-        first = date.fromisoformat(request.query["from"]) if "from" in request.query else None
-        end = date.fromisoformat(request.query["to"]) if "to" in request.query else None
+        first = date.fromisoformat(request.query["from"]) if request.query.get("from") else today
+        end = date.fromisoformat(request.query["to"]) if request.query.get("to") else first + timedelta(days=1)
+        period = Period(first, end, zone)
     except ValueError:
-        raise web.HTTPBadRequest(text="日付は YYYY-MM-DD で指定してください。") from None
-    first = first or datetime.now(zone).date()
-    try:
-        period = Period(first, end or first + timedelta(days=1), zone)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+        raise web.HTTPBadRequest(text="日付は YYYY-MM-DD で、終了日は開始日より後に指定してください。") from None
     category = request.query.get("category") or None
     async with request.app[SESSIONS]() as session:
+        health = await queue_health(session)
         figures = await build_report(session, period, category)
+        history = await known_categories(session)
         session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_report", detail=f"{period.start:%Y-%m-%d}..{period.end:%Y-%m-%d} {category or ''}"))
         await session.commit()
     labels = labels_from_content(request.app[CONTENT])
     # Charts take a moment of CPU: drawn off the event loop so the webhook keeps answering.
-    html = await asyncio.get_running_loop().run_in_executor(None, report_page, figures, labels)
-    response = web.Response(text=html, content_type="text/html")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    # The charts are embedded as data: images; nothing else is loaded.
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    section = await asyncio.get_running_loop().run_in_executor(None, report_section, figures, labels)
+    # The menu's categories first, then any only the history knows (one since removed still has figures).
+    names = labels["categories"]
+    categories = [*names.items(), *((key, key) for key in sorted(history - names.keys()))]
+    shortcuts = [(name, today - timedelta(days=days - 1), today + timedelta(days=1)) for name, days in SHORTCUTS]
+    response = render(request, "report.html", **health, period=period, category=category, categories=categories,
+                      shortcuts=shortcuts, report=section)
+    # The charts are embedded as data: images.
+    response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
     return response
 
+
+@routes.get("/console/report/health")
+@requires(StaffRole.SUPERVISOR, StaffRole.ADMIN)
+async def report_health(request: web.Request) -> web.Response:
+    """The live queue-health box of the report page."""
+    async with request.app[SESSIONS]() as session:
+        return render(request, "_queue_health.html", **await queue_health(session))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from aiohttp import web
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.appkeys import CONTENT, SCREENER, SESSIONS
 from bot.console import render
@@ -28,25 +30,33 @@ from bot.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
 routes = web.RouteTableDef()
 
 
-async def _health(request: web.Request) -> dict:
-    async with request.app[SESSIONS]() as session:
-        queue = await waiting(session)
-        active = list(await session.exec(select(Consultation).where(Consultation.status == ConsultationStatus.ACTIVE)))
-        counselors = list(await session.exec(select(StaffUser).where(StaffUser.role == StaffRole.COUNSELOR)))
-        escalated = await alerts(session)
+async def queue_health(session: AsyncSession) -> dict[str, Any]:
+    """The queue at a glance (waiting by level, longest wait, high-risk waiting, counselors available), for any page."""
+    queue = await waiting(session)
+    counselors = list(await session.exec(select(StaffUser).where(StaffUser.role == StaffRole.COUNSELOR)))
     now = utcnow()
     by_level = Counter(c.risk_level for c in queue)
     return {
         "queue": queue,
-        "active": active,
-        "alerts": escalated,
         "waiting_by_level": [(level, by_level.get(level, 0)) for level in reversed(RiskLevel)],
         "longest_wait": max(((now - c.queued_at) for c in queue), default=None),
         "high_risk_waiting": sum(1 for c in queue if c.risk_level in (RiskLevel.HIGH, RiskLevel.IMMINENT)),
         "available": sum(1 for s in counselors if s.availability == Availability.AVAILABLE),
         "counselors": {s.id: s for s in counselors},
-        "labels": {c.id: c.label for c in request.app[CONTENT].menu.categories},
         "now": now,
+    }
+
+
+async def _health(request: web.Request) -> dict:
+    async with request.app[SESSIONS]() as session:
+        health = await queue_health(session)
+        active = list(await session.exec(select(Consultation).where(Consultation.status == ConsultationStatus.ACTIVE)))
+        escalated = await alerts(session)
+    return {
+        **health,
+        "active": active,
+        "alerts": escalated,
+        "labels": {c.id: c.label for c in request.app[CONTENT].menu.categories},
         "model_error": request.app[SCREENER].model_error,
     }
 

@@ -3,7 +3,7 @@
 Run with `.venv/bin/python tests/benchmarks/bench_report.py` (SQLite in a temporary folder), adding
 `--database-url postgresql+asyncpg://USER@HOST/DB` to measure an empty PostgreSQL database as well
 (it is migrated, filled with ids from 1, and left with the synthetic rows). It bulk-inserts synthetic consultations (with records
-and referrals for some), then times
+and referrals for some, a risk flag for each one above low) and a year of counselors' shifts, then times
   * figures: `build_report` over the whole year, every category;
   * writing: the charts, report.html and the CSVs.
 """
@@ -16,7 +16,8 @@ import random
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,15 +29,19 @@ sys.path.insert(0, str(REPO))
 from bot.content import load_content
 from bot.db import create_engine, session_factory, upgrade_to_head
 from bot.models import (
+    Availability,
+    AvailabilityChange,
     Consultation,
     ConsultationRecord,
     ConsultationStatus,
     Organisation,
     Referral,
     ReferralStatus,
+    RiskFlag,
     RiskLevel,
     StaffRole,
     StaffUser,
+    UserMessage,
 )
 from bot.report import Period, build_report
 from bot.report_html import labels_from_content, write_report
@@ -47,6 +52,8 @@ CATEGORIES = ("under18", "loneliness", "suicidal", "poverty", "women", "gender",
 WORRIES = ("mental_health", "no_place_to_talk", "living_money", "family", "suicidal", "work", "school")
 RESPONSES = ("listening", "information", "interview", "liaison")
 BATCH = 10_000
+# Counselors on shift every day (Tokyo hours), each switching available at the start and offline at the end.
+SHIFTS = [(clock(8), clock(16)), (clock(10), clock(18)), (clock(16), clock(23)), (clock(17), clock(23)), (clock(18), clock(23))]
 
 
 def synthetic(n: int, staff_id: int, rng: random.Random) -> dict[str, object]:
@@ -103,11 +110,36 @@ async def fill(url: str, count: int) -> float:
                  "status": rng.choice(list(ReferralStatus)), "history": [], "created_at": record["filed_at"]}
                 for record in records if record["serious"]
             ]
+            flagged = [row for row in rows if row["risk_level"] != RiskLevel.LOW]
+            messages = [
+                {"id": row["id"], "user_id": row["user_id"], "line_message_id": f"m{row['id']}", "kind": "text",
+                 "consultation_id": row["id"], "sent_at": row["created_at"]}
+                for row in flagged
+            ]
+            flags = [
+                {"message_id": row["id"], "user_id": row["user_id"], "consultation_id": row["id"], "level": row["risk_level"],
+                 "source": rng.choice(["model", "lexicon", "model+lexicon"]), "tags": [],
+                 "state": rng.choice(["open", "confirmed", "relabelled", "dismissed"]), "created_at": row["created_at"]}
+                for row in flagged
+            ]
             await connection.execute(insert(Consultation), rows)
+            await connection.execute(insert(UserMessage), messages)
+            await connection.execute(insert(RiskFlag), flags)
             if records:
                 await connection.execute(insert(ConsultationRecord), records)
             if referrals:
                 await connection.execute(insert(Referral), referrals)
+        counselors = [StaffUser(login=f"bench-{n}", display_name="bench", role=StaffRole.COUNSELOR, password_hash="-") for n in range(len(SHIFTS))]
+        session.add_all(counselors)
+        await session.flush()
+        days = (YEAR.end - YEAR.start).days
+        changes = [
+            {"staff_id": counselor.id, "availability": availability, "at": datetime.combine(YEAR.start + timedelta(days=day), at, ZONE)}
+            for day in range(days)
+            for counselor, (start, stop) in zip(counselors, SHIFTS, strict=True)
+            for at, availability in ((start, Availability.AVAILABLE), (stop, Availability.OFFLINE))
+        ]
+        await connection.execute(insert(AvailabilityChange), changes)
         await session.commit()
     await engine.dispose()
     return time.perf_counter() - started
@@ -128,7 +160,8 @@ async def measure(url: str, out: Path) -> None:
     totals = report.totals
     print(f"  figures  {figures:6.2f} s   ({totals.arrived:,} arrived, {totals.answered:,} answered, "
           f"rate in hours {totals.rate_in_hours}, all {totals.rate_all}, wait p50 {report.wait.p50:.0f} s p90 {report.wait.p90:.0f} s, "
-          f"{report.records.filed:,} records)")
+          f"{report.records.filed:,} records, {report.flags.total:,} flags, "
+          f"{sum(report.counselor_hours):,.0f} counselor-hours)")
     print(f"  writing  {writing:6.2f} s   ({path}, {path.stat().st_size / 1024:.0f} KiB)")
 
 

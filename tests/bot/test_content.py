@@ -174,3 +174,19 @@ def test_risk_data_is_checked_line_by_line(content_dir: Path) -> None:
     assert any(p.startswith(f"{examples}:5: level must be one of") for p in problems), problems
     assert f"{examples}:7: not a JSON object" in problems
     assert any(p.startswith(f"{lexicon}:") for p in problems), problems
+
+
+def test_a_room_schedule_that_is_not_a_crontab_is_named(content_dir: Path) -> None:
+    rooms = content_dir / "rooms.yaml"
+    cron_line = _replace_once(rooms, 'schedule: "0 20 * * mon,wed,fri"', 'schedule: "0 25 * * mon"')
+    [problem] = _problems(content_dir)
+    assert problem.startswith(f"{rooms}:{cron_line}: rooms.0.schedule:") and "(25)" in problem
+
+
+def test_children_and_adults_never_share_a_room_and_bands_must_exist(content_dir: Path) -> None:
+    rooms = content_dir / "rooms.yaml"
+    mixed_line = _replace_once(rooms, "age_bands: [age18_29]", "age_bands: [under18, age18_29]")
+    band_line = _replace_once(rooms, "age_bands: [age18_29, age30_plus]", "age_bands: [age18_29, elders]")
+    problems = _problems(content_dir)
+    assert f"{rooms}:{mixed_line}: a room is for under-18s or for adults, never both" in problems
+    assert f"{rooms}:{band_line}: unknown age band 'elders'" in problems

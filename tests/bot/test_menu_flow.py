@@ -86,12 +86,18 @@ async def test_stickers_images_and_files_get_a_kind_answer(service: Service, con
     assert all(quick_labels(m["message"]) for m in messages[1:]), "the menu stays one tap away"
 
 
-async def test_ibasho_link_answers_from_content(service: Service, content) -> None:
+async def test_ibasho_link_asks_the_age_band_once(service: Service, content) -> None:
     user = service.line.add_user().user_id
     await service.line.follow(user)
     await service.line.send_postback(user, "a=link&id=ibasho")
     messages = await service.line.wait_for_messages(user, 2)
-    assert messages[1]["message"]["text"] == content.menu.link("ibasho").answer
+    assert messages[1]["message"]["text"] == content.rooms.words.ask_age_band
+    assert quick_labels(messages[1]["message"]) == [band.label for band in content.rooms.age_bands]
+    await service.line.send_postback(user, "a=band&id=age30_plus")
+    await service.line.send_postback(user, "a=link&id=ibasho")
+    await settle(service)
+    asked = [m for m in service.line.messages_for(user) if m["message"].get("text") == content.rooms.words.ask_age_band]
+    assert len(asked) == 1
 
 
 async def test_out_of_hours_request_is_recorded_and_offers_24_hour_lines(service: Service, content) -> None:

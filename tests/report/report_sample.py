@@ -18,6 +18,11 @@ The period is Monday 2026-11-23 to Thursday 2026-11-26 (not included) in Asia/To
 | c13  | loneliness | 11-22 15:00   | Mon 00:00      | yes      | cancelled   | —      | —          | low      |
 | out1 | loneliness | 11-22 14:59   | Sun 23:59      | outside the period (a day early in Tokyo, though the same UTC day as c13) |
 | out2 | loneliness | 11-25 15:00   | Thu 00:00      | outside the period (its end is not included) |
+
+Two counselors' availability (AVAILABILITY) gives the counselor-hours by Tokyo hour in EXPECTED_COUNSELOR_HOURS:
+mio is available from before the period into its first hour and a half, and again 10:00–14:30 on Monday;
+sora across midnight UTC (08:30–09:30 Tokyo) and across midnight in Tokyo (23:30–00:45); mio from 23:00 on
+the last evening to after the period's end, which counts only up to the end.
 """
 
 from __future__ import annotations
@@ -29,14 +34,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import session_factory
 from bot.models import (
+    Availability,
+    AvailabilityChange,
     Consultation,
     ConsultationRecord,
+    FlagState,
     Organisation,
     Referral,
     ReferralStatus,
+    RiskFlag,
     RiskLevel,
     StaffRole,
     StaffUser,
+    UserMessage,
 )
 from bot.models import (
     ConsultationStatus as S,
@@ -77,6 +87,46 @@ RECORDS = {
 
 REFERRALS = {"c1": ReferralStatus.CONNECTED, "c2": ReferralStatus.DECLINED, "c3": ReferralStatus.CONSENTED,
              "out1": ReferralStatus.PROPOSED}
+
+# counselor: [(UTC time of a change, availability)]; Tokyo clock in the comments.
+AVAILABILITY = {
+    "mio": [
+        ("2026-11-22T10:00", Availability.AWAY),  # Sun 19:00, superseded before the period starts
+        ("2026-11-22T14:00", Availability.AVAILABLE),  # Sun 23:00: available as the period starts
+        ("2026-11-22T16:30", Availability.AWAY),  # Mon 01:30
+        ("2026-11-23T01:00", Availability.AVAILABLE),  # Mon 10:00
+        ("2026-11-23T05:30", Availability.OFFLINE),  # Mon 14:30
+        ("2026-11-25T14:00", Availability.AVAILABLE),  # Wed 23:00, until after the period ends
+        ("2026-11-25T16:00", Availability.OFFLINE),  # Thu 01:00, outside the period
+    ],
+    "sora": [
+        ("2026-11-23T23:30", Availability.AVAILABLE),  # Tue 08:30
+        ("2026-11-24T00:30", Availability.AWAY),  # Tue 09:30
+        ("2026-11-24T14:30", Availability.AVAILABLE),  # Tue 23:30
+        ("2026-11-24T15:45", Availability.OFFLINE),  # Wed 00:45
+    ],
+}
+# Tokyo hour → counselor-hours over the period (every other hour 0).
+EXPECTED_COUNSELOR_HOURS = {0: 1.75, 1: 0.5, 8: 0.5, 9: 0.5, 10: 1.0, 11: 1.0, 12: 1.0, 13: 1.0, 14: 0.5, 23: 1.5}
+# Hours with arrivals (see EXPECTED_SLOTS) and nobody available: Monday 15:00, 21:00 and 22:00.
+EXPECTED_UNCOVERED = [15, 21, 22]
+
+# name: (consultation, level, review state, source, created UTC)
+FLAGS = {
+    "f1": ("c3", RiskLevel.HIGH, FlagState.OPEN, "lexicon", "2026-11-24T14:59"),
+    "f2": ("c4", RiskLevel.IMMINENT, FlagState.CONFIRMED, "model+lexicon", "2026-11-25T00:10"),
+    "f3": ("c2", RiskLevel.MEDIUM, FlagState.DISMISSED, "model", "2026-11-24T01:00"),
+    "f4": ("c5", RiskLevel.MEDIUM, FlagState.RELABELLED, "counselor report", "2026-11-23T03:00"),
+    "f5": ("c2", RiskLevel.MEDIUM, FlagState.CONFIRMED, "model", "2026-11-24T01:05"),
+    "out": ("out1", RiskLevel.HIGH, FlagState.OPEN, "lexicon", "2026-11-22T14:59"),
+}
+EXPECTED_FLAGS = {
+    "low": {"open": 0, "confirmed": 0, "relabelled": 0, "dismissed": 0},
+    "medium": {"open": 0, "confirmed": 1, "relabelled": 1, "dismissed": 1},
+    "high": {"open": 1, "confirmed": 0, "relabelled": 0, "dismissed": 0},
+    "imminent": {"open": 0, "confirmed": 1, "relabelled": 0, "dismissed": 0},
+}
+EXPECTED_FLAG_SOURCES = {"model": 2, "counselor report": 1, "lexicon": 1, "model+lexicon": 1}
 
 # The figures of the whole period, worked out from the table above.
 EXPECTED_TOTALS = {"arrived": 12, "in_hours": 10, "out_of_hours": 2, "answered": 6, "answered_in_hours": 6,
@@ -130,5 +180,18 @@ async def fill(engine: AsyncEngine) -> dict[str, int]:
         for name, status in REFERRALS.items():
             session.add(Referral(consultation_id=consultations[name].id, organisation_id=organisation.id,
                                  status=status, proposed_by=staff.id))
+        for login, changes in AVAILABILITY.items():
+            counselor = StaffUser(login=login, display_name=login, role=StaffRole.COUNSELOR, password_hash="-")
+            session.add(counselor)
+            await session.flush()
+            session.add_all(AvailabilityChange(staff_id=counselor.id, availability=a, at=utc(at)) for at, a in changes)
+        for name, (consultation, level, state, source, created) in FLAGS.items():
+            owner = consultations[consultation]
+            message = UserMessage(user_id=owner.user_id, line_message_id=f"m{name}", kind="text", text="本文は集計に使わない",
+                                  consultation_id=owner.id, sent_at=utc(created))
+            session.add(message)
+            await session.flush()
+            session.add(RiskFlag(message_id=message.id, user_id=owner.user_id, consultation_id=owner.id, level=level,
+                                 state=state, source=source, created_at=utc(created)))
         await session.commit()
         return {name: c.id for name, c in consultations.items()}

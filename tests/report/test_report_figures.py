@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from report_sample import (
     EXPECTED_BY_CATEGORY,
+    EXPECTED_COUNSELOR_HOURS,
     EXPECTED_DURATION,
+    EXPECTED_FLAG_SOURCES,
+    EXPECTED_FLAGS,
     EXPECTED_SLOTS,
     EXPECTED_TOTALS,
+    EXPECTED_UNCOVERED,
     EXPECTED_WAIT,
     EXPECTED_WAIT_BINS,
     PERIOD,
@@ -20,7 +24,7 @@ from report_sample import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db import session_factory
-from bot.models import Consultation
+from bot.models import Consultation, ParticipantState, RoomMessage, RoomParticipant, RoomSession, RoomSessionStatus, clock_at
 from bot.report import (
     Counts,
     Period,
@@ -108,6 +112,41 @@ async def test_referrals_by_status(engine: AsyncEngine) -> None:
     assert referrals == {"proposed": 0, "consented": 1, "declined": 1, "contacted": 0, "connected": 1, "closed": 0}
 
 
+async def test_staffing_counts_counselor_hours_by_tokyo_hour_across_midnight_utc(engine: AsyncEngine) -> None:
+    await fill(engine)
+    with clock_at(utc("2026-11-27T00:00")):
+        report = await report_of(engine)
+    staffing = report.staffing()
+    assert [h.counselor_hours for h in staffing] == pytest.approx([EXPECTED_COUNSELOR_HOURS.get(hour, 0.0) for hour in range(24)])
+    assert [h.hour for h in staffing if h.uncovered] == EXPECTED_UNCOVERED
+    # Two arrivals at 00:00–01:00 (Mon 00:00, Wed 00:30) against 1.75 counselor-hours, over three days.
+    midnight = staffing[0]
+    assert (midnight.arrived, midnight.days) == (2, 3)
+    assert midnight.per_counselor_hour == pytest.approx(2 / 1.75)
+    assert midnight.average_counselors == pytest.approx(1.75 / 3)
+    assert staffing[3].per_counselor_hour is None and not staffing[3].uncovered, "no arrivals, nobody: no gap"
+
+
+async def test_staffing_counts_nothing_beyond_now(engine: AsyncEngine) -> None:
+    await fill(engine)
+    # Monday 12:00 in Tokyo: mio's 10:00–14:30 counts two hours so far.
+    with clock_at(utc("2026-11-23T03:00")):
+        report = await report_of(engine)
+    assert {h.hour: h.counselor_hours for h in report.staffing() if h.counselor_hours} == pytest.approx(
+        {0: 1.0, 1: 0.5, 10: 1.0, 11: 1.0}
+    )
+
+
+async def test_risk_flags_by_level_review_state_and_source(engine: AsyncEngine) -> None:
+    await fill(engine)
+    flags = (await report_of(engine)).flags
+    assert flags.by_level == EXPECTED_FLAGS
+    assert flags.by_source == EXPECTED_FLAG_SOURCES
+    assert flags.total == 5
+    suicidal = (await report_of(engine, category="suicidal")).flags
+    assert (suicidal.by_level["high"]["open"], suicidal.by_level["imminent"]["confirmed"], suicidal.total) == (1, 1, 2)
+
+
 async def test_one_category_only(engine: AsyncEngine) -> None:
     await fill(engine)
     report = await report_of(engine, category="poverty")
@@ -155,5 +194,38 @@ def test_a_period_must_end_after_it_starts() -> None:
 
 async def test_every_definition_is_in_japanese_and_english(engine: AsyncEngine) -> None:
     definitions = (await report_of(engine)).definitions
-    assert {"arrived", "in_hours", "answered", "rate_in_hours", "rate_all", "abandoned", "wait", "duration", "hour_buckets"} <= set(definitions)
+    assert {"arrived", "in_hours", "answered", "rate_in_hours", "rate_all", "abandoned", "wait", "duration", "hour_buckets",
+            "staffing", "risk_flags"} <= set(definitions)
     assert all(words["ja"] and words["en"] for words in definitions.values())
+
+
+async def test_room_sessions_and_participation_count_sessions_starting_in_the_period_on_tokyo_time(engine: AsyncEngine) -> None:
+    closed, cancelled = RoomSessionStatus.CLOSED, RoomSessionStatus.CANCELLED
+    # (room, start UTC, status, [(user, state, check-in, messages relayed, messages held for contact)])
+    sessions = [
+        ("young_adult_night", "2026-11-22T14:59", closed, [("U1", "joined", None, 3, 0)]),  # 23:59 on the 22nd in Tokyo: before
+        ("young_adult_night", "2026-11-22T15:00", closed, [("U1", "joined", "better", 2, 0), ("U2", "left", None, 0, 1), ("U3", "removed", None, 0, 0)]),
+        ("teen_evening", "2026-11-25T11:00", cancelled, []),
+        ("young_adult_night", "2026-11-25T12:00", closed, [("U1", "joined", None, 1, 0), ("U4", "joined", "same", 0, 0)]),
+        ("young_adult_night", "2026-11-26T15:00", closed, [("U5", "joined", None, 1, 0)]),  # the 27th in Tokyo: after
+    ]
+    async with session_factory(engine)() as session:
+        for room_id, start, status, people in sessions:
+            starts = utc(start)
+            row = RoomSession(room_id=room_id, starts_at=starts, ends_at=starts + timedelta(hours=1), status=status, closed_at=starts + timedelta(hours=1))
+            session.add(row)
+            await session.flush()
+            for n, (user, state, checkin, relayed, held) in enumerate(people):
+                left = starts + timedelta(minutes=20) if state != "joined" else starts + timedelta(hours=1)
+                person = RoomParticipant(session_id=row.id, user_id=user, nickname=f"n{n}", state=ParticipantState(state if state != "joined" else "left"), checkin=checkin, left_at=left)
+                session.add(person)
+                await session.flush()
+                session.add_all([RoomMessage(session_id=row.id, participant_id=person.id, kind="text", text="…") for _ in range(relayed)])
+                session.add_all([RoomMessage(session_id=row.id, participant_id=person.id, kind="text", text="…", held="contact") for _ in range(held)])
+        await session.commit()
+    rooms = (await report_of(engine)).rooms
+    assert rooms.sessions == {"young_adult_night": {"closed": 2}, "teen_evening": {"cancelled": 1}}
+    young = rooms.by_room["young_adult_night"]
+    assert (young.participants, young.messages, young.held, young.leaves, young.removed) == (5, 4, {"contact": 1}, 1, 1)
+    assert young.checkins == {"better": 1, "same": 1}
+    assert (rooms.people, rooms.returning) == (4, 1)

@@ -8,19 +8,24 @@ from pathlib import Path
 
 import pytest
 from report_sample import (
+    EXPECTED_COUNSELOR_HOURS,
+    EXPECTED_FLAGS,
     EXPECTED_TOTALS,
+    EXPECTED_UNCOVERED,
     EXPECTED_WAIT,
     EXPECTED_WAIT_BINS,
     PERIOD,
     fill,
+    utc,
 )
 
 from bot import report_html
 from bot.db import create_engine, session_factory
+from bot.models import clock_at
 from bot.report import Report, build_report
 from bot.report_html import heading, labels_from_content, report_tables, write_report
 
-CHARTS = ("by_category", "by_hour", "heatmap", "wait_distribution", "by_risk", "worries_responses")
+CHARTS = ("by_category", "by_hour", "heatmap", "wait_distribution", "by_risk", "staffing", "worries_responses")
 
 
 @pytest.fixture
@@ -28,8 +33,9 @@ async def report(sqlite_url: str) -> Report:
     engine = create_engine(sqlite_url)
     try:
         await fill(engine)
-        async with session_factory(engine)() as session:
-            return await build_report(session, PERIOD)
+        with clock_at(utc("2026-11-27T00:00")):
+            async with session_factory(engine)() as session:
+                return await build_report(session, PERIOD)
     finally:
         await engine.dispose()
 
@@ -80,6 +86,23 @@ def test_breakdown_csvs_match_the_figures(written: Path) -> None:
 
     worries = {row[heading("区分", "id")]: row for row in read_csv(written.parent / "worries.csv")}
     assert worries["family"][heading("名称", "label")] == "家庭や家族" and worries["family"][heading("件数", "count")] == "3"
+
+
+def test_staffing_and_risk_flag_csvs_match_the_figures(written: Path) -> None:
+    staffing = read_csv(written.parent / "staffing.csv")
+    hours = [float(row[heading("相談員・時間", "counselor_hours")]) for row in staffing]
+    assert hours == pytest.approx([EXPECTED_COUNSELOR_HOURS.get(hour, 0.0) for hour in range(24)])
+    assert [int(row[heading("時", "hour")]) for row in staffing if row[heading("対応可なし", "nobody_available")]] == EXPECTED_UNCOVERED
+    assert float(staffing[12][heading("1相談員・時間あたりの受付", "arrived_per_counselor_hour")]) == pytest.approx(2.0)
+    assert staffing[3][heading("1相談員・時間あたりの受付", "arrived_per_counselor_hour")] == ""
+
+    flags = {row[heading("段階", "level")]: row for row in read_csv(written.parent / "risk_flags.csv")}
+    assert {level: int(flags[level][heading("未確認", "open")]) for level in EXPECTED_FLAGS} == {
+        level: states["open"] for level, states in EXPECTED_FLAGS.items()
+    }
+    assert int(flags["medium"][heading("計", "total")]) == 3
+    sources = {row[heading("出どころ", "source")]: int(row[heading("件数", "count")]) for row in read_csv(written.parent / "risk_flags_by_source.csv")}
+    assert sources["model"] == 2
 
 
 def test_html_holds_every_chart_and_no_record_text(written: Path) -> None:

@@ -41,6 +41,16 @@ async def test_a_simulated_week_is_consistent_and_reported(database_url: str, co
     arrivals_by_hour = [sum(grid[day][hour] for day in range(7)) for hour in range(24)]
     assert sum(arrivals_by_hour[19:23]) > sum(arrivals_by_hour[2:6]) * 3, "the evening peak shows in the report"
     assert report.totals.arrived == len(rows) and report.totals.answered == summary.answered
+    # Shifts (10–16 one counselor, 16–22 two) were switched on and off through the console's own function.
+    staffing = report.staffing()
+    assert [h.counselor_hours for h in staffing] == [7.0 if 10 <= h.hour < 16 else 14.0 if 16 <= h.hour < 22 else 0.0 for h in staffing]
+    assert not any(h.uncovered for h in staffing if 10 <= h.hour < 22)
+    # The week's room sessions were planned from the schedules, kept, and closed through the rooms' own functions.
+    rooms = report.rooms
+    assert sum(statuses.get("closed", 0) for statuses in rooms.sessions.values()) == summary.room_sessions > 0
+    assert set(rooms.sessions) == {room.id for room in content.rooms.rooms}
+    assert sum(m.participants for m in rooms.by_room.values()) >= 2 * summary.room_sessions
+    assert 0 < rooms.returning <= rooms.people
 
 
 def test_the_command_fills_a_migrated_database_and_refuses_an_old_one(tmp_path, sqlite_url: str) -> None:
