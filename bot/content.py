@@ -371,6 +371,7 @@ class RoomWords(_Strict):
     report_none: str
     report_done: str
     cancelled: str
+    rescheduled: str
     leave_words: list[str] = Field(min_length=1)
     rename_words: list[str] = Field(min_length=1)
     report_words: list[str] = Field(min_length=1)
@@ -393,6 +394,14 @@ class Rooms(_Strict):
     def age_band(self, band_id: str | None) -> AgeBand | None:
         """The age band with this id, if any."""
         return next((b for b in self.age_bands if b.id == band_id), None)
+
+    def band_problems(self, room: Room) -> list[str]:
+        """What is wrong with the room's age bands: unknown ones, or children together with adults."""
+        bands = [self.age_band(band_id) for band_id in room.age_bands]
+        problems = [f"unknown age band {band_id!r}" for band_id, band in zip(room.age_bands, bands, strict=True) if band is None]
+        if len({band.is_child for band in bands if band}) > 1:
+            problems.append("a room is for under-18s or for adults, never both")
+        return problems
 
 
 class Content(_Strict):
@@ -652,12 +661,8 @@ def _check_rooms(base: _Files, rooms: Rooms) -> None:
     _unique_ids(base, "rooms", [(("age_bands", i, "id"), b.id) for i, b in enumerate(rooms.age_bands)])
     _unique_ids(base, "rooms", [(("rooms", i, "id"), r.id) for i, r in enumerate(rooms.rooms)])
     for i, room in enumerate(rooms.rooms):
-        bands = [rooms.age_band(band_id) for band_id in room.age_bands]
-        for j, band in enumerate(bands):
-            if band is None:
-                base.report("rooms", ("rooms", i, "age_bands", j), f"unknown age band {room.age_bands[j]!r}")
-        if len({band.is_child for band in bands if band}) > 1:
-            base.report("rooms", ("rooms", i, "age_bands"), "a room is for under-18s or for adults, never both")
+        for problem in rooms.band_problems(room):
+            base.report("rooms", ("rooms", i, "age_bands"), problem)
 
 
 def _dial_string(text: str) -> str:

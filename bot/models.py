@@ -431,6 +431,16 @@ class EmergencyResponse(SQLModel, table=True):
     closed_at: datetime | None = _timestamp(default=None)
 
 
+class RoomChange(SQLModel, table=True):
+    """An admin's change to a room of content/rooms.yaml, applied over it (the reviewed file stays as it is)."""
+
+    room_id: str = Field(primary_key=True, max_length=64)
+    # Only the fields that differ from the file when saved, so later edits of the file still show elsewhere.
+    values: dict[str, Any] = Field(sa_type=JSON)
+    staff_id: int = Field(foreign_key="staffuser.id")
+    changed_at: datetime = _timestamp(default_factory=utcnow)
+
+
 class RoomSessionStatus(StrEnum):
     """A room session's life; each change is one conditional UPDATE, so it happens once in any process."""
 

@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.content import Content
 from bot.inbox import SessionFactory
 from bot.models import RoomSession, RoomSessionStatus, utcnow
-from bot.room_sessions import close_session, forget_transcripts, open_session, plan_sessions, remind, unfinished_sessions
+from bot.room_sessions import close_session, forget_transcripts, open_session, plan_sessions, remind, rooms_in_effect, unfinished_sessions
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class RoomScheduler:
     async def plan(self) -> None:
         """Create the coming sessions and a job for each transition still ahead of every unfinished one."""
         async with self._sessions() as session:
-            await plan_sessions(session, self._content.rooms, self._zone, utcnow())
+            await plan_sessions(session, await rooms_in_effect(session, self._content.rooms), self._zone, utcnow())
             await session.commit()
             unfinished = await unfinished_sessions(session)
         for room_session in unfinished:

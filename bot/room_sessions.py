@@ -7,6 +7,7 @@ the room hears goes through the outbox as a multicast keyed by the session, so i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,6 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from pydantic import ValidationError
+
 from bot.content import Content, Room, Rooms
 from bot.line_limits import MULTICAST_MAX_RECIPIENTS
 from bot.live import announce
@@ -24,6 +27,7 @@ from bot.messages import Message, postback_data, postback_item, texts
 from bot.models import (
     LineUser,
     ParticipantState,
+    RoomChange,
     RoomMessage,
     RoomParticipant,
     RoomReminder,
@@ -33,6 +37,8 @@ from bot.models import (
     utcnow,
 )
 from bot.outbox import enqueue
+
+log = logging.getLogger(__name__)
 
 # Console pages listen to these: the list of sessions, and one session's transcript.
 ROOMS_TOPIC = "rooms"
@@ -51,6 +57,67 @@ def when_text(moment: datetime, zone: ZoneInfo) -> str:
     """A session's start as a person reads it, e.g. 11/27(金) 20:00."""
     local = moment.astimezone(zone)
     return f"{local.month}/{local.day}({'月火水木金土日'[local.weekday()]}) {local:%H:%M}"
+
+
+async def rooms_in_effect(session: AsyncSession, rooms: Rooms) -> Rooms:
+    """The rooms of content/rooms.yaml with the admins' changes applied."""
+    changes = {change.room_id: change.values for change in await session.exec(select(RoomChange))}
+    if not changes:
+        return rooms
+    changed = []
+    for room in rooms.rooms:
+        try:
+            changed.append(Room.model_validate({**room.model_dump(), **changes[room.id]}) if room.id in changes else room)
+        except ValidationError:
+            log.error("room %s: the change saved in the console no longer fits content/rooms.yaml; the file's definition is used", room.id)
+            changed.append(room)
+    return rooms.model_copy(update={"rooms": changed})
+
+
+async def change_room(
+    session: AsyncSession, content: Content, zone: ZoneInfo, room_id: str, values: dict[str, object] | None, staff: StaffUser
+) -> list[str]:
+    """Apply an admin's change to a room (None goes back to the file); returns the problems, if any.
+
+    Coming sessions follow at once: a session whose start the new schedule still names gets the new
+    length, any other is called off (people who asked for a reminder are told); the scheduler then
+    plans the new ones.
+    """
+    base = content.rooms.room(room_id)
+    if base is None:
+        return [f"unknown room {room_id!r}"]
+    try:
+        room = Room.model_validate({**base.model_dump(), **(values or {})})
+    except ValidationError as exc:
+        return [f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()]
+    if problems := content.rooms.band_problems(room):
+        return problems
+    differs = {key: value for key, value in room.model_dump().items() if value != base.model_dump()[key]}
+    change = await session.get(RoomChange, room_id)
+    if differs:
+        change = change or RoomChange(room_id=room_id, values={}, staff_id=staff.id)
+        change.values, change.staff_id, change.changed_at = differs, staff.id, utcnow()
+        session.add(change)
+    elif change is not None:
+        await session.delete(change)
+    await _follow_schedule(session, content, zone, room)
+    announce(session, ROOMS_TOPIC)
+    return []
+
+
+async def _follow_schedule(session: AsyncSession, content: Content, zone: ZoneInfo, room: Room) -> None:
+    now = utcnow()
+    starts = set(room.starts(now, now + PLAN_AHEAD, zone))
+    coming = await session.exec(
+        select(RoomSession).where(RoomSession.room_id == room.id, RoomSession.status == RoomSessionStatus.SCHEDULED, RoomSession.starts_at > now)
+    )
+    for room_session in list(coming):
+        if room_session.starts_at in starts:
+            room_session.ends_at = room_session.starts_at + timedelta(minutes=room.duration_minutes)
+            session.add(room_session)
+        elif await _transition(session, room_session.id, [RoomSessionStatus.SCHEDULED], status=RoomSessionStatus.CANCELLED, closed_at=now, close_reason="schedule changed"):
+            text = content.rooms.words.rescheduled.format(title=room.title, when=when_text(room_session.starts_at, zone))
+            _multicast(session, room_session.id, await _reminded_users(session, room_session.id), texts(text))
 
 
 async def plan_sessions(session: AsyncSession, rooms: Rooms, zone: ZoneInfo, now: datetime) -> None:
@@ -221,7 +288,9 @@ async def _reminded_users(session: AsyncSession, session_id: int) -> list[str]:
 
 async def _session_and_room(session: AsyncSession, content: Content, session_id: int) -> tuple[RoomSession | None, Room | None]:
     room_session = await session.get(RoomSession, session_id, populate_existing=True)
-    return room_session, content.rooms.room(room_session.room_id) if room_session else None
+    if room_session is None:
+        return None, None
+    return room_session, (await rooms_in_effect(session, content.rooms)).room(room_session.room_id)
 
 
 def join_button(content: Content, session_id: int) -> dict[str, object]:

@@ -33,7 +33,17 @@ from bot.models import (
     row_id,
     utcnow,
 )
-from bot.room_sessions import CHECKIN_ANSWERS, PLAN_AHEAD, ROOMS_TOPIC, UNFINISHED, broadcast, join_button, room_topic, when_text
+from bot.room_sessions import (
+    CHECKIN_ANSWERS,
+    PLAN_AHEAD,
+    ROOMS_TOPIC,
+    UNFINISHED,
+    broadcast,
+    join_button,
+    room_topic,
+    rooms_in_effect,
+    when_text,
+)
 from bot.router import Turn
 from bot.screening import raise_level
 from bot.users import get_or_create_user
@@ -318,15 +328,15 @@ async def _upcoming(turn: Turn) -> list[tuple[RoomSession, Room]]:
         .where(col(RoomSession.status).in_(UNFINISHED), RoomSession.ends_at > now, RoomSession.starts_at < now + PLAN_AHEAD)
         .order_by(RoomSession.starts_at)
     )
-    rooms = turn.content.rooms
+    rooms = await rooms_in_effect(turn.session, turn.content.rooms)
     return [(s, room) for s in sessions if (room := rooms.room(s.room_id)) is not None]
 
 
 async def _session_for_person(turn: Turn, session_id: str) -> tuple[RoomSession, Room] | None:
     """The session a button names, if it exists and is for the person's age band; else they are told why."""
-    rooms, words = turn.content.rooms, turn.content.rooms.words
+    words = turn.content.rooms.words
     room_session = await find_by_id(turn.session, RoomSession, session_id)
-    room = rooms.room(room_session.room_id) if room_session else None
+    room = (await rooms_in_effect(turn.session, turn.content.rooms)).room(room_session.room_id) if room_session else None
     if room_session is None or room is None:
         turn.reply(texts(turn.content.messages.unknown_choice))
         return None
@@ -355,7 +365,7 @@ async def _may_join(turn: Turn, session_id: str) -> tuple[RoomSession, Room] | N
         return None
     current = await current_participant(turn)
     if current is not None:
-        in_room = turn.content.rooms.room((await turn.session.get(RoomSession, current.session_id)).room_id)
+        in_room = (await rooms_in_effect(turn.session, turn.content.rooms)).room((await turn.session.get(RoomSession, current.session_id)).room_id)
         turn.reply(texts(words.already_in.format(title=in_room.title if in_room else "")))
         return None
     if room_session.status != RoomSessionStatus.OPEN:

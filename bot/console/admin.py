@@ -44,6 +44,7 @@ ACTION_WORDS = {
     "room_closed_early": "居場所の回を早く閉じた",
     "room_muted": "居場所で発言を止めた",
     "room_removed": "居場所から退室させた",
+    "room_changed": "居場所の部屋の設定を変更",
 }
 ROLE_WORDS = {
     StaffRole.COUNSELOR: "相談員",

@@ -8,12 +8,13 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import CONTENT, OUTBOX_SENDER, SESSIONS
+from bot.appkeys import CONTENT, OUTBOX_SENDER, ROOM_SCHEDULER, SESSIONS, SETTINGS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.models import (
     AuditEntry,
     ParticipantState,
+    RoomChange,
     RoomMessage,
     RoomParticipant,
     RoomSession,
@@ -23,7 +24,7 @@ from bot.models import (
     find_by_id,
     utcnow,
 )
-from bot.room_sessions import UNFINISHED, claim, close_session, mute, post_as_staff, remove, session_measures
+from bot.room_sessions import UNFINISHED, change_room, claim, close_session, mute, post_as_staff, remove, rooms_in_effect, session_measures
 
 routes = web.RouteTableDef()
 
@@ -142,6 +143,44 @@ async def remove_participant(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/console/rooms/{participant.session_id}")
 
 
+@routes.get("/console/admin/rooms")
+@requires(StaffRole.ADMIN)
+async def rooms_admin(request: web.Request) -> web.Response:
+    """Every room as the service runs it (content/rooms.yaml with the admins' changes), each in a form."""
+    return await _rooms_admin_page(request)
+
+
+@routes.post("/console/admin/rooms/{room_id}")
+@requires(StaffRole.ADMIN)
+async def change(request: web.Request) -> web.Response:
+    """Save a room's fields (or go back to the file's); coming sessions follow the new schedule at once."""
+    form = await request.post()
+    room_id = request.match_info["room_id"]
+    values = None if form.get("reset") == "yes" else {
+        **{key: str(form.get(key, "")).strip() for key in ("title", "theme", "description", "schedule", "rules")},
+        "age_bands": [str(band) for band in form.getall("age_bands", [])],
+        "duration_minutes": str(form.get("duration_minutes", "")),
+        "capacity": str(form.get("capacity", "")),
+        "facilitator_required": form.get("facilitator_required") == "yes",
+    }
+    async with request.app[SESSIONS]() as session:
+        problems = await change_room(session, request.app[CONTENT], request.app[SETTINGS].timezone, room_id, values, request[STAFF_KEY])
+        if problems:
+            return await _rooms_admin_page(request, problems, status=400)
+        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="room_changed", detail=f"{room_id}: {'reset to rooms.yaml' if values is None else 'changed'}"))
+        await session.commit()
+    await request.app[ROOM_SCHEDULER].plan()
+    request.app[OUTBOX_SENDER].wake()
+    raise web.HTTPSeeOther("/console/admin/rooms")
+
+
+async def _rooms_admin_page(request: web.Request, errors: list[str] | None = None, status: int = 200) -> web.Response:
+    async with request.app[SESSIONS]() as session:
+        rooms = await rooms_in_effect(session, request.app[CONTENT].rooms)
+        changed = set(await session.exec(select(RoomChange.room_id)))
+    return render(request, "room_admin.html", status=status, rooms=rooms, changed=changed, errors=errors or [])
+
+
 async def _sessions_context(request: web.Request) -> dict[str, object]:
     now = utcnow()
     async with request.app[SESSIONS]() as session:
@@ -154,7 +193,8 @@ async def _sessions_context(request: web.Request) -> dict[str, object]:
         )
         measures = await session_measures(session, [s.id for s in sessions if s.status not in UNFINISHED])
         facilitators = await _staff_names(session, {s.facilitator_id for s in sessions})
-    return {"sessions": sessions, "measures": measures, "rooms": request.app[CONTENT].rooms, "facilitators": facilitators, "now": now, "unfinished": UNFINISHED}
+        rooms = await rooms_in_effect(session, request.app[CONTENT].rooms)
+    return {"sessions": sessions, "measures": measures, "rooms": rooms, "facilitators": facilitators, "now": now, "unfinished": UNFINISHED}
 
 
 async def _room_context(request: web.Request) -> dict[str, object]:
@@ -164,9 +204,10 @@ async def _room_context(request: web.Request) -> dict[str, object]:
         messages = list(await session.exec(select(RoomMessage).where(RoomMessage.session_id == room_session.id).order_by(col(RoomMessage.id))))
         staff = await _staff_names(session, {m.staff_id for m in messages} | {room_session.facilitator_id})
         [measures] = (await session_measures(session, [room_session.id])).values()
+        room = (await rooms_in_effect(session, request.app[CONTENT].rooms)).room(room_session.room_id)
     return {
         "room_session": room_session,
-        "room": request.app[CONTENT].rooms.room(room_session.room_id),
+        "room": room,
         "participants": participants,
         "nicknames": {p.id: p.nickname for p in participants},
         "messages": messages,

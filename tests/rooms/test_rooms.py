@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from bot.appkeys import ROOM_SCHEDULER, SESSIONS
+from bot.appkeys import ROOM_SCHEDULER, SESSIONS, SETTINGS
 from bot.models import (
     Consultation,
     ConsultationStatus,
@@ -314,3 +314,40 @@ async def test_a_participant_reports_a_message_and_staff_see_the_count(service: 
     await service.line.send_postback(b, "a=room&do=report&id=999999")
     await settle(service)
     assert texts_of(service, b)[-1] == content.messages.unknown_choice
+
+
+async def test_an_admin_changes_a_room_and_its_coming_sessions_follow(service: Service, content: Any, console: Any) -> None:
+    zone = service.app[SETTINGS].timezone
+    await add_account(service, "boss", StaffRole.ADMIN)
+    admin = console()
+    await admin.login("boss")
+    status, page = await admin.get("/console/admin/rooms")
+    assert status == 200 and content.rooms.room(ADULT_ROOM).title in page
+    fields = {
+        "title": "夜ふかし部屋", "theme": "眠れない夜に", "description": "18〜29歳の人の部屋です。", "age_bands": "age18_29",
+        "schedule": "30 22 * * mon,wed", "duration_minutes": "45", "capacity": "12", "facilitator_required": "yes",
+        "rules": content.rooms.rules,
+    }
+    status, body, _ = await admin.post(f"/console/admin/rooms/{ADULT_ROOM}", {**fields, "schedule": "30 25 * * mon"})
+    assert status == 400 and "schedule" in body
+    status, _, _ = await admin.post(f"/console/admin/rooms/{ADULT_ROOM}", fields)
+    assert status == 303
+    now = utcnow()
+    async with service.app[SESSIONS]() as session:
+        coming = list(await session.exec(select(RoomSession).where(RoomSession.room_id == ADULT_ROOM, RoomSession.starts_at > now)))
+    kept = [s for s in coming if s.status == RoomSessionStatus.SCHEDULED]
+    assert kept and all(s.starts_at.astimezone(zone).strftime("%a %H:%M") in ("Mon 22:30", "Wed 22:30") for s in kept)
+    assert all(s.ends_at - s.starts_at == timedelta(minutes=45) for s in kept)
+    assert all(s.close_reason == "schedule changed" for s in coming if s.status == RoomSessionStatus.CANCELLED)
+    # People on LINE see the room as changed.
+    user = service.line.add_user().user_id
+    await service.line.follow(user)
+    await service.line.send_postback(user, "a=band&id=age18_29")
+    await settle(service)
+    listing = service.line.messages_for(user)[-1]["message"]
+    assert "夜ふかし部屋" in [bubble["body"]["contents"][0]["text"] for bubble in listing["contents"]["contents"]]
+    # Back to the file's definition.
+    status, _, _ = await admin.post(f"/console/admin/rooms/{ADULT_ROOM}", {"reset": "yes"})
+    assert status == 303
+    _, page = await admin.get("/console/admin/rooms")
+    assert content.rooms.room(ADULT_ROOM).title in page and "夜ふかし部屋" not in page
