@@ -15,6 +15,7 @@ from bot.models import (
     ConsultationStatus,
     ParticipantState,
     RiskLevel,
+    RoomChange,
     RoomMessage,
     RoomParticipant,
     RoomReminder,
@@ -351,3 +352,36 @@ async def test_an_admin_changes_a_room_and_its_coming_sessions_follow(service: S
     assert status == 303
     _, page = await admin.get("/console/admin/rooms")
     assert content.rooms.room(ADULT_ROOM).title in page and "夜ふかし部屋" not in page
+
+
+async def test_staff_mute_and_close_early_and_a_full_room_offers_the_next_session(service: Service, content: Any, console: Any) -> None:
+    words = content.rooms.words
+    title = content.rooms.room(ADULT_ROOM).title
+    session_id = await scheduled_session(service)
+    await wait_for_status(service, session_id, RoomSessionStatus.OPEN)
+    async with service.app[SESSIONS]() as session:  # as an admin's change in the console would set it
+        session.add(RoomChange(room_id=ADULT_ROOM, values={"capacity": 2}, staff_id=(await session.get(RoomSession, session_id)).facilitator_id))
+        await session.commit()
+    a, b = await enter(service, session_id), await enter(service, session_id)
+    late = await enter(service, session_id)
+    assert texts_of(service, late)[-1].startswith(words.full.format(title=title))
+    await add_account(service, "mod", StaffRole.MODERATOR)
+    moderator = console()
+    await moderator.login("mod")
+    await moderator.get(f"/console/rooms/{session_id}")
+    target = await participant(service, session_id, a)
+    status, _, _ = await moderator.post(f"/console/rooms/participants/{target.id}/mute", {"minutes": "7"})
+    assert status == 400  # only the offered lengths
+    status, _, _ = await moderator.post(f"/console/rooms/participants/{target.id}/mute", {"minutes": "5"})
+    assert status == 303
+    heard = len(texts_of(service, b))
+    await say(service, a, "聞こえてる？")
+    assert texts_of(service, a)[-1].startswith(words.muted.split("{")[0])
+    assert len(texts_of(service, b)) == heard
+    status, _, _ = await moderator.post(f"/console/rooms/{session_id}/close", {"reason": "荒れてしまったため"})
+    assert status == 303
+    await settle(service)
+    assert await status_of(service, session_id) == RoomSessionStatus.CLOSED
+    assert words.closing.format(title=title) in texts_of(service, b)
+    async with service.app[SESSIONS]() as session:
+        assert (await session.get(RoomSession, session_id)).close_reason == "荒れてしまったため"
