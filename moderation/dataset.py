@@ -1,12 +1,18 @@
-"""The training and held-out sentences, composed from hand-written fragments.
+"""The training, validation and held-out examples.
 
-Each core sentence below was written for tsunagi: youth phrasing, slang, hiragana-only, typos, emoji,
-English, third-party concern, abuse, sexual exploitation, crises of living, and many hyperbole traps
-and innocent uses of risk words. `build` dresses each core in openings, endings and spellings, with a
-fixed seed so the files are reproducible. A core and all its variants go to one split, so the
-held-out split measures sentences the model has never seen in any form.
+Two sources, both written for tsunagi:
+  * `content/risk/written/<level>.txt`: messages written one by one as people really type them on LINE
+    (indirect goodbyes, past tense and negation, method questions, long messages where the risk is one
+    clause, hyperbole and innocent uses of risk words, English, hiragana-only, dialect, slang, emoji).
+    They are split by a fixed seed into training, validation (for choosing thresholds and lexicon
+    rules) and held-out (the final in-repo figure: never tuned on). A message that is nearly the same
+    as one in another split goes to training, so the two evaluation splits hold only unseen wording.
+  * the core sentences below, dressed in openings, endings and spellings (katakana, stretched vowels,
+    typos): they teach spelling variants, but a model fed mostly on them memorises templates, so there
+    are few of them and they go to training only.
 
-Run `python -m moderation.dataset` to rewrite `content/risk/train.jsonl` and `heldout.jsonl`.
+Run `python -m moderation.dataset` to rewrite `content/risk/train.jsonl`, `validation.jsonl` and
+`heldout.jsonl`.
 """
 
 from __future__ import annotations
@@ -17,15 +23,17 @@ from collections import Counter
 from pathlib import Path
 
 RISK_DIR = Path(__file__).resolve().parents[1] / "content" / "risk"
+WRITTEN_DIR = RISK_DIR / "written"
 SEED = 20240607
-# Share of the hand-written cores held out: about 20% of all examples, as training also gets composed ones.
-HELDOUT_SHARE = 0.3
-# Examples per level, roughly low 45%, medium 20%, high 20%, imminent 15%.
-TARGETS = {"low": 1000, "medium": 490, "high": 490, "imminent": 370}
+# Shares of the written messages kept out of training: one split to tune on, one to report.
+VALIDATION_SHARE = 0.2
+HELDOUT_SHARE = 0.2
+# Composed examples per level: a minority of training, so the written messages dominate what is learned.
+TARGETS = {"low": 300, "medium": 150, "high": 150, "imminent": 110}
 TAG_CODES = {"s": "suicide", "h": "self_harm", "a": "abuse_violence", "x": "sexual_exploitation", "t": "third_party"}
 NEAR_DUPLICATE = 0.8
-# Examples made of two messages of the same split, as a share of the split.
-COMPOUND_SHARE = 0.25
+# Training examples made of two training messages run together, as a share of training.
+COMPOUND_SHARE = 0.15
 
 # One core per line: `sentence | tag codes` (s suicide, h self_harm, a abuse_violence,
 # x sexual_exploitation, t third_party); lines starting with "en:" are English.
@@ -490,7 +498,7 @@ EVERYDAY = (
     ["カラオケ", "映画", "買い物", "海", "図書館", "ご飯", "ゲーセン", "公園", "水族館", "ライブ", "お祭り", "焼肉", "プリ"],
     ["に行った", "に行きたい", "に行く予定", "楽しかった", "行ってきた！", "行けなかった", "最高だった", "疲れたけど楽しかった"],
 )
-TRAINING_ONLY = {"low": 800, "medium": 250, "high": 250, "imminent": 120}
+TRAINING_ONLY = {"low": 200, "medium": 60, "high": 60, "imminent": 30}
 
 
 # Openings and endings shared by every level, so that a level is learned from what a message says and
@@ -551,27 +559,64 @@ def _variants(text: str, language: str, risk: bool, count: int, rng: random.Rand
     return list(seen)
 
 
-def build(seed: int = SEED) -> tuple[list[dict], list[dict]]:
-    """The train and held-out examples: each core's variants all go to the same split."""
+def written(level: str) -> list[tuple[str, list[str]]]:
+    """(message, tags) for each line of `written/<level>.txt`: `message | tag codes`, or the message alone."""
+    messages = []
+    for line in (WRITTEN_DIR / f"{level}.txt").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        text, _, codes = line.partition(" | ")
+        messages.append((text.strip(), [TAG_CODES[c] for c in codes.split()]))
+    return messages
+
+
+def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
+    """The train, validation and held-out examples."""
     rng = random.Random(seed)
     train: list[dict] = []
+    validation: list[dict] = []
     heldout: list[dict] = []
+    for level in TARGETS:
+        messages = written(level)
+        rng.shuffle(messages)
+        held = round(len(messages) * HELDOUT_SHARE)
+        validated = held + round(len(messages) * VALIDATION_SHARE)
+        for index, (text, tags) in enumerate(messages):
+            split = heldout if index < held else validation if index < validated else train
+            split.append({"text": text, "level": level, "tags": tags})
+    # A second spelling of each written training message, so that typed variants (katakana, a stretched
+    # vowel, a dropped character) are learned from the varied wording too, not from the cores alone.
+    for example in list(train):
+        spelled = _spell(example["text"], rng)
+        if spelled != example["text"] and not example["text"].isascii():
+            train.append({**example, "text": spelled})
     for level, target in TARGETS.items():
         cores = _cores(level)
-        rng.shuffle(cores)
         per_core = -(-target // len(cores))
-        held = max(1, round(len(cores) * HELDOUT_SHARE))
-        for index, (text, tags, language) in enumerate(cores):
-            split = heldout if index < held else train
+        for text, tags, language in cores:
             for sentence in _variants(text, language, level != "low", per_core, rng):
-                split.append({"text": sentence, "level": level, "tags": tags})
+                train.append({"text": sentence, "level": level, "tags": tags})
     train += _training_only(rng)
+    # Wording seen in training (or in validation, for the held-out split) is no test: it trains instead.
+    seen = NearDuplicates(train)
+    validation = _unseen(validation, seen, train)
+    heldout = _unseen(heldout, seen, train, NearDuplicates(validation))
     train += _compounds(train, rng)
-    heldout += _compounds(heldout, rng)
-    heldout = [e for e in heldout if not near_duplicate_of_any(e["text"], train)]
-    rng.shuffle(train)
-    rng.shuffle(heldout)
-    return train, heldout
+    for examples in (train, validation, heldout):
+        rng.shuffle(examples)
+    return train, validation, heldout
+
+
+def _unseen(examples: list[dict], seen: NearDuplicates, train: list[dict], *others: NearDuplicates) -> list[dict]:
+    """The examples unlike anything in `seen` and `others`; the rest are moved to `train` (and `seen`)."""
+    kept = []
+    for example in examples:
+        if seen.has(example["text"]) or any(other.has(example["text"]) for other in others):
+            train.append(example)
+            seen.add(example["text"])
+        else:
+            kept.append(example)
+    return kept
 
 
 def _training_only(rng: random.Random) -> list[dict]:
@@ -592,13 +637,13 @@ def _training_only(rng: random.Random) -> list[dict]:
 
 
 def _compounds(examples: list[dict], rng: random.Random) -> list[dict]:
-    """Two messages of one split run together, an everyday one first: the level is the second one's.
+    """Two short messages run together, an everyday one first: the level is the second one's.
 
     People rarely open with the worst; "テスト死んだ。でも本当に死にたい" must read as high, and a chat
     that only mentions a test must stay low.
     """
-    everyday = [e for e in examples if e["level"] == "low" and e["text"].isascii() is False]
-    others = [e for e in examples if not e["text"].isascii()]
+    everyday = [e for e in examples if e["level"] == "low" and not e["text"].isascii() and len(e["text"]) < 60]
+    others = [e for e in examples if not e["text"].isascii() and len(e["text"]) < 80]
     compounds = []
     for _ in range(int(len(examples) * COMPOUND_SHARE)):
         first, second = rng.choice(everyday), rng.choice(others)
@@ -618,10 +663,29 @@ def similarity(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 1.0
 
 
-def near_duplicate_of_any(text: str, examples: list[dict]) -> bool:
-    """Whether `text` is (nearly) the same sentence as one of `examples`."""
-    grams = trigrams(text)
-    return any(similarity(grams, trigrams(e["text"])) >= NEAR_DUPLICATE for e in examples)
+class NearDuplicates:
+    """Texts indexed by trigram, to ask quickly whether a text is (nearly) the same sentence as one of them."""
+
+    def __init__(self, examples: list[dict] = ()) -> None:
+        self.grams: list[set[str]] = []
+        self.by_gram: dict[str, list[int]] = {}
+        for example in examples:
+            self.add(example["text"])
+
+    def add(self, text: str) -> None:
+        for gram in trigrams(text):
+            self.by_gram.setdefault(gram, []).append(len(self.grams))
+        self.grams.append(trigrams(text))
+
+    def closest(self, text: str) -> float:
+        """The highest similarity of `text` to an indexed text (0 when none shares a trigram)."""
+        grams = trigrams(text)
+        # Only texts sharing a trigram can be similar; check those.
+        candidates = {i for gram in grams for i in self.by_gram.get(gram, ())}
+        return max((similarity(grams, self.grams[i]) for i in candidates), default=0.0)
+
+    def has(self, text: str) -> bool:
+        return self.closest(text) >= NEAR_DUPLICATE
 
 
 def read_jsonl(path: Path | str) -> list[dict]:
@@ -637,10 +701,9 @@ def write_jsonl(path: Path, examples: list[dict]) -> None:
 
 
 def main() -> None:
-    train, heldout = build()
-    write_jsonl(RISK_DIR / "train.jsonl", train)
-    write_jsonl(RISK_DIR / "heldout.jsonl", heldout)
-    for name, examples in (("train", train), ("heldout", heldout)):
+    splits = dict(zip(("train", "validation", "heldout"), build()))
+    for name, examples in splits.items():
+        write_jsonl(RISK_DIR / f"{name}.jsonl", examples)
         counts = Counter(e["level"] for e in examples)
         print(f"{name}: {len(examples)} {dict(sorted(counts.items()))}")
 

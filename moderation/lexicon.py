@@ -3,8 +3,10 @@
 The words live in `content/risk/lexicon.yaml` (reviewed data). This module normalises messages the
 way young people's spellings vary (NFKC, katakana, small kana, long vowels, repeated characters,
 written variants such as タヒ or 4ね), finds the terms and combines them: a method with a time word
-becomes imminent, a hyperbole context keeps a joke low. The floor can only raise a level: the model
-may see risk that no keyword names, but a keyword it misses still counts.
+becomes imminent, a hyperbole context keeps a joke low, an entry's own `unless` words keep an innocent
+use low (キャンプ beside ロープ), and a message saying the risk is over (昔は…今は大丈夫) counts only
+what is imminent. The floor can only raise a level: the model may see risk that no keyword names, but
+a keyword it misses still counts.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ GAP = "…"
 GAP_CHARS = 12
 SENTENCE_END = "。．.！!？?\n"
 LONG_VOWELS = set("ー〜~")
+HALF_WIDTH_MARKS = "ﾞﾟ"
 SMALL_KANA = str.maketrans("ぁぃぅぇぉっゃゅょゎ", "あいうえおつやゆよわ")
 # Third parties named in a message: the concern is about someone else (the level still counts).
 THIRD_PARTY = re.compile(
@@ -55,6 +58,8 @@ class Entry(BaseModel):
     tags: list[Literal["self_harm", "suicide", "abuse_violence", "sexual_exploitation"]]
     # The words may be a joke: a hyperbole context anywhere in the message keeps them from counting.
     hyperbole: bool = False
+    # Words that, anywhere in the message, show an innocent use of these words (推し beside 今までありがとう).
+    unless: list[str] = []
 
 
 class LexiconFile(BaseModel):
@@ -68,6 +73,7 @@ class LexiconFile(BaseModel):
     time_words: list[str] = Field(min_length=1)
     hyperbole_contexts: list[str] = Field(min_length=1)
     innocent: list[str]
+    resolved: list[str]
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,12 @@ class Lexicon:
     def __init__(self, data: LexiconFile) -> None:
         self.data = data
         self.variants = sorted(((_plain(a), _plain(b)) for a, b in data.variants.items()), key=lambda v: -len(v[0]))
-        self.terms = [(entry, _pattern(entry.words, self)) for entry in data.terms]
+        self.terms = [(entry, _pattern(entry.words, self), _pattern(entry.unless, self) if entry.unless else None) for entry in data.terms]
         self.preparation = _pattern(data.preparation, self)
         self.time_words = _pattern(data.time_words, self)
         self.contexts = _pattern(data.hyperbole_contexts, self)
         self.innocent = _pattern(data.innocent, self)
+        self.resolved = _pattern(data.resolved, self)
 
     def normalise(self, text: str) -> tuple[str, list[tuple[int, int]]]:
         """The text as the terms are written, and for each of its characters the span it came from."""
@@ -107,10 +114,12 @@ class Lexicon:
             return [m for m in pattern.finditer(normal) if not _masked(m.span(), innocent)]
 
         joking = bool(found(self.contexts))
+        # A risk told as past and over ("昔はリスカしてたけど今は大丈夫") still counts if it is imminent.
+        resolved = bool(found(self.resolved))
         matches = [
             Match(entry, spans[m.start()][0], spans[m.end() - 1][1])
-            for entry, pattern in self.terms
-            if not (entry.hyperbole and joking)
+            for entry, pattern, unless in self.terms
+            if not (entry.hyperbole and joking) and not (unless and found(unless)) and not (resolved and entry.level != "imminent")
             for m in found(pattern)
         ]
         timed = bool(found(self.time_words))
@@ -199,10 +208,14 @@ def _normalise_chars(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     chars: list[str] = []
     spans: list[tuple[int, int]] = []
     for index, original in enumerate(text):
+        if original in HALF_WIDTH_MARKS and chars:
+            # A half-width voiced mark belongs to the kana before it: ﾄﾞ is ド, not ト and a mark.
+            composed = unicodedata.normalize("NFKC", text[index - 1 : index + 1])
+            if len(composed) == 1:
+                chars[-1], spans[-1] = _fold(composed), (spans[-1][0], index + 1)
+                continue
         for char in unicodedata.normalize("NFKC", original).lower():
-            if "ァ" <= char <= "ヶ":
-                char = chr(ord(char) - 0x60)
-            char = char.translate(SMALL_KANA)
+            char = _fold(char)
             if char in LONG_VOWELS:
                 continue
             if chars and chars[-1] == char:
@@ -212,6 +225,13 @@ def _normalise_chars(text: str) -> tuple[list[str], list[tuple[int, int]]]:
             chars.append(char)
             spans.append((index, index + 1))
     return chars, spans
+
+
+def _fold(char: str) -> str:
+    """Katakana as hiragana, small kana as full size."""
+    if "ァ" <= char <= "ヶ":
+        char = chr(ord(char) - 0x60)
+    return char.translate(SMALL_KANA)
 
 
 def _plain(text: str) -> str:

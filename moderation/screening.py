@@ -25,15 +25,17 @@ def highest(*levels: str) -> str:
     return max(levels, key=rank, default="low")
 
 
-# The model raises a message above `low` only when at least this sure; the keyword floor always counts.
-# Chosen as 0.8 after looking at the held-out figures (thresholds 0.6–0.95 compared), so those figures
-# are optimistic for it; a validation split written apart from the held-out one should set it next.
-MODEL_MIN_CONFIDENCE = 0.8
+# How sure the model must be of the level it names for that level to count; below, its verdict counts
+# as `low` (the keyword floor always counts). Calm messages flagged medium are the model's commonest
+# mistake on wording it has not seen, and each one costs a counselor's attention, so medium asks for
+# more. Chosen on the validation split (`tsunagi risk eval content/risk/validation.jsonl`), never on
+# the held-out one.
+MODEL_MIN_CONFIDENCE = {"medium": 0.9, "high": 0.8, "imminent": 0.8}
 
 
 def model_level(level: str, score: float) -> str:
-    """What the model's verdict counts for: below `MODEL_MIN_CONFIDENCE`, an alarm is not raised."""
-    return level if score >= MODEL_MIN_CONFIDENCE else "low"
+    """What the model's verdict counts for: below the level's `MODEL_MIN_CONFIDENCE`, an alarm is not raised."""
+    return level if score >= MODEL_MIN_CONFIDENCE.get(level, 0.0) else "low"
 
 
 def at_least(level: str, threshold: str) -> bool:

@@ -55,7 +55,7 @@ BASES_DIR = Path("models/.bases")
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # The keyword floor gives recall on the phrasings reviewers know; the model adds paraphrases and must
 # not flood counselors with flags, so a calm message weighs more when it is mistaken.
-CLASS_WEIGHTS = [1.5, 1.0, 1.0, 1.0]
+CLASS_WEIGHTS = [2.0, 1.0, 1.0, 1.0]
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,9 @@ def test_an_unsure_model_raises_no_alarm_but_the_floor_always_counts() -> None:
     from moderation.screening import MODEL_MIN_CONFIDENCE, Screening
 
     calm_floor, alarmed_floor = Screening("low", 0.0, "lexicon"), Screening("high", 1.0, "lexicon")
-    assert _combine(calm_floor, "high", MODEL_MIN_CONFIDENCE - 0.01).level == "low"
-    assert _combine(calm_floor, "high", MODEL_MIN_CONFIDENCE).level == "high"
+    for level, needed in MODEL_MIN_CONFIDENCE.items():
+        assert _combine(calm_floor, level, needed - 0.01).level == "low"
+        assert _combine(calm_floor, level, needed).level == level
+    assert _combine(calm_floor, "low", 0.3).level == "low"
     unsure = _combine(alarmed_floor, "low", 0.99)
     assert (unsure.level, unsure.source) == ("high", "lexicon")
