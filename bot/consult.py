@@ -67,6 +67,15 @@ async def request_consultation(
     return consultation
 
 
+async def crisis_consultation(turn: Turn) -> Consultation:
+    """The person's open consultation, or a new one in the crisis category (open 24 hours) when they have none."""
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if consultation is None:
+        crisis = turn.all_content.menu.crisis_category
+        consultation = await request_consultation(turn.session, turn.source_id, crisis, turn.record.occurred_at, True)
+    return consultation
+
+
 def note_person_wrote(session: AsyncSession, consultation: Consultation, message: UserMessage) -> None:
     """A message from the person belongs to their open consultation and shows in the console now."""
     message.consultation_id = consultation.id

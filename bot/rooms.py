@@ -15,7 +15,7 @@ from typing import Any
 from moderation.contact import describe, find_contact_details
 from sqlmodel import col, func, select
 
-from bot.consult import open_consultation, request_consultation
+from bot.consult import crisis_consultation, open_consultation
 from bot.content import Room
 from bot.live import announce
 from bot.messages import flex, postback_data, postback_item, texts
@@ -229,10 +229,7 @@ async def leave_any_room(turn: Turn) -> None:
 async def consult_from_room(turn: Turn, session_id: str) -> None:
     """The tap after a held-back message: out of the room and into the queue at the level screened."""
     words = turn.content.rooms.words
-    consultation = await open_consultation(turn.session, turn.source_id)
-    if consultation is None:
-        crisis = turn.all_content.menu.crisis_category
-        consultation = await request_consultation(turn.session, turn.source_id, crisis, turn.record.occurred_at, True)
+    consultation = await crisis_consultation(turn)
     level = await turn.session.exec(
         select(RiskFlag.level)
         .join(RoomMessage, col(RoomMessage.user_message_id) == RiskFlag.message_id)

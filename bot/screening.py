@@ -13,7 +13,7 @@ import logging
 from moderation.screening import Screening
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.consult import open_consultation, request_consultation
+from bot.consult import crisis_consultation, open_consultation
 from bot.finder import open_lines
 from bot.live import announce
 from bot.messages import texts
@@ -38,10 +38,10 @@ async def screen_message(turn: Turn, message: UserMessage) -> tuple[RiskLevel, C
         await turn.session.flush()  # the flag refers to the stored message
     [screening] = await turn.screener.screen([message.text or ""])
     level = RiskLevel(screening.level)
-    consultation = await open_consultation(turn.session, turn.source_id)
-    if level is RiskLevel.IMMINENT and consultation is None:
-        crisis = turn.all_content.menu.crisis_category
-        consultation = await request_consultation(turn.session, turn.source_id, crisis, turn.record.occurred_at, True)
+    if level is RiskLevel.IMMINENT:
+        consultation = await crisis_consultation(turn)
+    else:
+        consultation = await open_consultation(turn.session, turn.source_id)
     if level.rank >= FLAG_FROM.rank:
         turn.session.add(_flag(message, consultation, screening))
         announce(turn.session, FLAGS_TOPIC)
