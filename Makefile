@@ -20,7 +20,8 @@ install: $(INSTALLED)
 
 # The risk classifier, trained here from the project's own data (weights never go into git). Retrained
 # when the data or the training code changes.
-$(MODEL): $(INSTALLED) content/risk/train.jsonl moderation/train.py moderation/dataset.py
+$(MODEL): $(INSTALLED) content/risk/train.jsonl content/risk/validation.jsonl moderation/train.py moderation/dataset.py \
+	  moderation/ngram.py moderation/decision.py
 	$(BIN)/tsunagi risk train
 
 model: $(MODEL)

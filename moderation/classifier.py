@@ -1,7 +1,8 @@
 """The risk model: a sequence classifier over the four levels, loaded from a local directory.
 
-Any `AutoModelForSequenceClassification` directory with its tokenizer works (`tsunagi risk train`
-writes one); a hub id works too where a hub is reachable, written `hub:owner/name` so that a missing
+Any `AutoModelForSequenceClassification` directory with its tokenizer works; `tsunagi risk train`
+writes one with an n-gram model beside it (`ngram.py`) and the way to blend and decide chosen on
+validation (`decision.py`). A hub id works too where a hub is reachable, written `hub:owner/name` so that a missing
 local directory is reported as missing instead of being looked up on the network. Prediction runs in micro-batches without
 gradients, on at most two threads: the machines this runs on have two cores and the event loop
 needs one of them.
@@ -15,7 +16,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from moderation.screening import LEVELS
+from moderation.decision import Decision
+from moderation.ngram import NGRAM_FILE, NgramModel
+from moderation.screening import LEVELS, decide
 
 MAX_LENGTH = 128
 BATCH_SIZE = 32
@@ -39,7 +42,8 @@ def resolve(model: str | Path) -> str:
 
 
 class RiskClassifier:
-    """A fine-tuned classifier whose labels are the level names."""
+    """A fine-tuned transformer whose labels are the level names, the n-gram model trained beside it
+    (if any), and the decision that blends their probabilities into a verdict."""
 
     def __init__(self, model: str | Path, batch_size: int = BATCH_SIZE) -> None:
         source = resolve(model)
@@ -49,25 +53,39 @@ class RiskClassifier:
         self.model.eval()
         self.batch_size = batch_size
         labels = [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
-        unknown = set(labels) - set(LEVELS)
-        if unknown:
-            raise ValueError(f"{source}: labels {sorted(unknown)} are not risk levels {LEVELS}")
-        self.labels = labels
+        if sorted(labels) != sorted(LEVELS):
+            raise ValueError(f"{source}: labels {labels} are not the risk levels {LEVELS}")
+        # Column of each level, in `LEVELS` order, whatever order the model keeps its labels in.
+        self.columns = [labels.index(level) for level in LEVELS]
+        local = Path(source)
+        self.ngram = NgramModel.load(local) if (local / NGRAM_FILE).is_file() else None
+        self.decision = Decision.load(local)
 
-    def predict(self, texts: list[str]) -> list[tuple[str, float]]:
-        """The level and its probability for each text, in order."""
-        results: list[tuple[str, float]] = []
+    def probabilities(self, texts: list[str]) -> list[list[float]]:
+        """For each text, in order, the blended probability of each level in `LEVELS` order."""
+        ngram = self.ngram.probabilities(texts) if self.ngram else None
+        return self.decision.blend(self.transformer_probabilities(texts), ngram)
+
+    def transformer_probabilities(self, texts: list[str]) -> list[list[float]]:
+        """The transformer's probabilities alone, in the same form."""
+        # Batches of texts of like length, so that a long message does not pad a batch of short ones.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        results: list[list[float]] = [[] for _ in texts]
         with torch.no_grad():
-            for start in range(0, len(texts), self.batch_size):
+            for start in range(0, len(order), self.batch_size):
+                chosen = order[start : start + self.batch_size]
                 batch = self.tokenizer(
-                    texts[start : start + self.batch_size],
+                    [texts[i] for i in chosen],
                     padding=True,
                     truncation=True,
                     max_length=MAX_LENGTH,
                     return_tensors="pt",
                     return_token_type_ids=False,
                 )
-                probabilities = self.model(**batch).logits.softmax(-1)
-                scores, indices = probabilities.max(-1)
-                results.extend((self.labels[i], float(s)) for i, s in zip(indices.tolist(), scores.tolist()))
+                for i, row in zip(chosen, self.model(**batch).logits.softmax(-1)[:, self.columns].tolist()):
+                    results[i] = row
         return results
+
+    def predict(self, texts: list[str]) -> list[tuple[str, float]]:
+        """The model's verdict on each text, in order: its level and the probability that decided it."""
+        return [decide(p, self.decision.thresholds) for p in self.probabilities(texts)]

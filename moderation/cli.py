@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from moderation.dataset import read_jsonl
-from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT, default_model_dir
+from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT, DEFAULT_VALIDATION, default_model_dir
 from moderation.lexicon import LexiconError, load_lexicon
 
 app = typer.Typer(help="Risk screening: the keyword floor and the model.", no_args_is_help=True)
@@ -39,13 +39,14 @@ def train(
     data: Annotated[Path, typer.Option(help="Training JSONL ({text, level, tags}).")] = DEFAULT_DATA,
     out: Annotated[Path | None, typer.Option(help="Where to write the model (default: $RISK_MODEL_DIR or models/risk).")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 12,
+    validation: Annotated[Path, typer.Option(help="Validation JSONL on which the blend and thresholds are chosen.")] = DEFAULT_VALIDATION,
     heldout: Annotated[Path, typer.Option(help="Held-out JSONL for the model card's figures.")] = DEFAULT_HELDOUT,
 ) -> None:
-    """Fine-tune the risk model on CPU and write it with MODEL_CARD.md."""
+    """Train the risk model on CPU (transformer and n-gram model) and write it with MODEL_CARD.md."""
     from moderation.train import train as run
 
     _lexicon_or_exit()  # the held-out figures at the end need it: fail now, not after minutes of training
-    card = run(base=base, data=data, out=out or Path(default_model_dir()), epochs=epochs, heldout=heldout)
+    card = run(base=base, data=data, out=out or Path(default_model_dir()), epochs=epochs, validation=validation, heldout=heldout)
     typer.echo(f"trained {card['base']} on {card['train_examples']} examples in {card['seconds']} s → {out or default_model_dir()}")
 
 

@@ -13,6 +13,7 @@ from moderation.dataset import RISK_DIR
 DEFAULT_MODEL_DIR = "models/risk"
 DEFAULT_BASE = "sudachi-c-imitator"
 DEFAULT_DATA = RISK_DIR / "train.jsonl"
+DEFAULT_VALIDATION = RISK_DIR / "validation.jsonl"
 DEFAULT_HELDOUT = RISK_DIR / "heldout.jsonl"
 
 

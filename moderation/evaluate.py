@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from moderation.classifier import RiskClassifier
 from moderation.lexicon import Lexicon, load_lexicon
-from moderation.screening import LEVELS, at_least, highest, model_level
+from moderation.screening import LEVELS, at_least, highest
 
 TARGETS = {
     "urgent_recall": (">=", 0.95, "imminent+high flagged high or above"),
@@ -45,16 +45,15 @@ def figures(truth: list[str], predicted: list[str]) -> dict:
 
 
 def evaluate(examples: list[dict], classifier: RiskClassifier | None, lexicon: Lexicon | None = None) -> dict:
-    """Figures for `lexicon`, `model` (its raw verdicts) and `combined` (as the screener decides)."""
+    """Figures for `lexicon`, `model` (its verdicts at its thresholds) and `combined` (as the screener decides)."""
     lexicon = lexicon or load_lexicon()
     truth = [e["level"] for e in examples]
     floors = [lexicon.floor(e["text"]).level for e in examples]
     report = {"lexicon": figures(truth, floors)}
     if classifier is not None:
-        predictions = classifier.predict([e["text"] for e in examples])
-        report["model"] = figures(truth, [level for level, _ in predictions])
-        counted = [model_level(level, score) for level, score in predictions]
-        report["combined"] = figures(truth, [highest(m, f) for m, f in zip(counted, floors)])
+        verdicts = [level for level, _ in classifier.predict([e["text"] for e in examples])]
+        report["model"] = figures(truth, verdicts)
+        report["combined"] = figures(truth, [highest(m, f) for m, f in zip(verdicts, floors)])
     return report
 
 
@@ -63,16 +62,21 @@ def meets_targets(result: dict) -> dict[str, bool]:
     return {key: result[key] >= bound if op == ">=" else result[key] <= bound for key, (op, bound, _) in TARGETS.items()}
 
 
+def format_figures(report: dict) -> str:
+    """The key figures of each result side by side; "!" marks a figure that misses its target."""
+    names = list(report)
+    lines = [f"{'figure':42}" + "".join(f"{n:>12}" for n in names)]
+    for key, (op, bound, label) in TARGETS.items():
+        marks = "".join(f"{report[n][key]:>11.3f}{' ' if meets_targets(report[n])[key] else '!'}" for n in names)
+        lines.append(f"{label + f' ({op}{bound})':42}{marks}")
+    lines.append(f"{'accuracy':42}" + "".join(f"{report[n]['accuracy']:>12.3f}" for n in names))
+    return "\n".join(lines)
+
+
 def format_report(report: dict) -> str:
     """The report as text: key figures side by side, then per-level figures and the confusion matrix of each."""
-    names = list(report)
-    lines = [f"{'figure':42}" + "".join(f"{n:>10}" for n in names)]
-    for key, (op, bound, label) in TARGETS.items():
-        # "!" marks a figure that misses its target.
-        marks = "".join(f"{report[n][key]:>9.3f}{' ' if meets_targets(report[n])[key] else '!'}" for n in names)
-        lines.append(f"{label + f' ({op}{bound})':42}{marks}")
-    lines.append(f"{'accuracy':42}" + "".join(f"{report[n]['accuracy']:>10.3f}" for n in names))
-    for name in names:
+    lines = [format_figures(report)]
+    for name in report:
         result = report[name]
         lines += ["", f"[{name}] level      precision  recall  support"]
         for level, f in result["per_level"].items():

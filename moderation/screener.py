@@ -17,7 +17,7 @@ from pathlib import Path
 from moderation.classifier import RiskClassifier
 from moderation.defaults import default_model_dir
 from moderation.lexicon import Lexicon, load_lexicon
-from moderation.screening import Screening, model_level, rank
+from moderation.screening import Screening, rank
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,8 @@ class Screener:
 
 
 def _combine(floor: Screening, level: str, score: float) -> Screening:
-    """The higher of the floor and what the model's verdict counts for; `source` names what gave it."""
-    counted = model_level(level, score)
-    if rank(floor.level) > rank(counted):
+    """The higher of the floor and the model's verdict; `source` names what gave it."""
+    if rank(floor.level) > rank(level):
         return Screening(floor.level, floor.score, "lexicon", floor.tags)
-    source = "model+lexicon" if floor.level == counted and floor.score > 0 else "model"
-    return Screening(counted, score, source, floor.tags)
+    source = "model+lexicon" if floor.level == level and floor.score > 0 else "model"
+    return Screening(level, score, source, floor.tags)

@@ -6,6 +6,7 @@ order lives here and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 # From least to most urgent. `imminent`: an attempt or danger happening now or today; `high`: an active
@@ -25,17 +26,21 @@ def highest(*levels: str) -> str:
     return max(levels, key=rank, default="low")
 
 
-# How sure the model must be of the level it names for that level to count; below, its verdict counts
-# as `low` (the keyword floor always counts). Calm messages flagged medium are the model's commonest
-# mistake on wording it has not seen, and each one costs a counselor's attention, so medium asks for
-# more. Chosen on the validation split (`tsunagi risk eval content/risk/validation.jsonl`), never on
-# the held-out one.
-MODEL_MIN_CONFIDENCE = {"medium": 0.9, "high": 0.8, "imminent": 0.8}
+# A threshold is the least probability that a message is at a level *or above* for the model's verdict
+# to reach that level. The levels are ordered, so a message the model splits between high and imminent
+# is still surely urgent; summing from the top keeps that, where taking the likeliest level alone would
+# lose it. Each model carries its own, chosen on the validation split (`moderation/decision.py`).
 
 
-def model_level(level: str, score: float) -> str:
-    """What the model's verdict counts for: below the level's `MODEL_MIN_CONFIDENCE`, an alarm is not raised."""
-    return level if score >= MODEL_MIN_CONFIDENCE.get(level, 0.0) else "low"
+def decide(probabilities: Sequence[float], thresholds: Mapping[str, float]) -> tuple[str, float]:
+    """The model's verdict from its probabilities (in `LEVELS` order): the most urgent level whose
+    probability of it or above reaches its threshold, with that probability (for `low`, that of `low`)."""
+    above = 0.0
+    for index in range(len(LEVELS) - 1, 0, -1):
+        above += probabilities[index]
+        if above >= thresholds[LEVELS[index]]:
+            return LEVELS[index], above
+    return "low", probabilities[0]
 
 
 def at_least(level: str, threshold: str) -> bool:

@@ -1,4 +1,8 @@
-"""Fine-tuning the risk model on CPU, and writing its directory with a model card.
+"""Training the risk model on CPU, and writing its directory with a model card.
+
+The model is a fine-tuned transformer and an n-gram model (`ngram.py`) trained on the same examples,
+with the blend and thresholds chosen on the validation split (`decision.py`); the card reports the
+held-out split.
 
 Bases, given as `base`:
   * "sudachi-c-imitator" (the default): the pretrained character ALBERT (4 shared layers, 0.6 M
@@ -46,7 +50,10 @@ from transformers import (
 
 from moderation.classifier import HUB_PREFIX, MAX_LENGTH, RiskClassifier, set_threads
 from moderation.dataset import read_jsonl
-from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT
+from moderation.decision import Decision, choose
+from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT, DEFAULT_VALIDATION
+from moderation.lexicon import load_lexicon
+from moderation.ngram import NgramModel
 from moderation.screening import LEVELS
 
 IMITATOR_PACKAGE = "sudachi-c-imitator-transformers==0.2.1"
@@ -79,13 +86,15 @@ def train(
     epochs: int = 12,
     batch_size: int = 32,
     learning_rate: float | None = None,
+    validation: Path | str | None = DEFAULT_VALIDATION,
     heldout: Path | str | None = DEFAULT_HELDOUT,
     size: Size = Size(),
     seed: int = 7,
     class_weights: tuple[float, ...] | None = None,
     progress: bool = True,
 ) -> dict:
-    """Fine-tune `base` on `data`, write the model directory `out` with MODEL_CARD.md, return the card's figures."""
+    """Fine-tune `base` and fit the n-gram model on `data`, choose the decision on `validation`, write the
+    model directory `out` with MODEL_CARD.md, and return the card's figures."""
     set_threads()
     random.seed(seed)
     torch.manual_seed(seed)
@@ -122,23 +131,54 @@ def train(
                 optimizer.zero_grad()
                 bar.update()
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-    seconds = time.monotonic() - started
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    NgramModel.fit(texts, [e["level"] for e in examples]).save(out)
+    seconds = time.monotonic() - started
     card = {"base": base, "data": str(data), "train_examples": len(texts), "epochs": epochs, "learning_rate": lr,
             "seconds": round(seconds, 1), "parameters": sum(p.numel() for p in model.parameters()), "date": date.today().isoformat()}
+    decisions: dict[str, Decision] = {}
+    if validation and Path(validation).is_file():
+        card["validation"] = str(validation)
+        decisions = _decide(out, read_jsonl(validation))
+        card["decision"] = decisions["blend"]
     if heldout and Path(heldout).is_file():
         from moderation.evaluate import evaluate
 
         held = read_jsonl(heldout)
         card["heldout"] = str(heldout)
         card["heldout_examples"] = len(held)
-        card["report"] = evaluate(held, RiskClassifier(out))
+        classifier = RiskClassifier(out)
+        card["report"] = evaluate(held, classifier)
+        # Each reader alone, at the thresholds validation chose for it, to show what the blend adds.
+        card["readers"] = {}
+        for name, decision in decisions.items():
+            classifier.decision = decision
+            card["readers"][name] = evaluate(held, classifier)["combined"]
     (out / "MODEL_CARD.md").write_text(model_card(card), encoding="utf-8")
     return card
+
+
+def _decide(out: Path, examples: list[dict]) -> dict[str, Decision]:
+    """Choose how `out`'s transformer and n-gram model are blended and thresholded, and keep it in `out`.
+
+    Returns that decision as "blend", with the best decisions for "transformer" and "n-gram" alone.
+    """
+    classifier = RiskClassifier(out)
+    texts = [e["text"] for e in examples]
+    lexicon = load_lexicon()
+    transformer, ngram = classifier.transformer_probabilities(texts), classifier.ngram.probabilities(texts)
+    floors, truth = [lexicon.floor(text).level for text in texts], [e["level"] for e in examples]
+    blend = choose(transformer, ngram, floors, truth)
+    blend.save(out)
+    return {
+        "transformer": Decision(1.0, choose(transformer, None, floors, truth).thresholds),
+        "n-gram": Decision(0.0, choose(ngram, None, floors, truth).thresholds),
+        "blend": blend,
+    }
 
 
 def model_card(card: dict) -> str:
@@ -155,14 +195,22 @@ def model_card(card: dict) -> str:
         f"- parameters: {card['parameters']:,}",
         f"- training data: {card['data']} ({card['train_examples']} examples), {card['epochs']} epochs, learning rate {card['learning_rate']}",
         f"- training time: {card['seconds']} s on CPU",
+        "- beside it: an n-gram model (logistic regression over character n-grams and UniDic lemmas, ngram.joblib)",
     ]
+    if "decision" in card:
+        decision = card["decision"]
+        lines.append(f"- decision, chosen on {card['validation']}: transformer weight {decision.transformer_weight} "
+                     f"(n-gram model {1 - decision.transformer_weight:.1f}), thresholds {decision.thresholds} (decision.json)")
     if card["base"] != "scratch":
         lines.append("- licence: the base's terms apply; the sudachi-c-imitator ALBERT is CC-BY-SA 3.0, so this model is shared alike")
     if "report" in card:
-        from moderation.evaluate import format_report
+        from moderation.evaluate import format_figures, format_report
 
         lines += ["", f"## Held-out split: {card['heldout']} ({card['heldout_examples']} examples, never seen in training)", "",
                   "```", format_report(card["report"]), "```"]
+    if card.get("readers"):
+        lines += ["", "## Each reader alone and blended, with the keyword floor, at thresholds chosen for it on validation", "",
+                  "```", format_figures(card["readers"]), "```"]
     return "\n".join(lines) + "\n"
 
 

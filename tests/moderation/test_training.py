@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from moderation.classifier import RiskClassifier
 from moderation.cli import app
 from moderation.dataset import RISK_DIR, read_jsonl, write_jsonl
-from moderation.screening import LEVELS
+from moderation.decision import Decision
+from moderation.screening import LEVELS, decide
 from moderation.train import TINY, train
 
 
@@ -19,16 +20,29 @@ from moderation.train import TINY, train
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("risk")
     write_jsonl(folder / "train.jsonl", read_jsonl(RISK_DIR / "train.jsonl")[:100])
+    write_jsonl(folder / "validation.jsonl", read_jsonl(RISK_DIR / "validation.jsonl")[:40])
     write_jsonl(folder / "heldout.jsonl", read_jsonl(RISK_DIR / "heldout.jsonl")[:20])
-    train("scratch", folder / "train.jsonl", folder / "model", epochs=1, heldout=folder / "heldout.jsonl", size=TINY, progress=False)
+    train("scratch", folder / "train.jsonl", folder / "model", epochs=1, validation=folder / "validation.jsonl",
+          heldout=folder / "heldout.jsonl", size=TINY, progress=False)
     return folder / "model"
 
 
-def test_the_model_directory_loads_and_predicts(tiny_model: Path) -> None:
+def test_the_model_directory_loads_and_predicts_with_the_decision_chosen_on_validation(tiny_model: Path) -> None:
     card = (tiny_model / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "base: scratch" in card and "100 examples" in card and "imminent+high flagged high or above" in card
-    predictions = RiskClassifier(tiny_model).predict(["死にたい", "テスト死んだ", "こんにちは"])
-    assert len(predictions) == 3
+    classifier = RiskClassifier(tiny_model)
+    assert classifier.ngram is not None
+    assert (tiny_model / "decision.json").is_file() and classifier.decision == Decision.load(tiny_model)
+    assert f"transformer weight {classifier.decision.transformer_weight}" in card
+    readers = card[card.index("## Each reader alone"):]
+    assert all(name in readers for name in ("transformer", "n-gram", "blend"))
+    texts = ["死にたい", "テスト死んだ", "こんにちは"]
+    predictions = classifier.predict(texts)
+    # Batched by length inside, but each text keeps its own probabilities, in order.
+    batched = classifier.transformer_probabilities(["長めのメッセージです、今日は本当に疲れた", *texts])[1:]
+    alone = [classifier.transformer_probabilities([text])[0] for text in texts]
+    assert all(row == pytest.approx(single, abs=1e-7) for row, single in zip(batched, alone, strict=True))
+    assert predictions == [decide(p, classifier.decision.thresholds) for p in classifier.probabilities(texts)]
     assert all(level in LEVELS and 0.0 <= score <= 1.0 for level, score in predictions)
 
 

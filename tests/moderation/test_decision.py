@@ -1,0 +1,75 @@
+"""How probabilities become a verdict: thresholds on "this level or above", chosen on validation."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from moderation.decision import LOW_FLAGGED_BUDGET, WEIGHT_GRID, Decision, choose
+from moderation.screening import LEVELS, decide
+
+THRESHOLDS = {"medium": 0.6, "high": 0.7, "imminent": 0.5}
+
+
+def test_a_message_split_between_high_and_imminent_is_still_urgent() -> None:
+    # The likeliest level alone (high, 0.45) is below its threshold; high-or-above is 0.8.
+    assert decide([0.1, 0.1, 0.45, 0.35], THRESHOLDS) == ("high", pytest.approx(0.8))
+
+
+def test_the_most_urgent_level_that_reaches_its_threshold_wins() -> None:
+    assert decide([0.1, 0.1, 0.2, 0.6], THRESHOLDS) == ("imminent", 0.6)
+    assert decide([0.3, 0.4, 0.2, 0.1], THRESHOLDS) == ("medium", pytest.approx(0.7))
+    assert decide([0.5, 0.3, 0.1, 0.1], THRESHOLDS) == ("low", 0.5)
+
+
+def test_a_blend_weighs_the_transformer_against_the_ngram_model() -> None:
+    blended = Decision(0.25, THRESHOLDS).blend([[1.0, 0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0, 1.0]])
+    assert blended == [[0.25, 0.0, 0.0, 0.75]]
+    assert Decision(0.25, THRESHOLDS).blend([[1.0, 0.0, 0.0, 0.0]], None) == [[1.0, 0.0, 0.0, 0.0]]
+
+
+def _validation(rng: random.Random, count: int = 400) -> tuple[list[str], list[list[float]], list[list[float]]]:
+    """Messages whose n-gram probabilities know the level (noisily) and whose transformer's are noise."""
+    truth, informed, noise = [], [], []
+    for _ in range(count):
+        level = rng.choice(LEVELS)
+        weights = [rng.random() * 0.6 for _ in LEVELS]
+        weights[LEVELS.index(level)] += 1.0
+        informed.append([w / sum(weights) for w in weights])
+        guess = [rng.random() for _ in LEVELS]
+        noise.append([g / sum(guess) for g in guess])
+        truth.append(level)
+    return truth, informed, noise
+
+
+def test_choosing_keeps_the_calm_messages_flagged_within_budget_and_trusts_the_reader_that_knows() -> None:
+    truth, informed, noise = _validation(random.Random(3))
+    decision = choose(noise, informed, ["low"] * len(truth), truth)
+    assert decision.transformer_weight == min(WEIGHT_GRID)
+    said = [decide(p, decision.thresholds)[0] for p in decision.blend(noise, informed)]
+    calm = [s for s, t in zip(said, truth) if t == "low"]
+    assert sum(s != "low" for s in calm) / len(calm) <= LOW_FLAGGED_BUDGET
+    urgent = [s for s, t in zip(said, truth) if t in ("high", "imminent")]
+    assert sum(s in ("high", "imminent") for s in urgent) / len(urgent) > 0.8
+
+
+def test_the_floor_counts_against_the_budget_and_beyond_it_the_fewest_calm_messages_flagged_win() -> None:
+    truth, informed, noise = _validation(random.Random(5))
+    # The floor alone flags a fifth of the calm messages: more than the budget whatever the model does,
+    # so the model must add no calm message to those.
+    calm = [i for i, t in enumerate(truth) if t == "low"]
+    floors = ["medium" if i in calm[::5] else "low" for i in range(len(truth))]
+    decision = choose(noise, informed, floors, truth)
+    said = [decide(p, decision.thresholds)[0] for p in decision.blend(noise, informed)]
+    assert all(said[i] == "low" for i in calm if floors[i] == "low")
+
+
+def test_a_decision_is_kept_beside_its_model_and_a_model_without_one_gets_the_default(tmp_path: Path) -> None:
+    assert Decision.load(tmp_path) == Decision()
+    Decision(0.3, THRESHOLDS).save(tmp_path)
+    assert Decision.load(tmp_path) == Decision(0.3, THRESHOLDS)
+    (tmp_path / "decision.json").write_text('{"transformer_weight": 2, "thresholds": {"medium": 0.5, "high": 0.5, "imminent": 0.5}}')
+    with pytest.raises(ValueError, match="probabilities"):
+        Decision.load(tmp_path)
