@@ -19,9 +19,9 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 # The risk classifier, trained here from the project's own data (weights never go into git). Retrained
-# when the data or the training code changes.
+# when the data, the lexicon (the thresholds are chosen with its floor) or the training code changes.
 $(MODEL): $(INSTALLED) content/risk/train.jsonl content/risk/validation.jsonl moderation/train.py moderation/dataset.py \
-	  moderation/ngram.py moderation/decision.py
+	  content/risk/lexicon.yaml moderation/ngram.py moderation/decision.py
 	$(BIN)/tsunagi risk train
 
 model: $(MODEL)
