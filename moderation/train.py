@@ -140,45 +140,44 @@ def train(
     seconds = time.monotonic() - started
     card = {"base": base, "data": str(data), "train_examples": len(texts), "epochs": epochs, "learning_rate": lr,
             "seconds": round(seconds, 1), "parameters": sum(p.numel() for p in model.parameters()), "date": date.today().isoformat()}
-    decisions: dict[str, Decision] = {}
+    classifier = RiskClassifier(out)
+    alone: dict[str, Decision] = {}
     if validation and Path(validation).is_file():
         card["validation"] = str(validation)
-        decisions = _decide(out, read_jsonl(validation))
-        card["decision"] = decisions["blend"]
+        classifier.decision, alone = _decide(classifier, read_jsonl(validation))
+        classifier.decision.save(out)
+        card["decision"] = classifier.decision
     if heldout and Path(heldout).is_file():
         from moderation.evaluate import evaluate
 
         held = read_jsonl(heldout)
         card["heldout"] = str(heldout)
         card["heldout_examples"] = len(held)
-        classifier = RiskClassifier(out)
         card["report"] = evaluate(held, classifier)
         # Each reader alone, at the thresholds validation chose for it, to show what the blend adds.
         card["readers"] = {}
-        for name, decision in decisions.items():
-            classifier.decision = decision
-            card["readers"][name] = evaluate(held, classifier)["combined"]
+        if alone:
+            blend = card["report"]["combined"]
+            for name, decision in alone.items():
+                classifier.decision = decision
+                card["readers"][name] = evaluate(held, classifier)["combined"]
+            card["readers"]["blend"] = blend
     (out / "MODEL_CARD.md").write_text(model_card(card), encoding="utf-8")
     return card
 
 
-def _decide(out: Path, examples: list[dict]) -> dict[str, Decision]:
-    """Choose how `out`'s transformer and n-gram model are blended and thresholded, and keep it in `out`.
-
-    Returns that decision as "blend", with the best decisions for "transformer" and "n-gram" alone.
-    """
-    classifier = RiskClassifier(out)
+def _decide(classifier: RiskClassifier, examples: list[dict]) -> tuple[Decision, dict[str, Decision]]:
+    """How `classifier`'s transformer and n-gram model are best blended and thresholded on these examples,
+    with the best decision for each of them alone."""
     texts = [e["text"] for e in examples]
     lexicon = load_lexicon()
     transformer, ngram = classifier.transformer_probabilities(texts), classifier.ngram.probabilities(texts)
     floors, truth = [lexicon.floor(text).level for text in texts], [e["level"] for e in examples]
-    blend = choose(transformer, ngram, floors, truth)
-    blend.save(out)
-    return {
-        "transformer": Decision(1.0, choose(transformer, None, floors, truth).thresholds),
+    alone = {
+        "transformer": choose(transformer, None, floors, truth),
         "n-gram": Decision(0.0, choose(ngram, None, floors, truth).thresholds),
-        "blend": blend,
     }
+    return choose(transformer, ngram, floors, truth), alone
 
 
 def model_card(card: dict) -> str:
