@@ -4,9 +4,10 @@ Two sources, both written for tsunagi:
   * `content/risk/written/<level>.txt`: messages written one by one as people really type them on LINE
     (indirect goodbyes, past tense and negation, method questions, long messages where the risk is one
     clause, hyperbole and innocent uses of risk words, English, hiragana-only, dialect, slang, emoji).
-    They are split by a fixed seed into training, validation (for choosing thresholds and lexicon
+    They are split by a hash of their text into training, validation (for choosing thresholds and lexicon
     rules) and held-out (the final in-repo figure: never tuned on). A message that is nearly the same
-    as one in another split goes to training, so the two evaluation splits hold only unseen wording.
+    as one in training goes to training, and a held-out one nearly the same as one in validation goes to
+    validation, so each evaluation split holds only wording unseen before it.
   * the core sentences below, dressed in openings, endings and spellings (katakana, stretched vowels,
     typos): they teach spelling variants, but a model fed mostly on them memorises templates, so there
     are few of them and they go to training only.
@@ -17,6 +18,7 @@ Run `python -m moderation.dataset` to rewrite `content/risk/train.jsonl`, `valid
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections import Counter
@@ -577,12 +579,9 @@ def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
     validation: list[dict] = []
     heldout: list[dict] = []
     for level in TARGETS:
-        messages = written(level)
-        rng.shuffle(messages)
-        held = round(len(messages) * HELDOUT_SHARE)
-        validated = held + round(len(messages) * VALIDATION_SHARE)
-        for index, (text, tags) in enumerate(messages):
-            split = heldout if index < held else validation if index < validated else train
+        for text, tags in written(level):
+            share = _share(text)
+            split = heldout if share < HELDOUT_SHARE else validation if share < HELDOUT_SHARE + VALIDATION_SHARE else train
             split.append({"text": text, "level": level, "tags": tags})
     # A second spelling of each written training message, so that typed variants (katakana, a stretched
     # vowel, a dropped character) are learned from the varied wording too, not from the cores alone.
@@ -597,22 +596,31 @@ def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
             for sentence in _variants(text, language, level != "low", per_core, rng):
                 train.append({"text": sentence, "level": level, "tags": tags})
     train += _training_only(rng)
-    # Wording seen in training (or in validation, for the held-out split) is no test: it trains instead.
+    # Wording seen in training is no test: it trains instead. A held-out message like a validation one joins
+    # validation first, so that nothing moved into training afterwards is like a message left in validation.
+    heldout = _unseen(heldout, NearDuplicates(validation), validation)
     seen = NearDuplicates(train)
     validation = _unseen(validation, seen, train)
-    heldout = _unseen(heldout, seen, train, NearDuplicates(validation))
+    heldout = _unseen(heldout, seen, train)
     train += _compounds(train, rng)
     for examples in (train, validation, heldout):
         rng.shuffle(examples)
     return train, validation, heldout
 
 
-def _unseen(examples: list[dict], seen: NearDuplicates, train: list[dict], *others: NearDuplicates) -> list[dict]:
-    """The examples unlike anything in `seen` and `others`; the rest are moved to `train` (and `seen`)."""
+def _share(text: str) -> float:
+    """Where a message falls in [0, 1), from its text alone: a message stays in its split when others are
+    written, so what was tuned on (validation) never becomes what is reported (held-out)."""
+    digest = hashlib.sha256(f"{SEED}:{text}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _unseen(examples: list[dict], seen: NearDuplicates, split: list[dict]) -> list[dict]:
+    """The examples unlike anything in `seen` (the texts of `split`); the rest are moved to `split`."""
     kept = []
     for example in examples:
-        if seen.has(example["text"]) or any(other.has(example["text"]) for other in others):
-            train.append(example)
+        if seen.has(example["text"]):
+            split.append(example)
             seen.add(example["text"])
         else:
             kept.append(example)

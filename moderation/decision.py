@@ -67,16 +67,26 @@ def choose(transformer: list[list[float]], ngram: list[list[float]] | None, floo
     true = np.array([rank(level) for level in truth])
     best, best_score = Decision(), None
     for weight in WEIGHT_GRID if ngram is not None else [1.0]:
-        probabilities = np.asarray(Decision(weight).blend(transformer, ngram))
-        # above[:, i]: the probability of level i or above, summed from the top as `screening.decide` does.
-        above = np.cumsum(probabilities[:, ::-1], axis=1)[:, ::-1]
+        above = levels_or_above(np.asarray(Decision(weight).blend(transformer, ngram)))
         for t_medium, t_high, t_imminent in product(THRESHOLD_GRID, repeat=3):
-            model = np.where(above[:, 3] >= t_imminent, 3, np.where(above[:, 2] >= t_high, 2, np.where(above[:, 1] >= t_medium, 1, 0)))
-            score = _score(np.maximum(model, floor), true)
+            thresholds = {"medium": t_medium, "high": t_high, "imminent": t_imminent}
+            score = _score(np.maximum(verdicts(above, thresholds), floor), true)
             if best_score is None or score > best_score:
-                best = Decision(weight, {"medium": t_medium, "high": t_high, "imminent": t_imminent})
-                best_score = score
+                best, best_score = Decision(weight, thresholds), score
     return best
+
+
+def levels_or_above(probabilities: np.ndarray) -> np.ndarray:
+    """Column i: each row's probability of level i or above, summed from the top as `screening.decide` does."""
+    return np.cumsum(probabilities[:, ::-1], axis=1)[:, ::-1]
+
+
+def verdicts(above: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
+    """The ranks `screening.decide` gives, for many rows at once (about 100,000 threshold sets are tried)."""
+    ranks = np.zeros(len(above), dtype=int)
+    for index in range(1, len(LEVELS)):
+        ranks[above[:, index] >= thresholds[LEVELS[index]]] = index
+    return ranks
 
 
 def _score(said: np.ndarray, true: np.ndarray) -> tuple[bool, float, float, float, float]:

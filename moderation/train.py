@@ -194,7 +194,7 @@ def model_card(card: dict) -> str:
         f"- parameters: {card['parameters']:,}",
         f"- training data: {card['data']} ({card['train_examples']} examples), {card['epochs']} epochs, learning rate {card['learning_rate']}",
         f"- training time: {card['seconds']} s on CPU",
-        "- beside it: an n-gram model (logistic regression over character n-grams and UniDic lemmas, ngram.joblib)",
+        "- beside it: an n-gram model (logistic regression over character n-grams, UniDic lemmas and chiVe word vectors, ngram.joblib)",
     ]
     if "decision" in card:
         decision = card["decision"]

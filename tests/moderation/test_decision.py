@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+from itertools import product
 from pathlib import Path
 
 import pytest
 
-from moderation.decision import LOW_FLAGGED_BUDGET, WEIGHT_GRID, Decision, choose
+import numpy as np
+
+from moderation.decision import LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, Decision, choose, levels_or_above, verdicts
 from moderation.screening import LEVELS, decide
 
 THRESHOLDS = {"medium": 0.6, "high": 0.7, "imminent": 0.5}
@@ -28,6 +31,18 @@ def test_a_blend_weighs_the_transformer_against_the_ngram_model() -> None:
     blended = Decision(0.25, THRESHOLDS).blend([[1.0, 0.0, 0.0, 0.0]], [[0.0, 0.0, 0.0, 1.0]])
     assert blended == [[0.25, 0.0, 0.0, 0.75]]
     assert Decision(0.25, THRESHOLDS).blend([[1.0, 0.0, 0.0, 0.0]], None) == [[1.0, 0.0, 0.0, 0.0]]
+
+
+def test_the_thresholds_are_chosen_with_the_same_verdicts_the_screener_gives() -> None:
+    # `choose` tries its thresholds with a vectorised `decide`; they must agree, at the boundaries too:
+    # probabilities on the grid make "level or above" land exactly on a threshold.
+    rng = random.Random(11)
+    rows = [[w / sum(weights) for w in weights] for weights in ([rng.random() for _ in LEVELS] for _ in range(300))]
+    rows += [[1 - a - b - c, c, b, a] for a, b, c in product([0.0, 0.05, 0.25, 0.5], repeat=3) if a + b + c <= 1]
+    above = levels_or_above(np.array(rows))
+    for thresholds in ({"medium": m, "high": h, "imminent": i} for m, h, i in product(THRESHOLD_GRID[::4], repeat=3)):
+        expected = [LEVELS.index(decide(row, thresholds)[0]) for row in rows]
+        assert verdicts(above, thresholds).tolist() == expected
 
 
 def _validation(rng: random.Random, count: int = 400) -> tuple[list[str], list[list[float]], list[list[float]]]:
