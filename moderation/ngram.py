@@ -5,8 +5,9 @@ The transformer a fresh machine can fine-tune (the 0.6 M-parameter character ALB
 reads spellings well and meaning little; with a few thousand examples, a linear model over a message's
 character n-grams and its words' dictionary forms (死にたかった → 死ぬ たい, from UniDic through fugashi)
 finds more of the urgent messages in validation. The words' chiVe vectors (shipped in GiNZA's `ja_ginza`
-package) carry what a word means to words training never showed: 歩道橋 lies near 橋 and 屋上. `RiskClassifier` blends the two with the weight chosen
-on validation, so a larger transformer passed with `--base` takes over as far as it earns.
+package) carry what a word means to words training never showed: 歩道橋 lies near 橋 and 屋上.
+`RiskClassifier` blends the two readers with the weight chosen on validation, so a larger transformer
+passed with `--base` takes over as far as it earns.
 """
 
 from __future__ import annotations
