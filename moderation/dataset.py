@@ -4,8 +4,8 @@ Two sources, both written for tsunagi:
   * `content/risk/written/<level>.txt`: messages written one by one as people really type them on LINE
     (indirect goodbyes, past tense and negation, method questions, long messages where the risk is one
     clause, hyperbole and innocent uses of risk words, English, hiragana-only, dialect, slang, emoji).
-    They are split by a hash of their text into training, validation (for choosing thresholds and lexicon
-    rules) and held-out (the final in-repo figure: never tuned on). A message that is nearly the same
+    They are split by a hash of their text into training, validation (for choosing thresholds; the
+    lexicon's innocent phrases are found on training) and held-out (the final in-repo figure: never tuned on). A message that is nearly the same
     as one in training goes to training, and a held-out one nearly the same as one in validation goes to
     validation, so each evaluation split holds only wording unseen before it.
   * the core sentences below, dressed in openings, endings and spellings (katakana, stretched vowels,
