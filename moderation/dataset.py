@@ -5,9 +5,10 @@ Two sources, both written for tsunagi:
     (indirect goodbyes, past tense and negation, method questions, long messages where the risk is one
     clause, hyperbole and innocent uses of risk words, English, hiragana-only, dialect, slang, emoji).
     They are split by a hash of their text into training, validation (for choosing thresholds; the
-    lexicon's innocent phrases are found on training) and held-out (the final in-repo figure: never tuned on). A message that is nearly the same
-    as one in training goes to training, and a held-out one nearly the same as one in validation goes to
-    validation, so each evaluation split holds only wording unseen before it.
+    lexicon's innocent phrases are found on training) and held-out (the final in-repo figure: never
+    tuned on). A message that is nearly the same as one in training goes to training, and a held-out one
+    nearly the same as one in validation goes to validation, so each evaluation split holds only wording
+    unseen before it.
   * the core sentences below, dressed in openings, endings and spellings (katakana, stretched vowels,
     typos): they teach spelling variants, but a model fed mostly on them memorises templates, so there
     are few of them and they go to training only.
@@ -580,7 +581,7 @@ def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
     heldout: list[dict] = []
     for level in TARGETS:
         for text, tags in written(level):
-            share = _share(text)
+            share = _share(text, seed)
             split = heldout if share < HELDOUT_SHARE else validation if share < HELDOUT_SHARE + VALIDATION_SHARE else train
             split.append({"text": text, "level": level, "tags": tags})
     # A second spelling of each written training message, so that typed variants (katakana, a stretched
@@ -608,10 +609,10 @@ def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
     return train, validation, heldout
 
 
-def _share(text: str) -> float:
+def _share(text: str, seed: int) -> float:
     """Where a message falls in [0, 1), from its text alone: a message stays in its split when others are
     written, so what was tuned on (validation) never becomes what is reported (held-out)."""
-    digest = hashlib.sha256(f"{SEED}:{text}".encode()).digest()
+    digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
