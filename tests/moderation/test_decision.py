@@ -6,9 +6,8 @@ import random
 from itertools import product
 from pathlib import Path
 
-import pytest
-
 import numpy as np
+import pytest
 
 from moderation.decision import LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, Decision, choose, levels_or_above, verdicts
 from moderation.screening import LEVELS, decide
