@@ -26,15 +26,14 @@ def highest(*levels: str) -> str:
     return max(levels, key=rank, default="low")
 
 
-# A threshold is the least probability that a message is at a level *or above* for the model's verdict
-# to reach that level. The levels are ordered, so a message the model splits between high and imminent
-# is still surely urgent; summing from the top keeps that, where taking the likeliest level alone would
-# lose it. Each model carries its own, chosen on the validation split (`moderation/decision.py`).
-
-
 def decide(probabilities: Sequence[float], thresholds: Mapping[str, float]) -> tuple[str, float]:
     """The model's verdict from its probabilities (in `LEVELS` order): the most urgent level whose
-    probability of it or above reaches its threshold, with that probability (for `low`, that of `low`)."""
+    probability of it or above reaches its threshold, with that probability (for `low`, that of `low`).
+
+    The levels are ordered, so a message the model splits between high and imminent is still surely
+    urgent; summing from the top keeps that, where taking the likeliest level alone would lose it. Each
+    model carries its own thresholds, chosen on the validation split (`moderation/decision.py`).
+    """
     above = 0.0
     for index in range(len(LEVELS) - 1, 0, -1):
         above += probabilities[index]
