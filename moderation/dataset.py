@@ -585,9 +585,11 @@ def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
             split = heldout if share < HELDOUT_SHARE else validation if share < HELDOUT_SHARE + VALIDATION_SHARE else train
             split.append({"text": text, "level": level, "tags": tags})
     # A second spelling of each written training message, so that typed variants (katakana, a stretched
-    # vowel, a dropped character) are learned from the varied wording too, not from the cores alone.
+    # vowel, a dropped character) are learned from the varied wording too, not from the cores alone. Each
+    # spelling is drawn from the message's own text: drawn from the shared stream, every message written
+    # later would respell the others, and a respelled near-duplicate could let a message out of training.
     for example in list(train):
-        spelled = _spell(example["text"], rng)
+        spelled = _spell(example["text"], random.Random(f"{seed}:{example['text']}"))
         if spelled != example["text"] and not example["text"].isascii():
             train.append({**example, "text": spelled})
     for level, target in TARGETS.items():
