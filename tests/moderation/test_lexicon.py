@@ -44,7 +44,9 @@ def test_acts_and_means_with_a_time_word_are_imminent(text: str) -> None:
      "推しが引退する、今までありがとう", "卒業式で先生に今までありがとうって言えた", "キャンプ用にロープ買った", "七輪買ったから焼肉する",
      "課題終わらなくて死ぬ", "演劇部で死ぬ役をやる", "I used to self harm but I've been clean for years",
      "送別会で今までありがとうって挨拶した", "ドラマの虐待シーンがつらかった", "ゾンビに殺される夢を見た", "もう死にたいって思わなくなった",
-     "前髪自分で切ったら短すぎた", "先生に目つけられてる気がする", "ニュースで虐待の事件を見た", "学校でDVの講演があった"],
+     "前髪自分で切ったら短すぎた", "先生に目つけられてる気がする", "ニュースで虐待の事件を見た", "学校でDVの講演があった",
+     "自分が死ぬ夢を見て目が覚めた", "しゅくだいおおすぎてしぬ", "坂道のぼって脚が死ぬ", "死にたいくらい恥ずかしいことがあった",
+     "スマブラで負けた弟が死ぬって叫んでる", "母の日のカードに今までありがとうって書いた", "元気なうちに遺影を撮っておくって祖母が写真館に行った"],
 )
 def test_negation_past_and_innocent_contexts_stay_low(text: str) -> None:
     assert floor(text).level == "low", text
@@ -55,7 +57,10 @@ def test_negation_past_and_innocent_contexts_stay_low(text: str) -> None:
     ["今までありがとう。もう会えないと思う", "身辺整理してる", "楽に死ねる方法ありますか", "ODって何錠からキマる？", "切りたくてたまらない",
      "thank you for everything, goodbye", "ドラマ見てて気づいた、うちも毎日殴られてる", "泊めてくれる人探してる",
      "また自分で切った", "帰り道ずっと誰かにつけられてる", "彼氏からDVされてる", "彼氏のDVについて相談したいです",
-     "DVの相談窓口を教えてください", "駅で線路に入る人がいる、どうしよう"],
+     "DVの相談窓口を教えてください", "駅で線路に入る人がいる、どうしよう",
+     # Beside the innocent phrases above: a dream, a fear of death and a portrait and a wedding wish that mean the opposite.
+     "死ぬ夢ばかり見る。もう死にたい", "最近、死ぬのが怖くなくなった", "いつか死ぬなら今でいい", "遺影に使う写真、自分で選んでおいた",
+     "結婚して幸せになってね。今までありがとう"],
 )
 def test_indirect_goodbyes_method_questions_and_urges_are_high_or_above(text: str) -> None:
     assert at_least(floor(text).level, "high"), text
