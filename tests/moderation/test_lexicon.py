@@ -58,7 +58,7 @@ def test_negation_past_and_innocent_contexts_stay_low(text: str) -> None:
      "thank you for everything, goodbye", "ドラマ見てて気づいた、うちも毎日殴られてる", "泊めてくれる人探してる",
      "また自分で切った", "帰り道ずっと誰かにつけられてる", "彼氏からDVされてる", "彼氏のDVについて相談したいです",
      "DVの相談窓口を教えてください", "駅で線路に入る人がいる、どうしよう",
-     # Beside the innocent phrases above: a dream, a fear of death and a portrait and a wedding wish that mean the opposite.
+     # Beside the innocent phrases above: a dream, a fear of death, a portrait and a farewell that mean the opposite.
      "死ぬ夢ばかり見る。もう死にたい", "最近、死ぬのが怖くなくなった", "いつか死ぬなら今でいい", "遺影に使う写真、自分で選んでおいた",
      "結婚して幸せになってね。今までありがとう"],
 )
