@@ -17,10 +17,12 @@ from bot.models import (
     OPEN_CONSULTATION,
     Consultation,
     ConsultationStatus,
+    RiskFlag,
+    RiskLevel,
     UserMessage,
     find_by_id,
 )
-from bot.queue import QUEUE_TOPIC, consultation_topic, place_in_line, waiting_messages
+from bot.queue import QUEUE_TOPIC, consultation_topic, place_in_line, raise_level, waiting_messages
 from bot.router import Turn
 
 
@@ -39,7 +41,8 @@ async def request_consultation(
 ) -> Consultation:
     """Record a request in a category, with everything the person wrote before choosing it.
 
-    Out of hours the request is still recorded (the response-rate report counts it as arrived out
+    What they wrote carries its screened level: most people write first and choose after, and the
+    queue must see the risk in those first words. Out of hours the request is still recorded (the response-rate report counts it as arrived out
     of hours) but not opened, since nobody will take it.
     """
     if not in_hours:
@@ -63,8 +66,23 @@ async def request_consultation(
         .where(UserMessage.user_id == user_id, col(UserMessage.consultation_id).is_(None))
         .values(consultation_id=consultation.id)
     )
+    await _carry_earlier_flags(session, user_id, consultation)
     announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
     return consultation
+
+
+async def _carry_earlier_flags(session: AsyncSession, user_id: str, consultation: Consultation) -> None:
+    """Link the person's unattached flags to the consultation and raise it to their highest level.
+
+    A moderator's review counts: a relabelled flag carries its new level, a dismissed one `low`.
+    """
+    flags = list(await session.exec(select(RiskFlag).where(RiskFlag.user_id == user_id, col(RiskFlag.consultation_id).is_(None))))
+    for flag in flags:
+        flag.consultation_id = consultation.id
+        session.add(flag)
+    levels = [RiskLevel(f.reviewed_level or f.level) for f in flags]
+    if levels:
+        raise_level(session, consultation, max(levels, key=lambda level: level.rank))
 
 
 async def crisis_consultation(turn: Turn) -> Consultation:

@@ -8,6 +8,7 @@ Every change a person should hear about goes out through the outbox, in their la
 
 from __future__ import annotations
 
+import logging
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +41,8 @@ HEAD_START_MINUTES = {RiskLevel.LOW: 0, RiskLevel.MEDIUM: 20, RiskLevel.HIGH: 60
 RECENT_WAITS = 20
 RECENT_WINDOW = timedelta(days=7)
 
+log = logging.getLogger(__name__)
+
 QUEUE_TOPIC = "queue"
 ALERTS_TOPIC = "alerts"
 
@@ -56,6 +59,20 @@ def priority(consultation: Consultation, now: datetime) -> tuple[int, float]:
     if level is RiskLevel.IMMINENT:
         return (1, waited)
     return (0, HEAD_START_MINUTES[level] + waited)
+
+
+def raise_level(session: AsyncSession, consultation: Consultation, level: RiskLevel) -> None:
+    """Raise the consultation's level (never lower it); imminent alerts supervisors at once."""
+    if level.rank <= RiskLevel(consultation.risk_level).rank:
+        return
+    consultation.risk_level = level
+    topics = [QUEUE_TOPIC, consultation_topic(consultation.id)]
+    if level is RiskLevel.IMMINENT:
+        consultation.escalated_at = consultation.escalated_at or utcnow()
+        topics.append(ALERTS_TOPIC)
+        log.warning("consultation %s screened imminent; supervisors alerted", consultation.id)
+    session.add(consultation)
+    announce(session, *topics)
 
 
 async def waiting(session: AsyncSession, now: datetime | None = None) -> list[Consultation]:

@@ -44,8 +44,8 @@ from bot.room_sessions import (
     rooms_in_effect,
     when_text,
 )
+from bot.queue import raise_level
 from bot.router import Turn
-from bot.screening import raise_level
 from bot.users import get_or_create_user
 
 # Nicknames are colour or mood + animal + digit: over a thousand, enough for a full room.

@@ -8,20 +8,15 @@ category if they had none) and alerts supervisors live.
 
 from __future__ import annotations
 
-import logging
-
 from moderation.screening import Screening
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consult import crisis_consultation, open_consultation
 from bot.finder import open_lines
 from bot.live import announce
 from bot.messages import texts
-from bot.models import Consultation, RiskFlag, RiskLevel, UserMessage, utcnow
-from bot.queue import ALERTS_TOPIC, QUEUE_TOPIC, consultation_topic
+from bot.models import Consultation, RiskFlag, RiskLevel, UserMessage
+from bot.queue import raise_level
 from bot.router import Turn
-
-log = logging.getLogger(__name__)
 
 FLAGS_TOPIC = "flags"
 # Messages at this level or above are kept as flags for moderator review.
@@ -51,20 +46,6 @@ async def screen_message(turn: Turn, message: UserMessage) -> tuple[RiskLevel, C
         safety = f"{turn.content.messages.imminent_safety}\n\n{await open_lines(turn, turn.record.occurred_at)}"
         turn.reply(texts(safety))
     return level, consultation
-
-
-def raise_level(session: AsyncSession, consultation: Consultation, level: RiskLevel) -> None:
-    """Raise the consultation's level (never lower it); imminent alerts supervisors at once."""
-    if level.rank <= RiskLevel(consultation.risk_level).rank:
-        return
-    consultation.risk_level = level
-    topics = [QUEUE_TOPIC, consultation_topic(consultation.id)]
-    if level is RiskLevel.IMMINENT:
-        consultation.escalated_at = consultation.escalated_at or utcnow()
-        topics.append(ALERTS_TOPIC)
-        log.warning("consultation %s screened imminent; supervisors alerted", consultation.id)
-    session.add(consultation)
-    announce(session, *topics)
 
 
 def _flag(message: UserMessage, consultation: Consultation | None, screening: Screening) -> RiskFlag:

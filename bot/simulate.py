@@ -3,7 +3,7 @@
 People arrive over the day with an evening peak and choose categories the way the #9999 trial saw
 them chosen; counselors work shifts; some people give up waiting, some are at high risk, some are
 referred. Every step calls the functions the service itself uses (`request_consultation`,
-`queue.take`, `queue.end`, `screening.raise_level`, …) with the clock set to the simulated moment.
+`queue.take`, `queue.end`, `queue.raise_level`, …) with the clock set to the simulated moment.
 Simulated people are not LINE friends (`following` is false), so nothing they are "sent" ever
 leaves the outbox.
 """
@@ -39,9 +39,8 @@ from bot.models import (
     clock_at,
     utcnow,
 )
-from bot.queue import end, set_availability, take
+from bot.queue import end, raise_level, set_availability, take
 from bot.room_sessions import CHECKIN_ANSWERS, claim, close_session, open_session, plan_sessions
-from bot.screening import raise_level
 
 # Arrivals per hour of the day (Tokyo), relative: quiet at dawn, busiest late in the evening.
 HOURLY_WEIGHTS = [3, 2, 1, 1, 1, 1, 1, 2, 3, 4, 5, 5, 6, 5, 5, 5, 6, 7, 8, 10, 12, 13, 11, 6]

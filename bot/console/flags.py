@@ -26,8 +26,8 @@ from bot.models import (
     find_by_id,
     utcnow,
 )
-from bot.queue import consultation_topic
-from bot.screening import FLAGS_TOPIC, raise_level
+from bot.queue import consultation_topic, raise_level
+from bot.screening import FLAGS_TOPIC
 
 routes = web.RouteTableDef()
 

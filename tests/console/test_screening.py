@@ -11,7 +11,7 @@ from sqlmodel import select
 from bot.appkeys import SESSIONS
 from bot.models import AuditEntry, Consultation, EmergencyResponse, FlagState, RiskFlag, RiskLevel, StaffRole
 from bot.queue import waiting
-from conftest import Service, TSUNAGI, add_account, settle
+from conftest import Service, TSUNAGI, add_account, run_service, settle
 from test_live import hear, topics
 
 
@@ -55,6 +55,22 @@ async def test_imminent_before_choosing_opens_a_crisis_consultation(service: Ser
         [consultation] = list(await session.exec(select(Consultation)))
     assert (consultation.category, consultation.risk_level) == (content.menu.crisis_category, RiskLevel.IMMINENT)
     assert consultation.escalated_at is not None
+
+
+async def test_what_was_written_before_choosing_carries_its_level_into_the_queue(database_url: str, content) -> None:
+    async with run_service(database_url, content) as service:
+        user = service.line.add_user().user_id
+        await service.line.follow(user)
+        await service.line.send_text(user, "死にたい。毎日死ぬことばかり考えてる")
+        await settle(service)
+        await service.line.send_postback(user, "a=category&id=suicidal")
+        await settle(service)
+        async with service.app[SESSIONS]() as session:
+            [consultation] = await waiting(session)
+            [flag] = list(await session.exec(select(RiskFlag)))
+    assert consultation.user_id == user and consultation.category == "suicidal"
+    assert consultation.risk_level == RiskLevel.HIGH, "the level of the first words reaches the queue"
+    assert flag.consultation_id == consultation.id, "the earlier flag belongs to the consultation it raised"
 
 
 async def test_hyperbole_is_not_flagged_and_a_level_never_drops(service: Service) -> None:
