@@ -6,12 +6,12 @@ import asyncio
 import os
 from typing import Any
 
-from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-from bot import models  # noqa: F401  (registers every table on SQLModel.metadata)
-from bot.db import create_engine
+from alembic import context
+from bot.storage import models  # noqa: F401  (registers every table on SQLModel.metadata)
+from bot.storage.db import create_engine
 
 target_metadata = SQLModel.metadata
 

@@ -29,17 +29,16 @@ from bot.appkeys import (
     SETTINGS,
 )
 from bot.console import add_console
-from bot.content import RISK_FOLDER, Content
-from bot.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
-from bot.handlers import handle_event
-from bot.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
-from bot.live import Hub, postgres_listener
-from bot.outbox import OutboxSender
-from bot.queue import sweep
-from bot.room_scheduler import RoomScheduler
+from bot.consultation.queue import sweep
+from bot.conversation.handlers import handle_event
+from bot.guidance.content import RISK_FOLDER, Content
+from bot.line.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
+from bot.line.outbox import OutboxSender
+from bot.line.webhook import MAX_BODY_BYTES, callback
+from bot.rooms.scheduler import RoomScheduler
 from bot.settings import Settings
-from bot.webhook import MAX_BODY_BYTES, callback
-
+from bot.storage.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
+from bot.storage.live import Hub, postgres_listener
 
 log = logging.getLogger(__name__)
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 from linebot.v3.messaging import AsyncMessagingApi
+from moderation.screener import Screener
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.content import Content
-from bot.inbox import InboxWorker, InboxWriter
-from bot.live import Hub
-from moderation.screener import Screener
-from bot.outbox import OutboxSender
-from bot.room_scheduler import RoomScheduler
+from bot.guidance.content import Content
+from bot.line.inbox import InboxWorker, InboxWriter
+from bot.line.outbox import OutboxSender
+from bot.rooms.scheduler import RoomScheduler
 from bot.settings import Settings
+from bot.storage.live import Hub
 
 SETTINGS = web.AppKey("settings", Settings)
 CONTENT = web.AppKey("content", Content)

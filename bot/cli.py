@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from bot.content import Content, ContentError, load_content
-from bot.models import StaffRole
 from moderation.cli import app as risk_app
+
+from bot.guidance.content import Content, ContentError, load_content
 from bot.settings import Settings, SettingsError, SettingsT, StorageSettings, load_settings
+from bot.storage.models import StaffRole
 
 app = typer.Typer(help="tsunagi: a LINE text-consultation service and online ibasho.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -90,14 +90,14 @@ def demo(
 ) -> None:
     """Run everything on this machine with no LINE account: the bot and a LINE emulator to chat in."""
     from bot.app import StartupError
-    from bot.demo import run_demo
+    from bot.devtools.demo import run_demo
 
     settings = settings_or_exit(
         line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token", console_secure_cookies=False
     )
     content = content_or_exit(settings.content_dir)
     if simulate:
-        from bot.simulate import simulate_database
+        from bot.reporting.simulate import simulate_database
 
         try:
             summary = asyncio.run(simulate_database(settings.database_url, content, settings.timezone, days=7))
@@ -114,7 +114,7 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every database migration not yet applied (Alembic `upgrade head`)."""
-    from bot.db import create_engine, upgrade_to_head
+    from bot.storage.db import create_engine, upgrade_to_head
 
     settings = settings_or_exit(StorageSettings)
 
@@ -149,8 +149,8 @@ def user_add(
     max_chats: Annotated[int, typer.Option(min=1, help="Chats a counselor holds at once.")] = 3,
 ) -> None:
     """Create a console account. The password is asked on a terminal, or read from the first line of stdin."""
-    from bot.console.auth import add_staff
-    from bot.db import create_engine, session_factory
+    from bot.consultation.staff import add_staff
+    from bot.storage.db import create_engine, session_factory
 
     settings = settings_or_exit(StorageSettings)
     if sys.stdin.isatty():
@@ -179,8 +179,8 @@ def export_reviews(
     out: Annotated[Path, typer.Option(help="JSONL file to write ({text, level, tags} per line).")] = Path("reviewed.jsonl"),
 ) -> None:
     """Write the moderators' reviewed flags as training examples for the next `tsunagi risk train`."""
-    from bot.db import create_engine, session_factory
-    from bot.reviews import reviewed_examples
+    from bot.consultation.reviews import reviewed_examples
+    from bot.storage.db import create_engine, session_factory
 
     settings = settings_or_exit(StorageSettings)
 
@@ -217,8 +217,8 @@ def report(
     from tqdm import tqdm
 
     from bot import report_html
-    from bot.db import create_engine, session_factory
-    from bot.report import STEPS, Period, Report, build_report, known_categories
+    from bot.reporting.figures import STEPS, Period, Report, build_report, known_categories
+    from bot.storage.db import create_engine, session_factory
 
     settings = settings_or_exit(StorageSettings)
     try:
@@ -261,7 +261,7 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same period.")] = 7,
 ) -> None:
     """Fill the configured database with a realistic synthetic period, through the service's own code."""
-    from bot.simulate import simulate_database
+    from bot.reporting.simulate import simulate_database
 
     settings = settings_or_exit(StorageSettings)
     content = content_or_exit(settings.content_dir)

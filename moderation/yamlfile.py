@@ -1,6 +1,6 @@
 """Where in a YAML file a validation error is, so every content problem reads `file:line: what is wrong`.
 
-Lives here, below `bot/`, because both the lexicon (here) and the content loader (`bot/content.py`) use it.
+Lives here, below `bot/`, because both the lexicon (here) and the content loader (`bot/guidance/content.py`) use it.
 """
 
 from __future__ import annotations

@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import init_app
 from bot.appkeys import INBOX_WORKER, OUTBOX_SENDER, SESSIONS
-from bot.console.auth import add_staff
-from bot.content import Content, load_content
-from bot.db import create_engine, upgrade_to_head
-from bot.emulator import LineEmulator
-from bot.models import Availability, StaffRole, StaffUser
+from bot.consultation.staff import add_staff
+from bot.devtools.emulator import LineEmulator
+from bot.guidance.content import Content, load_content
 from bot.runner import running
 from bot.settings import load_settings
+from bot.storage.db import create_engine, upgrade_to_head
+from bot.storage.models import Availability, StaffRole, StaffUser
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -8,8 +8,8 @@ Create Date: 2026-11-25 19:01:44.226765
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 
 revision: str = 'a7c1d2e3f405'
 down_revision: str | None = '0618adaded25'

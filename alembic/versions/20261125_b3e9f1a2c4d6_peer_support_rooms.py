@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
-from alembic import op
 
+from alembic import op
 
 revision: str = 'b3e9f1a2c4d6'
 down_revision: str | None = 'a7c1d2e3f405'

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 import sqlmodel
-from alembic import op
 
+from alembic import op
 
 revision: str = 'c5d7e9f1a3b5'
 down_revision: str | None = 'b3e9f1a2c4d6'

@@ -1,7 +1,7 @@
 """The counselor console: pages for counselors, supervisors, coordinators, moderators and admins.
 
 Server-rendered with jinja2 (autoescaped: everything a LINE user wrote is shown as text); live
-through Server-Sent Events (`bot/live.py`). Each module adds the routes of one feature.
+through Server-Sent Events (`bot/storage/live.py`). Each module adds the routes of one feature.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bot.appkeys import SETTINGS
 from bot.console.auth import CSRF_KEY, STAFF_KEY
 
 TEMPLATES = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).parent.parent / "templates" / "console"),
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=True,
     undefined=jinja2.StrictUndefined,
 )
@@ -60,4 +60,4 @@ def add_console(app: web.Application) -> None:
 
     for module in (login, counselor, supervisor, records, referrals, flags, reports, rooms, admin, events):
         app.router.add_routes(module.routes)
-    app.router.add_static("/console/static", Path(__file__).parent.parent / "templates" / "console" / "static")
+    app.router.add_static("/console/static", Path(__file__).parent / "static")

@@ -14,7 +14,7 @@ from bot.appkeys import SESSIONS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES
-from bot.models import AuditEntry, StaffRole, StaffUser, find_by_id, row_id, utcnow
+from bot.storage.models import AuditEntry, StaffRole, StaffUser, find_by_id, row_id, utcnow
 
 routes = web.RouteTableDef()
 

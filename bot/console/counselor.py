@@ -12,7 +12,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.appkeys import CONTENT, SESSIONS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
-from bot.models import (
+from bot.consultation.queue import (
+    TakeRefused,
+    add_note,
+    end,
+    send_to_person,
+    set_availability,
+    take,
+    transfer,
+    waiting,
+)
+from bot.storage.models import (
     OPEN_CONSULTATION,
     AuditEntry,
     Availability,
@@ -27,16 +37,6 @@ from bot.models import (
     find_by_id,
     row_id,
     utcnow,
-)
-from bot.queue import (
-    TakeRefused,
-    add_note,
-    end,
-    send_to_person,
-    set_availability,
-    take,
-    transfer,
-    waiting,
 )
 
 routes = web.RouteTableDef()

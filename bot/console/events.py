@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.appkeys import HUB
 from bot.console.auth import requires
-from bot.models import StaffRole
+from bot.storage.models import StaffRole
 
 routes = web.RouteTableDef()
 

@@ -13,8 +13,10 @@ from bot.appkeys import SCREENER, SESSIONS, SETTINGS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import can_open
-from bot.live import announce
-from bot.models import (
+from bot.consultation.queue import consultation_topic, raise_level
+from bot.consultation.risk import FLAGS_TOPIC
+from bot.storage.after_commit import announce
+from bot.storage.models import (
     AuditEntry,
     Consultation,
     EmergencyResponse,
@@ -26,8 +28,6 @@ from bot.models import (
     find_by_id,
     utcnow,
 )
-from bot.queue import consultation_topic, raise_level
-from bot.screening import FLAGS_TOPIC
 
 routes = web.RouteTableDef()
 

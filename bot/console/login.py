@@ -8,18 +8,9 @@ from aiohttp import web
 
 from bot.appkeys import SESSIONS, SETTINGS
 from bot.console import render
-from bot.console.auth import (
-    LOGIN_CSRF_COOKIE,
-    SESSION_COOKIE,
-    STAFF_KEY,
-    LoginRefused,
-    csrf_ok,
-    log_in,
-    log_out,
-    requires,
-    set_session_cookie,
-)
-from bot.models import StaffRole
+from bot.console.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, STAFF_KEY, csrf_ok, requires, set_session_cookie
+from bot.consultation.staff import LoginRefused, log_in, log_out
+from bot.storage.models import StaffRole
 
 routes = web.RouteTableDef()
 

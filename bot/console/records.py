@@ -16,8 +16,8 @@ from bot.appkeys import CONTENT, SESSIONS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES, openable_consultation
-from bot.content import Choice, Records
-from bot.models import AuditEntry, Consultation, ConsultationRecord, utcnow
+from bot.guidance.content import Choice, Records
+from bot.storage.models import AuditEntry, Consultation, ConsultationRecord, utcnow
 
 routes = web.RouteTableDef()
 

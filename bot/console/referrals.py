@@ -1,6 +1,6 @@
 """Referrals (つなぎ) in the console: the support organisations, proposing one, and the coordinator's work.
 
-A counselor (or a supervisor) proposes; the person answers on LINE (`bot/referrals.py`). The
+A counselor (or a supervisor) proposes; the person answers on LINE (`bot/consultation/referrals.py`). The
 coordinator sees a referral only from the person's yes on, and then its record summary, never the
 chat; each status change they make is kept in the referral's history and in the audit log.
 """
@@ -21,7 +21,8 @@ from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES, openable_consultation
 from bot.console.records import RecordSummary, summarise
-from bot.models import (
+from bot.consultation.referrals import REFERRABLE, ProposalRefused, propose_referral, with_history
+from bot.storage.models import (
     AuditEntry,
     Consultation,
     ConsultationRecord,
@@ -34,7 +35,6 @@ from bot.models import (
     row_id,
     utcnow,
 )
-from bot.referrals import REFERRABLE, ProposalRefused, propose_referral, with_history
 
 routes = web.RouteTableDef()
 

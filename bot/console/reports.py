@@ -11,9 +11,9 @@ from bot.appkeys import CONTENT, SESSIONS, SETTINGS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.supervisor import queue_health
-from bot.models import AuditEntry, StaffRole
-from bot.report import Period, build_report, known_categories
-from bot.report_html import labels_from_content, report_section
+from bot.reporting.figures import Period, build_report, known_categories
+from bot.reporting.html import labels_from_content, report_section
+from bot.storage.models import AuditEntry, StaffRole
 
 routes = web.RouteTableDef()
 

@@ -11,7 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.appkeys import CONTENT, OUTBOX_SENDER, ROOM_SCHEDULER, SESSIONS, SETTINGS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
-from bot.models import (
+from bot.rooms.sessions import UNFINISHED, change_room, claim, close_session, mute, post_as_staff, remove, rooms_in_effect, session_measures
+from bot.storage.models import (
     AuditEntry,
     ParticipantState,
     RoomChange,
@@ -24,7 +25,6 @@ from bot.models import (
     find_by_id,
     utcnow,
 )
-from bot.room_sessions import UNFINISHED, change_room, claim, close_session, mute, post_as_staff, remove, rooms_in_effect, session_measures
 
 routes = web.RouteTableDef()
 

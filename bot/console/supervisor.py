@@ -12,8 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.appkeys import CONTENT, SCREENER, SESSIONS
 from bot.console import render
 from bot.console.auth import STAFF_KEY, requires
-from bot.live import announce
-from bot.models import (
+from bot.consultation.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
+from bot.storage.after_commit import announce
+from bot.storage.models import (
     Availability,
     ChatEntry,
     ChatEntryKind,
@@ -25,7 +26,6 @@ from bot.models import (
     find_by_id,
     utcnow,
 )
-from bot.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
 
 routes = web.RouteTableDef()
 

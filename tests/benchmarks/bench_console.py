@@ -26,9 +26,10 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
-from bot.emulator import LineEmulator  # noqa: E402
-from bot.runner import running  # noqa: E402
 from conftest import Console, free_port, start_serve  # noqa: E402
+
+from bot.devtools.emulator import LineEmulator  # noqa: E402
+from bot.runner import running  # noqa: E402
 
 SECRET, TOKEN, PASSWORD = "bench-secret", "bench-token", "bench password 1"
 

@@ -26,9 +26,11 @@ from sqlalchemy import insert
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bot.content import load_content
-from bot.db import create_engine, session_factory, upgrade_to_head
-from bot.models import (
+from bot.guidance.content import load_content
+from bot.reporting.figures import Period, build_report
+from bot.reporting.html import labels_from_content, write_report
+from bot.storage.db import create_engine, session_factory, upgrade_to_head
+from bot.storage.models import (
     Availability,
     AvailabilityChange,
     Consultation,
@@ -43,8 +45,6 @@ from bot.models import (
     StaffUser,
     UserMessage,
 )
-from bot.report import Period, build_report
-from bot.report_html import labels_from_content, write_report
 
 ZONE = ZoneInfo("Asia/Tokyo")
 YEAR = Period(date(2026, 1, 1), date(2027, 1, 1), ZONE)

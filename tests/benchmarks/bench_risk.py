@@ -15,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from moderation.classifier import RiskClassifier  # noqa: E402
-from moderation.defaults import default_model_dir  # noqa: E402
 from moderation.dataset import RISK_DIR, read_jsonl  # noqa: E402
+from moderation.defaults import default_model_dir  # noqa: E402
 
 SHORT = ["死にたい", "テスト死んだw", "今から飛び降りる", "おはよう", "消えたい…", "推しが尊すぎて死ねる", "親に殴られた", "話聞いてほしい"]
 

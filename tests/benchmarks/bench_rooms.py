@@ -28,11 +28,12 @@ from sqlmodel import col
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
-from bot.db import create_engine  # noqa: E402
-from bot.emulator import LineEmulator  # noqa: E402
-from bot.models import RoomSession, StaffUser  # noqa: E402
-from bot.runner import running  # noqa: E402
 from conftest import free_port, start_serve  # noqa: E402
+
+from bot.devtools.emulator import LineEmulator  # noqa: E402
+from bot.runner import running  # noqa: E402
+from bot.storage.db import create_engine  # noqa: E402
+from bot.storage.models import RoomSession, StaffUser  # noqa: E402
 
 SECRET, TOKEN, PASSWORD = "bench-secret", "bench-token", "bench password 1"
 ROOM = "young_adult_night"

@@ -9,10 +9,11 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-
-from bot.emulator import LineEmulator
-from bot.runner import running
 from conftest import REPO, SECRET, TOKEN, free_port, start_serve
+
+from bot.devtools.emulator import LineEmulator
+from bot.runner import running
+
 
 def inbox_states(database: Path) -> Counter[str]:
     with sqlite3.connect(database) as connection:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from conftest import Console, Service, add_account
 from sqlmodel import select
+from test_records import held_chat
 
 from bot.appkeys import SESSIONS
-from bot.models import AuditEntry, StaffRole, StaffUser
-from conftest import Console, Service, add_account
-from test_records import held_chat
+from bot.storage.models import AuditEntry, StaffRole, StaffUser
 
 
 async def admin_client(service: Service, console) -> Console:

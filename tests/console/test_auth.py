@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import PASSWORD, Service, add_account
 from sqlmodel import select
 
 from bot.appkeys import SESSIONS
-from bot.models import Availability, StaffRole, StaffSession, StaffUser
-from conftest import PASSWORD, Service, add_account
+from bot.storage.models import Availability, StaffRole, StaffSession, StaffUser
 
 TSUNAGI = str(Path(sys.executable).parent / "tsunagi")
 

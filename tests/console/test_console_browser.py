@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import PASSWORD, Service, add_account
 from sqlmodel import select
 
 from bot.appkeys import SESSIONS
-from bot.models import ConsultationRecord
-
-from conftest import PASSWORD, Service, add_account
+from bot.storage.models import ConsultationRecord
 
 pytestmark = pytest.mark.browser
 

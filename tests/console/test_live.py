@@ -9,17 +9,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from conftest import PASSWORD, REPO, SECRET, TOKEN, Console, Service, add_account, free_port, run_service, start_serve
 from sqlmodel import select
 
 from bot.app import init_app
 from bot.appkeys import SESSIONS
-from bot.console.auth import add_staff
-from bot.db import create_engine, session_factory
-from bot.emulator import LineEmulator
-from bot.models import Availability, Consultation, StaffRole
+from bot.consultation.staff import add_staff
+from bot.devtools.emulator import LineEmulator
 from bot.runner import running
 from bot.settings import load_settings
-from conftest import PASSWORD, REPO, SECRET, TOKEN, Console, Service, add_account, free_port, run_service, start_serve
+from bot.storage.db import create_engine, session_factory
+from bot.storage.models import Availability, Consultation, StaffRole
 
 
 @asynccontextmanager
@@ -125,7 +125,7 @@ async def test_twenty_takes_across_two_server_processes_give_it_to_one(postgres_
 
 
 async def _login_of(url: str, staff_id: int) -> str:
-    from bot.models import StaffUser
+    from bot.storage.models import StaffUser
 
     engine = create_engine(url)
     async with session_factory(engine)() as session:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from conftest import Service, add_account, settle
 from sqlmodel import select
 
 from bot.appkeys import CONTENT, SESSIONS
-from bot.models import AuditEntry, Consultation, ConsultationStatus, RiskLevel, StaffRole, utcnow
-from bot.queue import priority, sweep
-from conftest import Service, add_account, settle
+from bot.consultation.queue import priority, sweep
+from bot.storage.models import AuditEntry, Consultation, ConsultationStatus, RiskLevel, StaffRole, utcnow
 
 
 async def person_waiting(service: Service, category: str = "suicidal") -> tuple[str, int]:
@@ -107,7 +107,7 @@ async def test_twenty_simultaneous_takes_give_it_to_one(service: Service, consol
     assert "ほかの相談員が対応を始めた" in next(body for status, body, _ in results if status == 409)
     taken = await load(service, consultation_id)
     async with service.app[SESSIONS]() as session:
-        from bot.models import StaffUser
+        from bot.storage.models import StaffUser
 
         holder = await session.get(StaffUser, taken.counselor_id)
     assert taken.status == ConsultationStatus.ACTIVE and holder.login == f"c{winner}"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from conftest import Console, Service, add_account, settle
 from sqlmodel import select
 
 from bot.appkeys import SESSIONS
-from bot.models import AuditEntry, Consultation, ConsultationRecord, StaffRole
-from conftest import Console, Service, add_account, settle
+from bot.storage.models import AuditEntry, Consultation, ConsultationRecord, StaffRole
 
 
 async def held_chat(service: Service, console, login: str = "aoi") -> tuple[str, int, Console]:

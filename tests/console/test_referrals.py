@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from conftest import PASSWORD, Console, Service, add_account
 from sqlmodel import select
+from test_records import held_chat, post_fields, settle
 
 from bot.appkeys import SESSIONS
-from bot.models import AuditEntry, ChatEntry, Consultation, LineUser, Organisation, Referral, ReferralStatus, StaffRole
-from conftest import PASSWORD, Console, Service, add_account
-from test_records import held_chat, post_fields, settle
+from bot.storage.models import AuditEntry, ChatEntry, Consultation, LineUser, Organisation, Referral, ReferralStatus, StaffRole
 
 
 async def coordinator_with_organisation(service: Service, console, name: str = "ひらかた若者サポート") -> tuple[Console, int]:

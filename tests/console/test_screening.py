@@ -6,13 +6,13 @@ import asyncio
 import json
 import os
 
+from conftest import TSUNAGI, Service, add_account, run_service, settle
 from sqlmodel import select
+from test_live import hear, topics
 
 from bot.appkeys import SESSIONS
-from bot.models import AuditEntry, Consultation, EmergencyResponse, FlagState, RiskFlag, RiskLevel, StaffRole
-from bot.queue import waiting
-from conftest import Service, TSUNAGI, add_account, run_service, settle
-from test_live import hear, topics
+from bot.consultation.queue import waiting
+from bot.storage.models import AuditEntry, Consultation, EmergencyResponse, FlagState, RiskFlag, RiskLevel, StaffRole
 
 
 async def waiting_person(service: Service, category: str = "suicidal") -> str:

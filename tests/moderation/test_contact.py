@@ -1,7 +1,6 @@
 """Contact details are found however they are written, and ordinary words are not mistaken for them."""
 
 import pytest
-
 from moderation.contact import describe, find_contact_details
 
 

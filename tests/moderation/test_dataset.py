@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
 from moderation.dataset import RISK_DIR, TARGETS, NearDuplicates, build, read_jsonl, written
 from moderation.screening import LEVELS, TAG_NAMES
 

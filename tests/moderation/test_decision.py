@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from moderation.decision import LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, Decision, choose, levels_or_above, verdicts
 from moderation.screening import LEVELS, decide
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from moderation.lexicon import DEFAULT_LEXICON, LexiconError, floor, load_lexicon
 from moderation.screening import LEVELS, at_least, highest
 

@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from moderation.classifier import RiskClassifier
 from moderation.cli import app
 from moderation.dataset import RISK_DIR, read_jsonl, write_jsonl
 from moderation.decision import Decision
 from moderation.screening import LEVELS, decide
 from moderation.train import TINY, train
+from typer.testing import CliRunner
 
 
 @pytest.fixture(scope="module")

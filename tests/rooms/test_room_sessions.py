@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.db import create_engine, session_factory
-from bot.live import Hub
-from bot.models import (
+from bot.rooms.sessions import close_session, forget_transcripts, open_session, plan_sessions, session_measures
+from bot.storage.db import create_engine, session_factory
+from bot.storage.live import Hub
+from bot.storage.models import (
     LineUser,
     OutboxMessage,
     ParticipantState,
@@ -23,7 +24,6 @@ from bot.models import (
     StaffUser,
     clock_at,
 )
-from bot.room_sessions import close_session, forget_transcripts, open_session, plan_sessions, session_measures
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

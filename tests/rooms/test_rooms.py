@@ -7,10 +7,11 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+from conftest import Service, add_account, run_service, settle
 from sqlmodel import select
 
 from bot.appkeys import ROOM_SCHEDULER, SESSIONS, SETTINGS
-from bot.models import (
+from bot.storage.models import (
     Consultation,
     ConsultationStatus,
     ParticipantState,
@@ -24,7 +25,6 @@ from bot.models import (
     StaffRole,
     utcnow,
 )
-from conftest import Service, add_account, run_service, settle
 
 ADULT_ROOM, TEEN_ROOM = "young_adult_night", "teen_evening"
 _accounts = itertools.count()

@@ -1,0 +1,132 @@
+"""Consultations as the person on LINE meets them: asking for a counselor, waiting, talking, the end.
+
+The guidance menu opens one; the queue (`bot/consultation/queue.py`) serves it; this module answers the person.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.consultation.queue import QUEUE_TOPIC, consultation_topic, place_in_line, raise_level, waiting_messages
+from bot.conversation.router import Turn
+from bot.line.messages import texts
+from bot.storage.after_commit import announce
+from bot.storage.models import (
+    OPEN_CONSULTATION,
+    Consultation,
+    ConsultationStatus,
+    RiskFlag,
+    RiskLevel,
+    UserMessage,
+    find_by_id,
+)
+
+
+async def open_consultation(session: AsyncSession, user_id: str) -> Consultation | None:
+    """The person's consultation still waiting for or with a counselor, if any."""
+    result = await session.exec(
+        select(Consultation)
+        .where(Consultation.user_id == user_id, col(Consultation.status).in_(OPEN_CONSULTATION))
+        .order_by(col(Consultation.id).desc())
+    )
+    return result.first()
+
+
+async def request_consultation(
+    session: AsyncSession, user_id: str, category: str, at: datetime, in_hours: bool
+) -> Consultation:
+    """Record a request in a category, with everything the person wrote before choosing it.
+
+    What they wrote carries its screened level: most people write first and choose after, and the
+    queue must see the risk in those first words. Out of hours the request is still recorded (the response-rate report counts it as arrived out
+    of hours) but not opened, since nobody will take it.
+    """
+    if not in_hours:
+        # What they wrote stays unattached, so it goes with their next request in hours.
+        consultation = Consultation(
+            user_id=user_id, category=category, arrived_in_hours=False, status=ConsultationStatus.UNSERVED, created_at=at
+        )
+        session.add(consultation)
+        return consultation
+    consultation = await open_consultation(session, user_id)
+    if consultation is None:
+        consultation = Consultation(user_id=user_id, category=category, arrived_in_hours=True, created_at=at, queued_at=at)
+        session.add(consultation)
+        await session.flush()
+    elif consultation.status == ConsultationStatus.REQUESTED:
+        # Choosing again while waiting means they picked the wrong category: move, don't duplicate.
+        consultation.category = category
+        session.add(consultation)
+    await session.exec(
+        update(UserMessage)
+        .where(UserMessage.user_id == user_id, col(UserMessage.consultation_id).is_(None))
+        .values(consultation_id=consultation.id)
+    )
+    await _carry_earlier_flags(session, user_id, consultation)
+    announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
+    return consultation
+
+
+async def _carry_earlier_flags(session: AsyncSession, user_id: str, consultation: Consultation) -> None:
+    """Link the person's unattached flags to the consultation and raise it to their highest level.
+
+    A moderator's review counts: a relabelled flag carries its new level, a dismissed one `low`.
+    """
+    flags = list(await session.exec(select(RiskFlag).where(RiskFlag.user_id == user_id, col(RiskFlag.consultation_id).is_(None))))
+    for flag in flags:
+        flag.consultation_id = consultation.id
+        session.add(flag)
+    levels = [RiskLevel(f.reviewed_level or f.level) for f in flags]
+    if levels:
+        raise_level(session, consultation, max(levels, key=lambda level: level.rank))
+
+
+async def crisis_consultation(turn: Turn) -> Consultation:
+    """The person's open consultation, or a new one in the crisis category (open 24 hours) when they have none."""
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if consultation is None:
+        crisis = turn.all_content.menu.crisis_category
+        consultation = await request_consultation(turn.session, turn.source_id, crisis, turn.record.occurred_at, True)
+    return consultation
+
+
+def note_person_wrote(session: AsyncSession, consultation: Consultation, message: UserMessage) -> None:
+    """A message from the person belongs to their open consultation and shows in the console now."""
+    message.consultation_id = consultation.id
+    consultation.last_person_message_at = message.sent_at
+    session.add(consultation)
+    announce(session, consultation_topic(consultation.id))
+
+
+async def queue_action(turn: Turn, action: str) -> None:
+    """The person asked where they stand, or to cancel."""
+    words = turn.content.messages
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if consultation is None:
+        turn.reply(texts(words.queue_not_waiting))
+        return
+    if consultation.status == ConsultationStatus.ACTIVE:
+        turn.reply(texts(words.queue_in_chat))
+        return
+    if action == "cancel":
+        consultation.status = ConsultationStatus.CANCELLED
+        consultation.ended_at = turn.record.occurred_at
+        turn.session.add(consultation)
+        announce(turn.session, QUEUE_TOPIC, consultation_topic(consultation.id))
+        turn.reply(texts(words.queue_cancelled))
+        return
+    turn.reply(waiting_messages(turn.content, await place_in_line(turn.session, consultation)))
+
+
+async def record_helped(turn: Turn, consultation_id: str, answer: str) -> None:
+    """The one-tap answer to "did this help?", for the person's own ended consultation only."""
+    consultation = await find_by_id(turn.session, Consultation, consultation_id)
+    if consultation is None or consultation.user_id != turn.source_id or answer not in ("yes", "no"):
+        return
+    consultation.helped = answer == "yes"
+    turn.session.add(consultation)
+    turn.reply(texts(turn.content.messages.helped_thanks))

@@ -1,0 +1,60 @@
+"""Risk screening in the service: every text a person sends is screened before it is queued or answered.
+
+The level of a consultation is the highest seen so far and never drops by itself. A message at
+`medium` or above becomes a flag for moderators. An `imminent` message gets the person a safety
+message at once, puts their consultation at the top of the queue (opening one in the crisis
+category if they had none) and alerts supervisors live.
+"""
+
+from __future__ import annotations
+
+from moderation.screening import Screening
+
+from bot.consultation.queue import raise_level
+from bot.consultation.requests import crisis_consultation, open_consultation
+from bot.conversation.router import Turn
+from bot.guidance.finder import open_lines
+from bot.line.messages import texts
+from bot.storage.after_commit import announce
+from bot.storage.models import Consultation, RiskFlag, RiskLevel, UserMessage
+
+FLAGS_TOPIC = "flags"
+# Messages at this level or above are kept as flags for moderator review.
+FLAG_FROM = RiskLevel.MEDIUM
+
+
+async def screen_message(turn: Turn, message: UserMessage) -> tuple[RiskLevel, Consultation | None]:
+    """Screen one text the person sent and act on its level.
+
+    Returns the level and the person's open consultation (opened here if the level was imminent),
+    which the handler goes on with rather than looking it up again.
+    """
+    if message.id is None:
+        await turn.session.flush()  # the flag refers to the stored message
+    [screening] = await turn.screener.screen([message.text or ""])
+    level = RiskLevel(screening.level)
+    if level is RiskLevel.IMMINENT:
+        consultation = await crisis_consultation(turn)
+    else:
+        consultation = await open_consultation(turn.session, turn.source_id)
+    if level.rank >= FLAG_FROM.rank:
+        turn.session.add(_flag(message, consultation, screening))
+        announce(turn.session, FLAGS_TOPIC)
+    if consultation is not None:
+        raise_level(turn.session, consultation, level)
+    if level is RiskLevel.IMMINENT:
+        safety = f"{turn.content.messages.imminent_safety}\n\n{await open_lines(turn, turn.record.occurred_at)}"
+        turn.reply(texts(safety))
+    return level, consultation
+
+
+def _flag(message: UserMessage, consultation: Consultation | None, screening: Screening) -> RiskFlag:
+    return RiskFlag(
+        message_id=message.id,
+        user_id=message.user_id,
+        consultation_id=consultation.id if consultation else None,
+        level=RiskLevel(screening.level),
+        score=screening.score,
+        source=screening.source,
+        tags=[{"name": t.name, "span": list(t.span) if t.span else None, "text": t.text} for t in screening.tags],
+    )

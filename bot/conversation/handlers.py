@@ -1,0 +1,225 @@
+"""What the bot does with each kind of LINE event: the table of routes and the handlers behind them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from linebot.v3.webhooks import (
+    AudioMessageContent,
+    Event,
+    FileMessageContent,
+    FollowEvent,
+    ImageMessageContent,
+    JoinEvent,
+    LocationMessageContent,
+    MemberJoinedEvent,
+    MessageEvent,
+    PostbackEvent,
+    StickerMessageContent,
+    TextMessageContent,
+    UnfollowEvent,
+    UnsendEvent,
+    VideoMessageContent,
+)
+from moderation.screener import Screener
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.consultation.referrals import answer_consent
+from bot.consultation.requests import note_person_wrote, open_consultation, queue_action, record_helped
+from bot.consultation.risk import screen_message
+from bot.conversation.menu import choose_category, choose_language, choose_link, menu_messages, parse_postback
+from bot.conversation.people import forget_unsent, get_or_create_user, previous_message, store_message
+from bot.conversation.router import Router, Turn
+from bot.guidance.content import Content
+from bot.guidance.finder import choose_school_year, choose_worry, start_finder
+from bot.line.inbox import source_id
+from bot.line.messages import texts
+from bot.line.outbox import cancel_pending_for
+from bot.rooms.participants import choose_age_band, current_participant, record_checkin, room_action, room_media, room_text
+from bot.storage.models import ConsultationStatus, InboxEvent, LineUser, RiskLevel, utcnow
+
+log = logging.getLogger(__name__)
+
+router = Router()
+
+# Messages closer together than this are one burst: answered once, not line by line.
+BURST = timedelta(seconds=60)
+# Events a bot added to a group or room answers; everything else there is ignored.
+GROUP_EVENTS = (JoinEvent, MemberJoinedEvent)
+
+
+async def handle_event(
+    session: AsyncSession, record: InboxEvent, content: Content, zone: ZoneInfo, screener: Screener
+) -> None:
+    """Process one stored webhook event (the inbox worker commits what this writes)."""
+    if record.mode != "active":
+        return  # standby: another channel is answering; LINE forbids replying
+    try:
+        event = Event.from_dict(record.payload)
+    except ValueError:
+        log.info("inbox event %s: type %r has no handler", record.id, record.event_type)
+        return
+    source_type = (record.payload.get("source") or {}).get("type")
+    if source_type != "user" and not isinstance(event, GROUP_EVENTS):
+        return
+    # The person's language decides which content they read (identity-mapped: handlers reuse this row).
+    user = await session.get(LineUser, source_id(record.payload))
+    turn = Turn(
+        session=session, all_content=content, zone=zone, record=record, event=event, screener=screener,
+        language=user and user.language,
+    )
+    if not await router.dispatch(turn):
+        log.debug("inbox event %s: %s needs no answer", record.id, record.event_type)
+
+
+async def _greet(turn: Turn) -> None:
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.greeted_at = utcnow()
+    turn.reply(menu_messages(turn, turn.content.menu.greeting))
+
+
+@router.on(FollowEvent)
+async def on_follow(turn: Turn) -> None:
+    """A new friend, or one who unblocked the bot: greet and offer the menu."""
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.following = True
+    user.updated_at = utcnow()
+    await _greet(turn)
+
+
+@router.on(UnfollowEvent)
+async def on_unfollow(turn: Turn) -> None:
+    """Blocked: nothing more may be sent, including what is already queued."""
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.following = False
+    user.updated_at = utcnow()
+    await cancel_pending_for(turn.session, turn.source_id)
+
+
+@router.on(MessageEvent, TextMessageContent)
+async def on_text(turn: Turn) -> None:
+    """Text: keep it, then open the menu, greet a newcomer, or acknowledge once per burst."""
+    content, text = turn.content, turn.event.message.text
+    user = await get_or_create_user(turn.session, turn.source_id)
+    message = await store_message(
+        turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text
+    )
+    # Screened first: a person in danger is answered and queued before anything else happens.
+    level, consultation = await screen_message(turn, message)
+    if consultation is not None:
+        note_person_wrote(turn.session, consultation, message)
+    asked_for_menu = any(text.strip() in c.menu.keywords for c in turn.all_content.languages())
+    participant = None if asked_for_menu else await current_participant(turn)
+    if participant is not None:
+        await room_text(turn, participant, message, level)
+        return
+    if level is RiskLevel.IMMINENT:
+        return
+    if asked_for_menu:
+        turn.reply(menu_messages(turn, content.menu.prompt))
+        return
+    if user.greeted_at is None:
+        await _greet(turn)
+        return
+    if consultation is not None and consultation.status == ConsultationStatus.ACTIVE:
+        return  # the counselor reads it live and answers
+    previous = await previous_message(turn.session, message)
+    if previous is not None and message.sent_at - previous.sent_at < BURST:
+        return
+    if consultation is not None:
+        turn.reply(texts(content.messages.after_choice))
+    else:
+        turn.reply(menu_messages(turn, content.menu.prompt))
+
+
+async def _non_text(turn: Turn, kind: str, answer: str) -> None:
+    await get_or_create_user(turn.session, turn.source_id)
+    message = await store_message(turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at)
+    participant = await current_participant(turn)
+    if participant is not None:
+        await room_media(turn, participant, message)
+        return
+    consultation = await open_consultation(turn.session, turn.source_id)
+    if consultation is not None:
+        note_person_wrote(turn.session, consultation, message)
+        if consultation.status == ConsultationStatus.ACTIVE:
+            return  # shown to the counselor as what it is; they answer
+    turn.reply(menu_messages(turn, answer))
+
+
+@router.on(MessageEvent, StickerMessageContent)
+async def on_sticker(turn: Turn) -> None:
+    """A sticker where words were hoped for: thank them and invite text."""
+    await _non_text(turn, "sticker", turn.content.messages.received_sticker)
+
+
+@router.on(MessageEvent, ImageMessageContent)
+async def on_image(turn: Turn) -> None:
+    """Images are not looked at (privacy, and no one to read them): say so kindly."""
+    await _non_text(turn, "image", turn.content.messages.received_image)
+
+
+@router.on(MessageEvent, LocationMessageContent)
+async def on_location(turn: Turn) -> None:
+    """A location is not used; point to 110/119 in case it was sent in danger."""
+    await _non_text(turn, "location", turn.content.messages.received_location)
+
+
+@router.on(MessageEvent, VideoMessageContent)
+@router.on(MessageEvent, AudioMessageContent)
+@router.on(MessageEvent, FileMessageContent)
+async def on_media(turn: Turn) -> None:
+    """Video, audio and files are not opened: say so kindly."""
+    await _non_text(turn, turn.event.message.type, turn.content.messages.received_media)
+
+
+@router.on(PostbackEvent)
+async def on_postback(turn: Turn) -> None:
+    """A menu button: only data the menu itself made is acted on; anything else re-shows the menu."""
+    await get_or_create_user(turn.session, turn.source_id)
+    parsed = parse_postback(turn.event.postback.data)
+    if parsed is None:
+        turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
+        return
+    action, fields = parsed
+    if action == "category":
+        await choose_category(turn, fields["id"])
+    elif action == "link":
+        await choose_link(turn, fields["id"])
+    elif action == "lang":
+        await choose_language(turn, fields["id"])
+    elif action == "finder":
+        start_finder(turn)
+    elif action == "worry":
+        await choose_worry(turn, fields["id"])
+    elif action == "year":
+        await choose_school_year(turn, fields["id"])
+    elif action == "queue":
+        await queue_action(turn, fields["do"])
+    elif action == "helped":
+        await record_helped(turn, fields["id"], fields["v"])
+    elif action == "consent":
+        await answer_consent(turn, fields["id"], fields["v"])
+    elif action == "room":
+        await room_action(turn, fields["do"], fields["id"])
+    elif action == "band":
+        await choose_age_band(turn, fields["id"])
+    elif action == "rcheck":
+        await record_checkin(turn, fields["id"], fields["v"])
+    else:
+        turn.reply(menu_messages(turn, turn.content.menu.prompt))
+
+
+@router.on(UnsendEvent)
+async def on_unsend(turn: Turn) -> None:
+    """The person took a message back: its text is deleted, here as on their phone."""
+    await forget_unsent(turn.session, turn.source_id, turn.event.unsend.message_id)
+
+
+@router.on(JoinEvent)
+@router.on(MemberJoinedEvent)
+async def on_group(turn: Turn) -> None:
+    """Consultations are one to one; in a group, say so and where to go instead."""
+    turn.reply(texts(turn.content.messages.group_not_supported))

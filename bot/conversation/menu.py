@@ -1,0 +1,106 @@
+"""The guidance menu: greeting, categories as quick-reply buttons, and what each choice answers."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from bot.consultation.queue import place_in_line, waiting_buttons, waiting_messages
+from bot.consultation.requests import request_consultation
+from bot.conversation.people import get_or_create_user
+from bot.conversation.router import Turn
+from bot.guidance.finder import open_lines, start_finder
+from bot.line.messages import Message, postback_data, postback_item, texts
+from bot.line.outbox import enqueue_loading
+from bot.rooms.participants import leave_any_room, show_rooms
+
+# Postback actions the bot's buttons send, with the fields each must carry.
+POSTBACK_FIELDS = {
+    "menu": set(),
+    "category": {"id"},
+    "link": {"id"},
+    "lang": {"id"},
+    "finder": set(),
+    "worry": {"id"},
+    "year": {"id"},
+    "queue": {"do"},
+    "helped": {"id", "v"},
+    "consent": {"id", "v"},
+    "room": {"do", "id"},
+    "band": {"id"},
+    "rcheck": {"id", "v"},
+}
+
+
+def menu_messages(turn: Turn, text: str) -> list[Message]:
+    """`text` with every menu entry, and every other language, as a quick-reply button."""
+    menu = turn.content.menu
+    items = [postback_item(c.label, postback_data("category", id=c.id)) for c in menu.categories]
+    items += [postback_item(link.label, postback_data("link", id=link.id)) for link in menu.links]
+    items += [
+        postback_item(other.menu.language_name, postback_data("lang", id=other.language))
+        for other in turn.all_content.languages()
+        if other.language != turn.content.language
+    ]
+    return texts(text, quick_reply=items)
+
+
+def parse_postback(data: str) -> tuple[str, dict[str, str]] | None:
+    """Read postback data the bot made; anything else (tampered, stale, foreign) gives None."""
+    try:
+        fields = parse_qs(data, keep_blank_values=True, strict_parsing=True, max_num_fields=5)
+    except ValueError:
+        return None
+    if any(len(values) != 1 for values in fields.values()):
+        return None
+    flat = {key: values[0] for key, values in fields.items()}
+    action = flat.pop("a", None)
+    if action not in POSTBACK_FIELDS or set(flat) != POSTBACK_FIELDS[action]:
+        return None
+    return action, flat
+
+
+async def choose_category(turn: Turn, category_id: str) -> None:
+    """The person chose a consultation category: record the request and say what happens next."""
+    content = turn.content
+    category = content.menu.category(category_id)
+    if category is None:
+        turn.reply(menu_messages(turn, content.messages.unknown_choice))
+        return
+    at = turn.record.occurred_at
+    in_hours = category.hours.is_open(at, turn.zone)
+    if in_hours:
+        await leave_any_room(turn)  # one conversation at a time: the counselor's
+    consultation = await request_consultation(turn.session, turn.source_id, category.id, at, in_hours)
+    if in_hours:
+        place = await place_in_line(turn.session, consultation)
+        [where] = waiting_messages(content, place)
+        turn.reply(texts(f"{category.accepted}\n\n{where['text']}\n\n{await open_lines(turn, at)}", quick_reply=waiting_buttons(content)))
+        # Typing dots while they wait tell them someone is on the other side.
+        enqueue_loading(turn.session, turn.source_id)
+        return
+    closed = content.messages.out_of_hours.format(category=category.label, hours=category.hours.describe(content.language))
+    turn.reply(menu_messages(turn, f"{closed}\n\n{await open_lines(turn, at, category.worries)}"))
+
+
+async def choose_link(turn: Turn, link_id: str) -> None:
+    """The person chose a non-category entry (the finder, the online ibasho)."""
+    link = turn.content.menu.link(link_id)
+    if link is None:
+        turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
+    elif link.opens == "finder":
+        start_finder(turn)
+    elif link.opens == "rooms":
+        await show_rooms(turn)
+    else:
+        turn.reply(menu_messages(turn, link.answer))
+
+
+async def choose_language(turn: Turn, language: str) -> None:
+    """The person chose a language: keep it and show the menu in it."""
+    if turn.all_content.in_language(language).language != language:
+        turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
+        return
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.language = language
+    turn.language = language
+    turn.reply(menu_messages(turn, f"{turn.content.messages.language_chosen}\n{turn.content.menu.prompt}"))

@@ -1,0 +1,440 @@
+"""A local LINE platform for the demo and the tests, over real HTTP.
+
+It plays both sides LINE plays: the Messaging API the bot calls (reply, push, multicast, loading
+animation, profile, mark-as-read), checked against LINE's rules and answering with LINE's status codes
+and error bodies; and the webhook, signing and posting events to the bot as LINE does, redeliveries
+included. Tests can make it fail (5xx, 429, slow answers). A phone-like page at `/` lets a person chat
+as one or more LINE users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jinja2
+from aiohttp import web
+from linebot.v3.messaging import MulticastRequest, PushMessageRequest, ReplyMessageRequest
+from pydantic import ValidationError
+
+from bot.line.limits import (
+    CAROUSEL_MAX_BUBBLES,
+    FLEX_ALT_TEXT_MAX,
+    MESSAGES_PER_REQUEST,
+    MULTICAST_MAX_RECIPIENTS,
+    POSTBACK_DATA_MAX,
+    QUICK_REPLY_LABEL_MAX,
+    QUICK_REPLY_MAX_ITEMS,
+    TEXT_MAX_UTF16,
+)
+from bot.line.messages import utf16_length
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
+)
+RETRY_KEY_LIFETIME = 24 * 3600
+# Event types after which LINE gives no reply token.
+NO_REPLY_TOKEN = {"unfollow", "leave", "memberLeft", "unsend"}
+
+
+class LineError(Exception):
+    """An answer in LINE's error format."""
+
+    def __init__(self, status: int, message: str, details: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.details = status, message, details or []
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return web.json_response(body, status=self.status, headers={"x-line-request-id": str(uuid.uuid4())})
+
+
+@dataclass
+class EmulatedUser:
+    """A LINE user of the emulator, with the timeline their phone would show."""
+
+    user_id: str
+    display_name: str
+    following: bool = False
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Fault:
+    """What the next calls to one endpoint do instead of succeeding."""
+
+    status: int | None = None
+    delay: float = 0.0
+    times: int = 1
+
+
+class LineEmulator:
+    """The LINE platform, for one channel, on this machine."""
+
+    def __init__(
+        self,
+        channel_secret: str,
+        channel_access_token: str,
+        *,
+        webhook_url: str | None = None,
+        reply_token_ttl: float = 60.0,
+    ) -> None:
+        self.channel_secret = channel_secret
+        self.channel_access_token = channel_access_token
+        self.webhook_url = webhook_url
+        self.reply_token_ttl = reply_token_ttl
+        self.users: dict[str, EmulatedUser] = {}
+        #: Every Messaging API call: endpoint, status answered, retry key.
+        self.requests: list[dict[str, Any]] = []
+        self._reply_tokens: dict[str, tuple[str, float]] = {}
+        self._retry_keys: dict[str, tuple[str, float]] = {}
+        self._faults: dict[str, list[Fault]] = {}
+        self._changed = asyncio.Event()
+        self._client: aiohttp.ClientSession | None = None
+        self.app = self._make_app()
+
+    # ----- the Python API the tests and the demo use -------------------------------------------
+
+    def add_user(self, user_id: str | None = None, display_name: str = "LINEユーザー") -> EmulatedUser:
+        """A LINE user who can talk to the bot (ids look like LINE's: U + 32 hex digits)."""
+        user_id = user_id or "U" + secrets.token_hex(16)
+        return self.users.setdefault(user_id, EmulatedUser(user_id, display_name))
+
+    def fail(self, endpoint: str, status: int, times: int = 1) -> None:
+        """The next `times` calls to `endpoint` ("reply", "push", ...) answer `status`."""
+        self._faults.setdefault(endpoint, []).append(Fault(status=status, times=times))
+
+    def delay(self, endpoint: str, seconds: float, times: int = 1) -> None:
+        """The next `times` calls to `endpoint` answer only after `seconds` (to provoke timeouts)."""
+        self._faults.setdefault(endpoint, []).append(Fault(delay=seconds, times=times))
+
+    def clear_faults(self) -> None:
+        """From now on every call succeeds again."""
+        self._faults.clear()
+
+    def messages_for(self, user_id: str) -> list[dict[str, Any]]:
+        """What the bot delivered to a user, oldest first: `{"message", "via", "retry_key"}`."""
+        return [entry for entry in self.add_user(user_id).timeline if entry["from"] == "bot"]
+
+    async def wait_for_messages(self, user_id: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until the bot delivered at least `count` messages to a user; returns them all."""
+        async with asyncio.timeout(timeout):
+            while len(self.messages_for(user_id)) < count:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.messages_for(user_id)
+
+    async def follow(self, user_id: str) -> int:
+        """The user adds the bot as a friend (or unblocks it)."""
+        self.add_user(user_id).following = True
+        return await self.send_events([self.event("follow", user_id, follow={"isUnblocked": False})])
+
+    async def unfollow(self, user_id: str) -> int:
+        """The user blocks the bot."""
+        self.add_user(user_id).following = False
+        return await self.send_events([self.event("unfollow", user_id)])
+
+    async def send_text(self, user_id: str, text: str) -> int:
+        """The user sends a text message."""
+        return await self._send_message(user_id, {"type": "text", "text": text})
+
+    async def send_sticker(self, user_id: str, package_id: str = "446", sticker_id: str = "1988") -> int:
+        """The user sends a sticker."""
+        sticker = {"type": "sticker", "packageId": package_id, "stickerId": sticker_id, "stickerResourceType": "STATIC"}
+        return await self._send_message(user_id, sticker)
+
+    async def send_image(self, user_id: str) -> int:
+        """The user sends a photo."""
+        return await self._send_message(user_id, {"type": "image", "contentProvider": {"type": "line"}})
+
+    async def send_postback(self, user_id: str, data: str, display_text: str | None = None) -> int:
+        """The user taps a postback button (`display_text` appears in their chat as LINE shows it)."""
+        if display_text:
+            self._record(user_id, {"from": "user", "message": {"type": "text", "text": display_text}})
+        return await self.send_events([self.event("postback", user_id, postback={"data": data})])
+
+    async def unsend(self, user_id: str, message_id: str) -> int:
+        """The user takes back a message they sent."""
+        return await self.send_events([self.event("unsend", user_id, unsend={"messageId": message_id})])
+
+    async def redeliver(self, event: dict[str, Any]) -> int:
+        """Send an event again as LINE's redelivery does: same webhookEventId, marked as redelivered."""
+        again = {**event, "deliveryContext": {"isRedelivery": True}}
+        return await self.send_events([again])
+
+    def event(self, event_type: str, user_id: str, **fields: Any) -> dict[str, Any]:
+        """A webhook event as LINE builds it, with a reply token where LINE gives one."""
+        event: dict[str, Any] = {
+            "type": event_type,
+            "mode": "active",
+            "timestamp": int(time.time() * 1000),
+            "source": {"type": "user", "userId": user_id},
+            "webhookEventId": _ulid(),
+            "deliveryContext": {"isRedelivery": False},
+            **fields,
+        }
+        if event_type not in NO_REPLY_TOKEN:
+            token = secrets.token_hex(16)
+            self._reply_tokens[token] = (user_id, time.monotonic() + self.reply_token_ttl)
+            event["replyToken"] = token
+        return event
+
+    async def send_events(self, events: list[dict[str, Any]]) -> int:
+        """Sign and POST one webhook body with these events to the bot; returns the HTTP status."""
+        if self.webhook_url is None:
+            raise RuntimeError("the emulator has no webhook URL yet")
+        body = json.dumps({"destination": "U" + "0" * 32, "events": events}, ensure_ascii=False).encode()
+        headers = {"content-type": "application/json; charset=utf-8", "x-line-signature": self.sign(body)}
+        if self._client is None:
+            self._client = aiohttp.ClientSession()
+        async with self._client.post(self.webhook_url, data=body, headers=headers) as response:
+            await response.read()
+            return response.status
+
+    def sign(self, body: bytes) -> str:
+        """LINE's signature: Base64(HMAC-SHA256(channel secret, raw body))."""
+        return base64.b64encode(hmac.new(self.channel_secret.encode(), body, hashlib.sha256).digest()).decode()
+
+    async def _send_message(self, user_id: str, message: dict[str, Any]) -> int:
+        message = {"id": str(time.time_ns())[:18], "quoteToken": secrets.token_urlsafe(16), **message}
+        self._record(user_id, {"from": "user", "message": message})
+        return await self.send_events([self.event("message", user_id, message=message)])
+
+    def _record(self, user_id: str, entry: dict[str, Any]) -> None:
+        self.add_user(user_id).timeline.append(entry)
+        self._changed.set()
+
+    # ----- the Messaging API ------------------------------------------------------------------
+
+    def _make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v2/bot/message/reply", self._api("reply", self._reply))
+        app.router.add_post("/v2/bot/message/push", self._api("push", self._push))
+        app.router.add_post("/v2/bot/message/multicast", self._api("multicast", self._multicast))
+        app.router.add_post("/v2/bot/chat/loading/start", self._api("loading", self._loading))
+        app.router.add_post("/v2/bot/message/markAsRead", self._api("markAsRead", self._mark_as_read))
+        app.router.add_get("/v2/bot/profile/{user_id}", self._api("profile", self._profile))
+        app.router.add_get("/", self._page)
+        app.router.add_get("/_emulator/users/{user_id}", self._timeline)
+        app.router.add_post("/_emulator/users/{user_id}/send", self._send_from_page)
+        app.router.add_post("/_emulator/faults", self._add_fault)
+        app.on_cleanup.append(self._close_client)
+        return app
+
+    async def _close_client(self, _app: web.Application) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    def _api(self, endpoint: str, handler: Any) -> Any:
+        async def respond(request: web.Request) -> web.Response:
+            retry_key = request.headers.get("X-Line-Retry-Key")
+            try:
+                await self._inject_fault(endpoint)
+                self._authorise(request)
+                body = None if request.method == "GET" else await _json_body(request)
+                response = await handler(request, body, retry_key)
+            except LineError as error:
+                response = error.response()
+            self.requests.append({"endpoint": endpoint, "status": response.status, "retry_key": retry_key})
+            return response
+
+        return respond
+
+    async def _inject_fault(self, endpoint: str) -> None:
+        faults = self._faults.get(endpoint)
+        if not faults:
+            return
+        fault = faults[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            faults.pop(0)
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.status == 429:
+            raise LineError(429, "The API rate limit has been exceeded. Try again later.")
+        if fault.status is not None:
+            raise LineError(fault.status, "An error occurred in the emulated LINE platform (injected).")
+
+    def _authorise(self, request: web.Request) -> None:
+        if request.headers.get("Authorization") != f"Bearer {self.channel_access_token}":
+            raise LineError(401, "Authentication failed due to the following reason: invalid token.")
+
+    async def _reply(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        _check_structure(ReplyMessageRequest, body)
+        token = body.get("replyToken")
+        user_id, expires = self._reply_tokens.pop(token, (None, 0.0))
+        if user_id is None or time.monotonic() > expires:
+            raise LineError(400, "Invalid reply token")
+        messages = _check_messages(body["messages"])
+        return self._deliver([user_id], messages, "reply", None)
+
+    async def _push(self, _request: web.Request, body: Any, retry_key: str | None) -> web.Response:
+        _check_structure(PushMessageRequest, body)
+        if body["to"] not in self.users:
+            raise LineError(400, "The property, 'to', in the request body is invalid (line: -, column: -)")
+        messages = _check_messages(body["messages"])
+        return self._accept_once(retry_key) or self._deliver([body["to"]], messages, "push", retry_key)
+
+    async def _multicast(self, _request: web.Request, body: Any, retry_key: str | None) -> web.Response:
+        _check_structure(MulticastRequest, body)
+        if not 1 <= len(body["to"]) <= MULTICAST_MAX_RECIPIENTS:
+            raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {MULTICAST_MAX_RECIPIENTS}", "property": "to"}])
+        messages = _check_messages(body["messages"])
+        known = [user_id for user_id in body["to"] if user_id in self.users]
+        return self._accept_once(retry_key) or self._deliver(known, messages, "multicast", retry_key, sent_messages=False)
+
+    async def _loading(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        seconds = body.get("loadingSeconds", 20)
+        if body.get("chatId") not in self.users:
+            raise LineError(400, "The property, 'chatId', in the request body is invalid")
+        if not isinstance(seconds, int) or not 5 <= seconds <= 60 or seconds % 5:
+            raise LineError(400, "The request body has 1 error(s)", [{"message": "Must be a multiple of 5 between 5 and 60", "property": "loadingSeconds"}])
+        self._record(body["chatId"], {"from": "bot", "message": {"type": "loading", "seconds": seconds}, "via": "loading", "retry_key": None})
+        return _ok({})
+
+    async def _mark_as_read(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        if not isinstance(body.get("chat"), dict) or body["chat"].get("userId") not in self.users:
+            raise LineError(400, "The property, 'chat.userId', in the request body is invalid")
+        return _ok({})
+
+    async def _profile(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        user = self.users.get(request.match_info["user_id"])
+        if user is None or not user.following:
+            raise LineError(404, "Not found")
+        return _ok({"userId": user.user_id, "displayName": user.display_name, "language": "ja"})
+
+    def _accept_once(self, retry_key: str | None) -> web.Response | None:
+        """LINE's retry-key rule: a key already accepted within 24 h answers 409 and sends nothing."""
+        if retry_key is None:
+            return None
+        try:
+            uuid.UUID(retry_key)
+        except ValueError:
+            raise LineError(400, "The value for the 'X-Line-Retry-Key' header is invalid") from None
+        now = time.monotonic()
+        accepted = self._retry_keys.get(retry_key)
+        if accepted is not None and now - accepted[1] < RETRY_KEY_LIFETIME:
+            return web.json_response(
+                {"message": "The retry key is already accepted"},
+                status=409,
+                headers={"x-line-accepted-request-id": accepted[0], "x-line-request-id": str(uuid.uuid4())},
+            )
+        self._retry_keys[retry_key] = (str(uuid.uuid4()), now)
+        return None
+
+    def _deliver(
+        self, user_ids: list[str], messages: list[dict[str, Any]], via: str, retry_key: str | None, sent_messages: bool = True
+    ) -> web.Response:
+        for user_id in user_ids:
+            # A user who blocked the bot receives nothing, though LINE still answers 200.
+            if self.users[user_id].following:
+                for message in messages:
+                    self._record(user_id, {"from": "bot", "message": message, "via": via, "retry_key": retry_key})
+        if not sent_messages:
+            return _ok({})
+        return _ok({"sentMessages": [{"id": str(time.time_ns()), "quoteToken": secrets.token_urlsafe(16)} for _ in messages]})
+
+    # ----- the phone page ---------------------------------------------------------------------
+
+    async def _page(self, _request: web.Request) -> web.Response:
+        html = TEMPLATES.get_template("emulator.html").render()
+        return web.Response(text=html, content_type="text/html")
+
+    async def _timeline(self, request: web.Request) -> web.Response:
+        user = self.users.get(request.match_info["user_id"])
+        return web.json_response({"following": bool(user and user.following), "timeline": user.timeline if user else []})
+
+    async def _send_from_page(self, request: web.Request) -> web.Response:
+        user_id = request.match_info["user_id"]
+        body = await request.json()
+        self.add_user(user_id, str(body.get("displayName") or "LINEユーザー"))
+        kind = body.get("kind")
+        if kind == "text" and str(body.get("text", "")).strip():
+            status = await self.send_text(user_id, str(body["text"]))
+        elif kind == "postback":
+            status = await self.send_postback(user_id, str(body.get("data", "")), body.get("displayText"))
+        elif kind in ("sticker", "image", "follow", "unfollow"):
+            status = await getattr(self, {"sticker": "send_sticker", "image": "send_image"}.get(kind, kind))(user_id)
+        else:
+            raise web.HTTPBadRequest(text="unknown kind")
+        return web.json_response({"webhookStatus": status})
+
+    async def _add_fault(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        fault = Fault(status=body.get("status"), delay=float(body.get("delay", 0)), times=int(body.get("times", 1)))
+        self._faults.setdefault(str(body["endpoint"]), []).append(fault)
+        return web.json_response({})
+
+
+def _ok(body: dict[str, Any]) -> web.Response:
+    return web.json_response(body, headers={"x-line-request-id": str(uuid.uuid4())})
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise LineError(415, "Content-Type must be application/json")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise LineError(400, "The request body could not be parsed as JSON") from None
+    if not isinstance(body, dict):
+        raise LineError(400, "The request body must be a JSON object")
+    return body
+
+
+def _check_structure(model: Any, body: dict[str, Any]) -> None:
+    """Structure per LINE's OpenAPI description, through the SDK's models generated from it."""
+    try:
+        model.from_dict(body)
+    except (ValidationError, ValueError, TypeError, KeyError) as exc:
+        raise LineError(400, "The request body has 1 error(s)", [{"message": str(exc).splitlines()[0], "property": "messages"}]) from None
+
+
+def _check_messages(messages: Any) -> list[dict[str, Any]]:
+    """LINE's limits on messages that the structure alone does not show."""
+    if not isinstance(messages, list) or not 1 <= len(messages) <= MESSAGES_PER_REQUEST:
+        raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {MESSAGES_PER_REQUEST}", "property": "messages"}])
+    for index, message in enumerate(messages):
+        where = f"messages[{index}]"
+        if message.get("type") == "text" and utf16_length(message.get("text", "")) > TEXT_MAX_UTF16:
+            raise LineError(400, "The request body has 1 error(s)", [{"message": f"Length must be between 0 and {TEXT_MAX_UTF16}", "property": f"{where}.text"}])
+        if message.get("type") == "flex":
+            _check_flex(message, where)
+        items = (message.get("quickReply") or {}).get("items", [])
+        if len(items) > QUICK_REPLY_MAX_ITEMS:
+            raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 0 and {QUICK_REPLY_MAX_ITEMS}", "property": f"{where}.quickReply.items"}])
+        for number, item in enumerate(items):
+            action = item.get("action") or {}
+            if len(action.get("label", "")) > QUICK_REPLY_LABEL_MAX:
+                raise LineError(400, "The request body has 1 error(s)", [{"message": f"Length must be between 0 and {QUICK_REPLY_LABEL_MAX}", "property": f"{where}.quickReply.items[{number}].action.label"}])
+            if len(action.get("data", "")) > POSTBACK_DATA_MAX:
+                raise LineError(400, "The request body has 1 error(s)", [{"message": f"Length must be between 0 and {POSTBACK_DATA_MAX}", "property": f"{where}.quickReply.items[{number}].action.data"}])
+    return messages
+
+
+def _check_flex(message: dict[str, Any], where: str) -> None:
+    """Flex limits: the alt text shown in notifications, and the bubbles in a carousel."""
+    if not 1 <= len(message.get("altText", "")) <= FLEX_ALT_TEXT_MAX:
+        raise LineError(400, "The request body has 1 error(s)", [{"message": f"Length must be between 1 and {FLEX_ALT_TEXT_MAX}", "property": f"{where}.altText"}])
+    contents = message.get("contents") or {}
+    if contents.get("type") == "carousel" and not 1 <= len(contents.get("contents", [])) <= CAROUSEL_MAX_BUBBLES:
+        raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {CAROUSEL_MAX_BUBBLES}", "property": f"{where}.contents.contents"}])
+
+
+def _ulid() -> str:
+    """A 26-character id shaped like LINE's webhookEventId (a ULID: time, then randomness)."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    return "".join(alphabet[(value >> shift) & 31] for shift in range(125, -1, -5))

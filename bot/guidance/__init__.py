@@ -1,0 +1,1 @@
+"""Guidance: the content files' models and loader, opening hours, and the support finder."""

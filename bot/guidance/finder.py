@@ -1,0 +1,187 @@
+"""The support finder: worries → (school year for children) → helplines and programs, open ones first.
+
+Like the national site's chatbot (あなたはひとりじゃない), from the same kind of data: `content/resources.yaml`.
+The same choice of lines answers out of hours and in emergencies (`lines_for`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from bot.conversation.people import get_or_create_user
+from bot.conversation.router import Turn
+from bot.guidance.content import Content, Resource
+from bot.line.messages import Message, flex, postback_data, postback_item, texts
+
+# How many lines an out-of-hours or emergency answer lists: enough to choose, few enough to read;
+# the general crisis lines take at most CRISIS_LINES of them, the rest are for the person's worries.
+MAX_LINES = 5
+CRISIS_LINES = 2
+# A handful of bubbles reads well on a phone; LINE allows 12.
+MAX_RESULTS = 5
+# From late evening to early morning 24-hour lines come first: most others are closed or closing.
+NIGHT_STARTS, NIGHT_ENDS = time(22, 0), time(6, 0)
+
+
+def lines_for(
+    content: Content,
+    at: datetime,
+    zone: ZoneInfo,
+    *,
+    worries: set[str] | None = None,
+    school_year: str | None = None,
+    ages: tuple[int, int] | None = None,
+    open_only: bool = False,
+) -> list[Resource]:
+    """Resources for a person, best first: serving one of `worries` (any if None) in their language,
+    for their age or school year, those open now first and, at night, 24-hour lines before others.
+    """
+    local = at.astimezone(zone).time()
+    night = local >= NIGHT_STARTS or local < NIGHT_ENDS
+    # A worry about other languages wants lines in them, whatever language the person reads.
+    any_language = bool(worries) and all((w := content.finder.worry(i)) is not None and w.any_language for i in worries)
+    chosen = [
+        r
+        for r in content.resources
+        if (worries is None or worries & set(r.worries))
+        and (school_year is None or school_year in r.school_years)
+        and r.audience.admits(None if any_language else content.language, ages)
+        and (not open_only or r.hours.is_open(at, zone))
+    ]
+    # Stable sort: within equal keys the order of resources.yaml (the editors' order) stays.
+    return sorted(chosen, key=lambda r: (not r.hours.is_open(at, zone), not (night and r.hours.always)))
+
+
+def person_ages(content: Content, school_year: str | None) -> tuple[int, int] | None:
+    """The ages a person's school year stands for, if they gave one."""
+    year = content.finder.school_year(school_year) if school_year else None
+    return year.ages if year else None
+
+
+def contact_uri(kind: str, value: str) -> str:
+    """Where a tap on a contact goes: a call for numbers (# escaped, as tel: URIs need), else the page."""
+    return f"tel:{quote(value.replace('-', ''))}" if kind == "phone" else value
+
+
+def resource_bubble(content: Content, resource: Resource, at: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """One resource as a Flex bubble: name, what it is for, open now or its hours, tap to call or open."""
+    finder, text = content.finder, resource.text(content.language)
+    is_open = resource.hours.is_open(at, zone)
+    status = finder.open_now if is_open else finder.closed_now
+    hours = finder.hours.format(hours=resource.hours.describe(content.language))
+    buttons = [
+        {
+            "type": "button",
+            "style": "link",
+            "height": "sm",
+            "action": {
+                "type": "uri",
+                "label": f"{finder.call} {c.value}" if c.kind == "phone" else finder.open_page,
+                "uri": contact_uri(c.kind, c.value),
+            },
+        }
+        for c in resource.contacts
+    ]
+    return {
+        "type": "bubble",
+        "size": "kilo",
+        "body": {
+            "type": "box",
+            "layout": "vertical",
+            "spacing": "sm",
+            "contents": [
+                {"type": "text", "text": text.name, "weight": "bold", "wrap": True},
+                {"type": "text", "text": text.summary, "size": "sm", "wrap": True},
+                {"type": "text", "text": status, "size": "sm", "weight": "bold", "color": "#1f8a3b" if is_open else "#888888"},
+                {"type": "text", "text": hours, "size": "xs", "color": "#666666", "wrap": True},
+            ],
+        },
+        "footer": {"type": "box", "layout": "vertical", "contents": buttons},
+    }
+
+
+def results_messages(content: Content, title: str, resources: list[Resource], at: datetime, zone: ZoneInfo) -> list[Message]:
+    """The results as a carousel, with the way back to the finder and the menu."""
+    finder = content.finder
+    shown = resources[:MAX_RESULTS]
+    intro = finder.results.format(worry=title, count=len(shown))
+    alt_text = "\n".join([intro, *(f"・{r.text(content.language).name}" for r in shown)])
+    return texts(intro) + [
+        flex(
+            alt_text,
+            {"type": "carousel", "contents": [resource_bubble(content, r, at, zone) for r in shown]},
+            quick_reply=[
+                postback_item(finder.search_again, postback_data("finder")),
+                postback_item(finder.back_to_menu, postback_data("menu")),
+            ],
+        )
+    ]
+
+
+def start_finder(turn: Turn) -> None:
+    """Offer the worries, as the national site's chatbot does, as buttons in one bubble."""
+    finder = turn.content.finder
+    buttons = [
+        {
+            "type": "button",
+            "style": "secondary",
+            "height": "sm",
+            "action": {"type": "postback", "label": w.label, "data": postback_data("worry", id=w.id), "displayText": w.label},
+        }
+        for w in finder.worries
+    ]
+    bubble = {"type": "bubble", "body": {"type": "box", "layout": "vertical", "spacing": "sm", "contents": buttons}}
+    alt_text = "\n".join([finder.prompt, *(f"・{w.label}" for w in finder.worries)])
+    turn.reply(texts(finder.prompt) + [flex(alt_text, bubble)])
+
+
+async def choose_worry(turn: Turn, worry_id: str) -> None:
+    """Children are asked their school year first; everyone else gets the lines for the worry now."""
+    content = turn.content
+    worry = content.finder.worry(worry_id)
+    if worry is None:
+        start_finder(turn)
+        return
+    if worry.asks_school_year:
+        items = [postback_item(y.label, postback_data("year", id=y.id)) for y in content.finder.school_years]
+        turn.reply(texts(content.finder.school_year_prompt, quick_reply=items))
+        return
+    user = await get_or_create_user(turn.session, turn.source_id)
+    at = turn.record.occurred_at
+    found = lines_for(content, at, turn.zone, worries={worry.id}, ages=person_ages(content, user.school_year))
+    turn.reply(results_messages(content, worry.label, found, at, turn.zone))
+
+
+async def choose_school_year(turn: Turn, year_id: str) -> None:
+    """A child gave their school year: keep it, and list the lines for children of that age."""
+    content = turn.content
+    year = content.finder.school_year(year_id)
+    if year is None:
+        start_finder(turn)
+        return
+    user = await get_or_create_user(turn.session, turn.source_id)
+    user.school_year = year.id
+    at = turn.record.occurred_at
+    found = lines_for(content, at, turn.zone, school_year=year.id, ages=year.ages)
+    turn.reply(results_messages(content, year.label, found, at, turn.zone))
+
+
+async def open_lines(turn: Turn, at: datetime, worries: list[str] | None = None) -> str:
+    """The emergency sentence and the lines open now for this person (their language and age):
+    crisis lines first, then lines for `worries`.
+    """
+    content = turn.content
+    user = await get_or_create_user(turn.session, turn.source_id)
+    ages = person_ages(content, user.school_year)
+    crisis = [r for r in lines_for(content, at, turn.zone, ages=ages, open_only=True) if r.emergency]
+    for_worries = lines_for(content, at, turn.zone, worries=set(worries), ages=ages, open_only=True) if worries else []
+    chosen = list({r.id: r for r in crisis[:CRISIS_LINES] + for_worries}.values())[:MAX_LINES]
+    lines = [content.messages.emergency]
+    for resource in chosen:
+        phones = "、".join(c.value for c in resource.contacts if c.kind == "phone")
+        reach = phones or next(c.value for c in resource.contacts)
+        lines.append(f"・{resource.text(content.language).name} {reach}（{resource.hours.describe(content.language)}）")
+    return "\n".join(lines)

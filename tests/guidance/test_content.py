@@ -1,0 +1,192 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.guidance.content import ContentError, load_content
+from bot.line.limits import QUICK_REPLY_LABEL_MAX
+
+REPO_CONTENT = Path(__file__).resolve().parents[2] / "content"
+
+
+@pytest.fixture
+def content_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "content"
+    shutil.copytree(REPO_CONTENT, target)
+    return target
+
+
+def test_repository_content_is_valid_and_complete(content) -> None:
+    labels = [c.label for c in content.menu.categories] + [link.label for link in content.menu.links]
+    assert labels[:7] == ["18歳以下の方", "孤独・孤立の悩み", "死にたいほどつらい気持ち", "生活困窮", "女性の悩み", "性別の違和", "外国語相談 Foreign"]
+    assert {"その他", "支援制度・窓口をさがす", "オンライン居場所"} <= set(labels)
+    assert all(len(label) <= QUICK_REPLY_LABEL_MAX for label in labels)
+    assert any(r.emergency and r.hours.always for r in content.resources), "a 24-hour line is needed for crises"
+
+
+def _problems(directory: Path) -> list[str]:
+    with pytest.raises(ContentError) as caught:
+        load_content(directory)
+    return caught.value.problems
+
+
+def test_problem_names_file_and_line(content_dir: Path) -> None:
+    menu = content_dir / "menu.yaml"
+    lines = menu.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines) if "label: 生活困窮" in line)
+    lines[number] = "    label: " + "長" * 21
+    menu.write_text("\n".join(lines), encoding="utf-8")
+    [problem] = _problems(content_dir)
+    assert problem.startswith(f"{menu}:{number + 1}: categories.3.label:")
+
+
+def test_yaml_syntax_error_has_a_line(content_dir: Path) -> None:
+    (content_dir / "messages.yaml").write_text("received_sticker: ok\nbroken: [unclosed\n", encoding="utf-8")
+    [problem] = _problems(content_dir)
+    assert problem.startswith(f"{content_dir / 'messages.yaml'}:") and "YAML syntax" in problem
+
+
+def test_missing_file_missing_key_bad_phone_and_duplicates(content_dir: Path) -> None:
+    (content_dir / "messages.yaml").unlink()
+    resources = content_dir / "resources.yaml"
+    text = resources.read_text(encoding="utf-8").replace("0120-061-338", "0120061338")
+    resources.write_text(text, encoding="utf-8")
+    problems = _problems(content_dir)
+    assert any("messages.yaml:1: file is missing" in p for p in problems)
+    assert any("resources.yaml" in p and "0120061338" in p for p in problems)
+
+
+def test_duplicate_category_ids_are_reported(content_dir: Path) -> None:
+    menu = content_dir / "menu.yaml"
+    menu.write_text(menu.read_text(encoding="utf-8").replace("id: poverty", "id: loneliness"), encoding="utf-8")
+    [problem] = _problems(content_dir)
+    assert "duplicate id 'loneliness'" in problem
+
+
+def _replace_once(path: Path, old: str, new: str) -> int:
+    """Replace the first `old` in the file; returns the (1-based) line it was on."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    line = text[: text.index(old)].count("\n") + 1
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return line
+
+
+def test_wrong_type_and_bad_hours_in_resources(content_dir: Path) -> None:
+    resources = content_dir / "resources.yaml"
+    type_line = _replace_once(resources, "  emergency: true", "  emergency: sometimes")
+    hours_line = _replace_once(resources, "open: '16:00'", "open: '25:00'")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{resources}:{type_line}: 0.emergency:") for p in problems), problems
+    assert any(p.startswith(f"{resources}:{hours_line}: 1.hours.periods.0.open:") for p in problems), problems
+
+
+def test_unknown_worry_school_year_and_category_worry_are_named(content_dir: Path) -> None:
+    resources, menu = content_dir / "resources.yaml", content_dir / "menu.yaml"
+    worry_line = _replace_once(resources, "worries: [suicide,", "worries: [despair,")
+    year_line = _replace_once(resources, "school_years: [elementary_low,", "school_years: [kindergarten,")
+    category_line = _replace_once(menu, "worries: [under18]", "worries: [childhood]")
+    problems = _problems(content_dir)
+    assert f"{resources}:{worry_line}: unknown worry 'despair' (see finder.yaml)" in problems
+    assert f"{resources}:{year_line}: unknown school year 'kindergarten' (see finder.yaml)" in problems
+    assert f"{menu}:{category_line}: unknown worry 'childhood' (see finder.yaml)" in problems
+
+
+def test_duplicate_resource_id_and_a_number_not_on_the_source(content_dir: Path) -> None:
+    resources = content_dir / "resources.yaml"
+    duplicate_line = _replace_once(resources, "- id: kodomo_jinken_110", "- id: inochi_sos")
+    number_line = _replace_once(resources, "value: 0120-783-556}", "value: 0120-783-557}")
+    problems = _problems(content_dir)
+    assert f"{resources}:{duplicate_line}: duplicate id 'inochi_sos'" in problems
+    assert f"{resources}:{number_line}: 0120-783-557 is not in the evidence quoted from the source" in problems
+
+
+def test_a_worry_without_any_resource_is_refused(content_dir: Path) -> None:
+    finder = content_dir / "finder.yaml"
+    line = _replace_once(finder, "  - {id: care, label: 介護}", "  - {id: care, label: 介護}\n  - {id: pets, label: ペット}")
+    assert _problems(content_dir) == [f"{finder}:{line + 1}: no resource in resources.yaml serves worry 'pets' in 'ja'"]
+
+
+def test_translations_give_words_only_for_ids_the_base_has(content_dir: Path) -> None:
+    menu = content_dir / "en" / "menu.yaml"
+    hours_line = _replace_once(menu, "  - id: foreign\n", "  - id: foreign\n    hours: {always: true}\n") + 1
+    unknown_line = _replace_once(menu, "  - id: finder", "  - id: chat")
+    problems = _problems(content_dir)
+    assert f"{menu}:{hours_line}: hours: comes from the base file, only words are translated" in problems
+    assert f"{menu}:{unknown_line}: id 'chat' is not in the base file" in problems
+
+
+def test_an_unknown_file_or_folder_is_not_ignored(content_dir: Path) -> None:
+    (content_dir / "room.yaml").write_text("rooms: []\n", encoding="utf-8")
+    (content_dir / "drafts").mkdir()
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{content_dir / 'room.yaml'}:1: not a content file") for p in problems)
+    assert any(p.startswith(f"{content_dir / 'drafts'}:1: folders in content/ are languages") for p in problems)
+
+
+def test_the_english_content_is_complete(content) -> None:
+    english = content.in_language("en")
+    assert english.language == "en" and english.menu.language_name == "English"
+    assert [c.id for c in english.menu.categories] == ["foreign"]
+    assert english.menu.category("foreign").hours == content.menu.category("foreign").hours, "hours come from the base"
+    assert english.finder.worry("foreign_language").any_language, "what a worry does comes from the base"
+    assert len(content.resources) >= 60
+
+
+def test_repository_record_options_and_canned_phrases(content) -> None:
+    assert [c.label for c in content.records.genders] == ["女性", "男性", "その他", "不明"]
+    assert "死にたい・消えたい気持ち" in [c.label for c in content.records.worries]
+    assert 8 <= len(content.canned) <= 12
+    assert content.in_language("en").records == content.records, "console content is not translated"
+
+
+def test_broken_record_options_are_named_with_file_and_line(content_dir: Path) -> None:
+    records = content_dir / "records.yaml"
+    duplicate_line = _replace_once(records, "{id: work, label: 仕事}", "{id: family, label: 仕事}")
+    empty_line = _replace_once(records, "  - {id: listening, label: 傾聴}", "  - {id: listening, label: ''}")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{records}:{empty_line}: responses.0.label:") for p in problems), problems
+    (content_dir / "records.yaml").write_text(records.read_text(encoding="utf-8").replace("label: ''", "label: 傾聴"), encoding="utf-8")
+    assert _problems(content_dir) == [f"{records}:{duplicate_line}: duplicate id 'family'"]
+
+
+def test_broken_canned_phrases_are_named_with_file_and_line(content_dir: Path) -> None:
+    canned = content_dir / "canned.yaml"
+    duplicate_line = _replace_once(canned, "- id: closing", "- id: greeting")
+    assert _problems(content_dir) == [f"{canned}:{duplicate_line}: duplicate id 'greeting'"]
+    canned.write_text("- id: Greeting\n  label: あいさつ\n  text: こんにちは\n- id: empty\n  label: 空\n", encoding="utf-8")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{canned}:1: 0.id:") for p in problems), problems
+    assert any(p.startswith(f"{canned}:4: 1.text: Field required") for p in problems), problems
+    canned.unlink()
+    assert _problems(content_dir) == [f"{canned}:1: file is missing"]
+
+
+def test_risk_data_is_checked_line_by_line(content_dir: Path) -> None:
+    examples = content_dir / "risk" / "train.jsonl"
+    lines = examples.read_text(encoding="utf-8").splitlines()
+    lines[4] = '{"text": "消えたい", "level": "severe", "tags": []}'
+    lines[6] = "not json"
+    examples.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lexicon = content_dir / "risk" / "lexicon.yaml"
+    lexicon.write_text(lexicon.read_text(encoding="utf-8") + "\n  - {words: [], level: high, role: act, tags: []}\n", encoding="utf-8")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{examples}:5: level must be one of") for p in problems), problems
+    assert f"{examples}:7: not a JSON object" in problems
+    assert any(p.startswith(f"{lexicon}:") for p in problems), problems
+
+
+def test_a_room_schedule_that_is_not_a_crontab_is_named(content_dir: Path) -> None:
+    rooms = content_dir / "rooms.yaml"
+    cron_line = _replace_once(rooms, 'schedule: "0 20 * * mon,wed,fri"', 'schedule: "0 25 * * mon"')
+    [problem] = _problems(content_dir)
+    assert problem.startswith(f"{rooms}:{cron_line}: rooms.0.schedule:") and "(25)" in problem
+
+
+def test_children_and_adults_never_share_a_room_and_bands_must_exist(content_dir: Path) -> None:
+    rooms = content_dir / "rooms.yaml"
+    mixed_line = _replace_once(rooms, "age_bands: [age18_29]", "age_bands: [under18, age18_29]")
+    band_line = _replace_once(rooms, "age_bands: [age18_29, age30_plus]", "age_bands: [age18_29, elders]")
+    problems = _problems(content_dir)
+    assert f"{rooms}:{mixed_line}: a room is for under-18s or for adults, never both" in problems
+    assert f"{rooms}:{band_line}: unknown age band 'elders'" in problems

@@ -1,0 +1,172 @@
+"""The support finder: which lines it offers, when they are open, and the flow on LINE (and in English)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import Service
+from sqlmodel import select
+
+from bot.appkeys import SESSIONS
+from bot.guidance.finder import contact_uri, lines_for
+from bot.storage.models import Consultation, LineUser
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+WEEKDAY_10 = datetime(2026, 11, 25, 10, 0, tzinfo=TOKYO)  # a Wednesday
+WEEKDAY_22 = datetime(2026, 11, 25, 22, 0, tzinfo=TOKYO)
+SUNDAY = datetime(2026, 11, 29, 14, 0, tzinfo=TOKYO)
+HOLIDAY = datetime(2026, 11, 23, 10, 0, tzinfo=TOKYO)  # 勤労感謝の日, a Monday
+NEW_YEARS_EVE = datetime(2026, 12, 31, 10, 0, tzinfo=TOKYO)  # a Thursday
+
+
+def test_every_worry_finds_a_line_in_every_language(content) -> None:
+    for language in content.languages():
+        for worry in language.finder.worries:
+            found = lines_for(language, WEEKDAY_10, TOKYO, worries={worry.id})
+            assert found, f"{language.language}: nothing for {worry.id}"
+            if not worry.any_language:
+                assert all(language.language in r.audience.languages for r in found)
+
+
+@pytest.mark.parametrize("year", ["elementary_low", "elementary_mid", "elementary_high", "junior_high", "high_school"])
+def test_each_school_year_finds_lines_for_children_of_that_age(content, year: str) -> None:
+    ages = content.finder.school_year(year).ages
+    found = lines_for(content, WEEKDAY_22, TOKYO, school_year=year, ages=ages)
+    assert found
+    for resource in found:
+        assert year in resource.school_years
+        assert resource.audience.max_age is None or resource.audience.max_age >= ages[0]
+    assert any(r.hours.always for r in found), "a child writing at night needs a line that is open"
+
+
+@pytest.mark.parametrize(
+    ("moment", "weekday_line_open"),
+    [(WEEKDAY_10, True), (WEEKDAY_22, False), (SUNDAY, False), (HOLIDAY, False), (NEW_YEARS_EVE, False)],
+)
+def test_open_now_for_a_weekday_line_and_a_24_hour_line(content, moment: datetime, weekday_line_open: bool) -> None:
+    weekday_line = content.resource("minna_no_jinken_110")  # weekdays 8:30–17:15, not on holidays or the new year
+    always = content.resource("inochi_sos")
+    assert weekday_line.hours.is_open(moment, TOKYO) is weekday_line_open
+    assert always.hours.is_open(moment, TOKYO)
+    found = lines_for(content, moment, TOKYO, worries={"under18"})
+    open_flags = [r.hours.is_open(moment, TOKYO) for r in found]
+    assert open_flags == sorted(open_flags, reverse=True), "open lines come first"
+
+
+def test_at_night_24_hour_lines_come_first(content) -> None:
+    found = lines_for(content, WEEKDAY_22, TOKYO, worries={"no_one_to_talk"})
+    first_not_always = next(i for i, r in enumerate(found) if not r.hours.always)
+    assert first_not_always > 0 and all(not r.hours.always for r in found[first_not_always:] if not r.hours.is_open(WEEKDAY_22, TOKYO))
+
+
+def test_tap_to_call_uris() -> None:
+    assert contact_uri("phone", "0120-061-338") == "tel:0120061338"
+    assert contact_uri("phone", "#8891") == "tel:%238891"
+    assert contact_uri("web", "https://example.go.jp/") == "https://example.go.jp/"
+
+
+async def at(service: Service, user: str, data: str, moment: datetime) -> None:
+    event = service.line.event("postback", user, postback={"data": data})
+    event["timestamp"] = int(moment.timestamp() * 1000)
+    assert await service.line.send_events([event]) == 200
+
+
+def bubbles(message: dict) -> list[dict]:
+    contents = message["contents"]
+    return contents["contents"] if contents["type"] == "carousel" else [contents]
+
+
+def bubble_texts(bubble: dict) -> list[str]:
+    return [c["text"] for c in bubble["body"]["contents"] if c["type"] == "text"]
+
+
+async def test_finder_flow_worry_to_carousel(service: Service, content) -> None:
+    line = service.line
+    user = line.add_user().user_id
+    await line.follow(user)
+    await line.send_postback(user, "a=link&id=finder")
+    prompt, worries = [m["message"] for m in (await line.wait_for_messages(user, 3))[1:]]
+    assert prompt["text"] == content.finder.prompt
+    buttons = [c["action"]["label"] for c in bubbles(worries)[0]["body"]["contents"]]
+    assert buttons == [w.label for w in content.finder.worries]
+    await line.send_postback(user, "a=worry&id=living_costs")
+    intro, carousel = [m["message"] for m in (await line.wait_for_messages(user, 5))[3:]]
+    assert carousel["type"] == "flex" and 1 <= len(bubbles(carousel)) <= 5
+    assert "生活や仕事の費用" in intro["text"]
+    for bubble in bubbles(carousel):
+        texts = bubble_texts(bubble)
+        resource = next(r for r in content.resources if r.name == texts[0])
+        assert "living_costs" in resource.worries
+        assert texts[2] in (content.finder.open_now, content.finder.closed_now)
+        uris = [b["action"]["uri"] for b in bubble["footer"]["contents"]]
+        assert uris == [contact_uri(c.kind, c.value) for c in resource.contacts]
+
+
+async def test_children_are_asked_their_school_year_and_it_is_kept(service: Service, content) -> None:
+    line = service.line
+    user = line.add_user().user_id
+    await line.follow(user)
+    await line.send_postback(user, "a=worry&id=under18")
+    question = (await line.wait_for_messages(user, 2))[1]["message"]
+    assert question["text"] == content.finder.school_year_prompt
+    assert [i["action"]["label"] for i in question["quickReply"]["items"]] == ["小学1・2年", "小学3・4年", "小学5・6年", "中学生", "15〜18歳"]
+    await at(service, user, "a=year&id=junior_high", WEEKDAY_22)
+    carousel = (await line.wait_for_messages(user, 4))[3]["message"]
+    names = [bubble_texts(b)[0] for b in bubbles(carousel)]
+    for name in names:
+        assert "junior_high" in next(r for r in content.resources if r.name == name).school_years
+    first = bubble_texts(bubbles(carousel)[0])
+    assert first[2] == content.finder.open_now, "at 22:00 an open (24-hour) line comes first"
+    async with service.app[SESSIONS]() as session:
+        assert (await session.get(LineUser, user)).school_year == "junior_high"
+
+
+async def test_tampered_finder_choices_restart_the_finder(service: Service, content) -> None:
+    line = service.line
+    user = line.add_user().user_id
+    await line.follow(user)
+    await line.send_postback(user, "a=worry&id=nonexistent")
+    await line.send_postback(user, "a=year&id=university")
+    messages = await line.wait_for_messages(user, 5)
+    assert [m["message"].get("text") for m in messages[1:]][::2] == [content.finder.prompt] * 2
+
+
+async def test_english_route(service: Service, content) -> None:
+    line = service.line
+    english = content.in_language("en")
+    user = line.add_user().user_id
+    await line.follow(user)
+    await line.send_postback(user, "a=lang&id=en")
+    menu = (await line.wait_for_messages(user, 2))[1]["message"]
+    assert english.menu.prompt in menu["text"]
+    labels = [i["action"]["label"] for i in menu["quickReply"]["items"]]
+    assert labels == [c.label for c in english.menu.categories] + [link.label for link in english.menu.links] + ["日本語"]
+    await line.send_text(user, "menu")
+    assert (await line.wait_for_messages(user, 3))[2]["message"]["text"] == english.menu.prompt
+    await line.send_postback(user, "a=link&id=finder")
+    assert (await line.wait_for_messages(user, 5))[3]["message"]["text"] == english.finder.prompt
+    await line.send_postback(user, "a=worry&id=foreign_language")
+    carousel = (await line.wait_for_messages(user, 7))[6]["message"]
+    for bubble in bubbles(carousel):
+        assert bubble_texts(bubble)[2] in (english.finder.open_now, english.finder.closed_now)
+    # Out of hours in English: the closed notice, and only lines that answer in English.
+    await at(service, user, "a=category&id=foreign", SUNDAY)
+    closed = (await line.wait_for_messages(user, 8))[7]["message"]["text"]
+    assert closed.startswith('Sorry, "Talk to a counselor" is closed right now (Weekdays 10:00–17:00)')
+    async with service.app[SESSIONS]() as session:
+        [consultation] = list(await session.exec(select(Consultation)))
+    assert consultation.category == "foreign" and not consultation.arrived_in_hours
+    await line.send_postback(user, "a=lang&id=ja")
+    back = (await line.wait_for_messages(user, 9))[8]["message"]
+    assert "English" in [i["action"]["label"] for i in back["quickReply"]["items"]]
+    await line.send_postback(user, "a=lang&id=xx")
+    refused = (await line.wait_for_messages(user, 10))[9]["message"]
+    assert refused["text"] == content.messages.unknown_choice
+
+
+def test_the_foreign_language_worry_offers_lines_in_other_languages_to_japanese_readers(content) -> None:
+    found = lines_for(content, WEEKDAY_10, TOKYO, worries={"foreign_language"})
+    assert any("ja" not in r.audience.languages for r in found)
+    assert not any("ja" not in r.audience.languages for r in lines_for(content, WEEKDAY_10, TOKYO, worries={"illness"}))

@@ -1,0 +1,177 @@
+"""The outbox sender against the LINE emulator over real HTTP, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from conftest import SECRET, TOKEN
+from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from bot.devtools.emulator import LineEmulator
+from bot.line.messages import texts
+from bot.line.outbox import OutboxSender, cancel_pending_for, enqueue
+from bot.runner import running
+from bot.storage.db import session_factory
+from bot.storage.models import LineUser, OutboxMessage, OutboxStatus, utcnow
+
+
+@dataclass
+class Rig:
+    line: LineEmulator
+    sender: OutboxSender
+    engine: AsyncEngine
+
+    async def enqueue(self, to: str, text: str, **options: object) -> None:
+        async with session_factory(self.engine)() as session:
+            enqueue(session, to, texts(text), **options)
+            await session.commit()
+
+    async def rows(self) -> list[OutboxMessage]:
+        async with session_factory(self.engine)() as session:
+            return list(await session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+    async def deliver(self, passes: int = 10) -> None:
+        """Drain repeatedly, letting retry delays (tiny here) pass between drains."""
+        for _ in range(passes):
+            await self.sender.drain()
+            if all(r.status != OutboxStatus.PENDING for r in await self.rows()):
+                return
+            await asyncio.sleep(0.05)
+
+    def statuses(self, endpoint: str) -> list[int]:
+        return [r["status"] for r in self.line.requests if r["endpoint"] == endpoint]
+
+
+@pytest.fixture
+async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
+    line = LineEmulator(SECRET, TOKEN)
+    async with running(line.app, "127.0.0.1", 0) as url:
+        async with AsyncApiClient(Configuration(host=url, access_token=TOKEN)) as client:
+            sender = OutboxSender(session_factory(engine), AsyncMessagingApi(client), base_delay=0.01, request_timeout=0.5)
+            yield Rig(line, sender, engine)
+
+
+def following(rig: Rig) -> str:
+    user = rig.line.add_user()
+    user.following = True
+    return user.user_id
+
+
+async def test_three_500s_then_delivered_exactly_once_with_one_retry_key(rig: Rig) -> None:
+    user = following(rig)
+    rig.line.fail("push", 500, times=3)
+    await rig.enqueue(user, "こんにちは")
+    await rig.deliver()
+    assert rig.statuses("push") == [500, 500, 500, 200]
+    assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["こんにちは"]
+    keys = {r["retry_key"] for r in rig.line.requests}
+    [row] = await rig.rows()
+    assert keys == {row.retry_key} and row.status == OutboxStatus.SENT and row.attempts == 4
+
+
+async def test_a_retry_after_line_accepted_counts_409_as_sent(rig: Rig) -> None:
+    user = following(rig)
+    await rig.enqueue(user, "一度だけ")
+    await rig.deliver()
+    # As if the process died after LINE accepted the push but before the row was marked sent.
+    async with session_factory(rig.engine)() as session:
+        row = (await session.exec(select(OutboxMessage))).one()
+        row.status, row.next_attempt_at = OutboxStatus.PENDING, utcnow()
+        session.add(row)
+        await session.commit()
+    await rig.deliver()
+    assert rig.statuses("push") == [200, 409]
+    assert len(rig.line.messages_for(user)) == 1
+    assert (await rig.rows())[0].status == OutboxStatus.SENT
+
+
+async def test_other_4xx_fails_with_lines_reason(rig: Rig) -> None:
+    await rig.enqueue("U" + "f" * 32, "届かない")  # a user LINE does not know
+    await rig.deliver()
+    [row] = await rig.rows()
+    assert row.status == OutboxStatus.FAILED
+    assert "LINE 400" in row.last_error and "'to'" in row.last_error
+    assert rig.statuses("push") == [400]
+
+
+async def test_429_backs_off_longer(rig: Rig) -> None:
+    user = following(rig)
+    rig.line.fail("push", 429)
+    await rig.enqueue(user, "あとで")
+    await rig.sender.drain()
+    [row] = await rig.rows()
+    assert row.status == OutboxStatus.PENDING and row.attempts == 1 and "429" in row.last_error
+    assert row.next_attempt_at - utcnow() > timedelta(seconds=25)
+
+
+async def test_timeout_is_retried_and_delivered_once(rig: Rig) -> None:
+    user = following(rig)
+    rig.line.delay("push", seconds=1.0)
+    await rig.enqueue(user, "おそい")
+    await rig.deliver(passes=40)
+    [row] = await rig.rows()
+    assert row.status == OutboxStatus.SENT and row.attempts >= 2
+    await asyncio.sleep(1.0)  # let the slow first request finish at the emulator
+    assert len(rig.line.messages_for(user)) == 1
+
+
+async def test_fresh_reply_token_is_used_and_a_stale_one_falls_back_to_push(rig: Rig) -> None:
+    user = following(rig)
+    fresh = rig.line.event("message", user)["replyToken"]
+    await rig.enqueue(user, "返信", reply_token=fresh, event_time=utcnow())
+    stale = rig.line.event("message", user)["replyToken"]
+    await rig.enqueue(user, "古い", reply_token=stale, event_time=utcnow() - timedelta(minutes=5))
+    used = fresh  # a token LINE has already consumed
+    await rig.enqueue(user, "使用済み", reply_token=used, event_time=utcnow())
+    await rig.deliver()
+    assert [(m["message"]["text"], m["via"]) for m in rig.line.messages_for(user)] == [
+        ("返信", "reply"),
+        ("古い", "push"),
+        ("使用済み", "push"),
+    ]
+    assert rig.statuses("reply") == [200, 400]
+
+
+async def test_order_per_user_holds_through_failures(rig: Rig) -> None:
+    user, other = following(rig), following(rig)
+    rig.line.fail("push", 500, times=1)
+    for n in range(5):
+        await rig.enqueue(user, f"{n}")
+        await rig.enqueue(other, f"other {n}")
+    await rig.deliver()
+    assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["0", "1", "2", "3", "4"]
+    assert len(rig.line.messages_for(other)) == 5
+
+
+async def test_unfollow_cancels_pending_and_stops_sending(rig: Rig) -> None:
+    user = following(rig)
+    await rig.enqueue(user, "前")
+    async with session_factory(rig.engine)() as session:
+        session.add(LineUser(user_id=user, following=False))
+        await cancel_pending_for(session, user)
+        await session.commit()
+    await rig.enqueue(user, "後")  # written by a handler that had not yet seen the unfollow
+    await rig.deliver()
+    assert [r.status for r in await rig.rows()] == [OutboxStatus.CANCELLED, OutboxStatus.CANCELLED]
+    assert rig.line.requests == []
+
+
+async def test_more_than_five_messages_are_split_and_multicast_reaches_many(rig: Rig) -> None:
+    users = [following(rig) for _ in range(3)]
+    async with session_factory(rig.engine)() as session:
+        messages = [{"type": "text", "text": str(n)} for n in range(7)]
+        enqueue(session, users[0], messages)
+        enqueue(session, "room:1", texts("みなさんへ"), recipients=users)
+        await session.commit()
+    await rig.deliver()
+    # A multicast keeps its own order, independent of each person's own messages.
+    personal = [m["message"]["text"] for m in rig.line.messages_for(users[0]) if m["via"] == "push"]
+    assert personal == [str(n) for n in range(7)]
+    assert all([m["message"]["text"] for m in rig.line.messages_for(u) if m["via"] == "multicast"] == ["みなさんへ"] for u in users)
+    assert rig.statuses("push") == [200, 200]
