@@ -216,7 +216,7 @@ def report(
     from sqlalchemy.exc import SQLAlchemyError
     from tqdm import tqdm
 
-    from bot import report_html
+    from bot.reporting import html as report_html
     from bot.reporting.figures import STEPS, Period, Report, build_report, known_categories
     from bot.storage.db import create_engine, session_factory
 

@@ -37,6 +37,14 @@ def _local_time(value: datetime | None, zone: ZoneInfo, form: str = "%m/%d %H:%M
     return value.astimezone(zone).strftime(form) if value else ""
 
 
+# Pages hold personal information: never cached, never framed.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+}
+
+
 def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
     """A console page; every page knows who is logged in, their CSRF token and the local clock."""
     zone = request.app[SETTINGS].timezone
@@ -46,12 +54,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         local=lambda value, form="%m/%d %H:%M": _local_time(value, zone, form),
         **context,
     )
-    response = web.Response(text=html, content_type="text/html", status=status)
-    # Pages hold personal information: never cached, never framed.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
-    return response
+    return web.Response(text=html, content_type="text/html", status=status, headers=PAGE_HEADERS)
 
 
 def add_console(app: web.Application) -> None:

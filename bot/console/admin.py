@@ -12,9 +12,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.appkeys import SESSIONS
 from bot.console import render
-from bot.console.auth import STAFF_KEY, requires
+from bot.console.actions import audited, find_or_404
+from bot.console.auth import requires
 from bot.console.counselor import CHAT_ROLES
-from bot.storage.models import AuditEntry, StaffRole, StaffUser, find_by_id, row_id, utcnow
+from bot.storage.models import AuditEntry, StaffRole, StaffUser, row_id, utcnow
 
 routes = web.RouteTableDef()
 
@@ -45,6 +46,7 @@ ACTION_WORDS = {
     "room_muted": "居場所で発言を止めた",
     "room_removed": "居場所から退室させた",
     "room_changed": "居場所の部屋の設定を変更",
+    "took_over": "スーパーバイザーが相談を引き継いだ",
 }
 ROLE_WORDS = {
     StaffRole.COUNSELOR: "相談員",
@@ -87,10 +89,7 @@ async def admin_page(request: web.Request) -> web.Response:
 
 
 async def _account(request: web.Request, session: AsyncSession) -> StaffUser:
-    account = await find_by_id(session, StaffUser, request.match_info["sid"])
-    if account is None:
-        raise web.HTTPNotFound(text="このアカウントは見つかりません。")
-    return account
+    return await find_or_404(session, StaffUser, request.match_info["sid"], "このアカウントは見つかりません。")
 
 
 @routes.post("/console/admin/staff/{sid}/max-chats")
@@ -101,15 +100,13 @@ async def change_max_chats(request: web.Request) -> web.Response:
     chosen = int(typed) if typed.isascii() and typed.isdigit() and len(typed) <= 2 else None
     if chosen is None or not 1 <= chosen <= MAX_CHATS_LIMIT:
         raise web.HTTPBadRequest(text=f"同時対応数は1〜{MAX_CHATS_LIMIT}で入力してください。")
-    async with request.app[SESSIONS]() as session:
-        account = await _account(request, session)
+    async with audited(request, "max_chats_changed") as audit:
+        account = await _account(request, audit.session)
         if account.role not in CHAT_ROLES:
             raise web.HTTPBadRequest(text="同時対応数はチャットを受ける人にだけあります。")
-        detail = f"{account.login}: {account.max_chats} → {chosen}"
+        audit.detail = f"{account.login}: {account.max_chats} → {chosen}"
         account.max_chats = chosen
-        session.add(account)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="max_chats_changed", detail=detail))
-        await session.commit()
+        audit.session.add(account)
     raise web.HTTPSeeOther("/console/admin")
 
 
@@ -117,10 +114,9 @@ async def change_max_chats(request: web.Request) -> web.Response:
 @requires(StaffRole.ADMIN)
 async def unlock(request: web.Request) -> web.Response:
     """Let a locked-out account log in again now (after the admin has checked it was its owner)."""
-    async with request.app[SESSIONS]() as session:
-        account = await _account(request, session)
+    async with audited(request, "account_unlocked") as audit:
+        account = await _account(request, audit.session)
         account.locked_until, account.failed_logins = None, 0
-        session.add(account)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="account_unlocked", detail=account.login))
-        await session.commit()
+        audit.session.add(account)
+        audit.detail = account.login
     raise web.HTTPSeeOther("/console/admin")

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.appkeys import CONTENT, SESSIONS
 from bot.console import render
+from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.consultation.queue import (
     TakeRefused,
@@ -24,7 +25,6 @@ from bot.consultation.queue import (
 )
 from bot.storage.models import (
     OPEN_CONSULTATION,
-    AuditEntry,
     Availability,
     ChatEntry,
     Consultation,
@@ -34,7 +34,6 @@ from bot.storage.models import (
     StaffRole,
     StaffUser,
     UserMessage,
-    find_by_id,
     row_id,
     utcnow,
 )
@@ -57,10 +56,8 @@ def can_open(staff: StaffUser, consultation: Consultation) -> bool:
 
 async def openable_consultation(request: web.Request, session: AsyncSession) -> Consultation:
     """The consultation in the URL, if this staff member may open it (404 otherwise: no probing)."""
-    consultation = await find_by_id(session, Consultation, request.match_info["id"])
-    if consultation is None or not can_open(request[STAFF_KEY], consultation):
-        raise web.HTTPNotFound(text="この相談は開けません。")
-    return consultation
+    staff = request[STAFF_KEY]
+    return await find_or_404(session, Consultation, request.match_info["id"], "この相談は開けません。", allowed=lambda c: can_open(staff, c))
 
 
 @dataclass(frozen=True)
@@ -198,11 +195,10 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
 @requires(*CHAT_ROLES)
 async def chat_page(request: web.Request) -> web.Response:
     """One consultation: its whole history, and (for its counselor) the reply box and actions."""
-    async with request.app[SESSIONS]() as session:
-        consultation = await openable_consultation(request, session)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_consultation", consultation_id=consultation.id))
-        context = await _chat_context(request, session, consultation)
-        await session.commit()
+    async with audited(request, "opened_consultation") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        audit.consultation_id = consultation.id
+        context = await _chat_context(request, audit.session, consultation)
     return render(request, "chat.html", **context)
 
 

@@ -9,15 +9,15 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import SCREENER, SESSIONS, SETTINGS
+from bot.appkeys import SCREENER, SETTINGS
 from bot.console import render
+from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import can_open
 from bot.consultation.queue import consultation_topic, raise_level
 from bot.consultation.risk import FLAGS_TOPIC
 from bot.storage.after_commit import announce
 from bot.storage.models import (
-    AuditEntry,
     Consultation,
     EmergencyResponse,
     FlagState,
@@ -25,7 +25,6 @@ from bot.storage.models import (
     RiskLevel,
     StaffRole,
     UserMessage,
-    find_by_id,
     utcnow,
 )
 
@@ -37,6 +36,7 @@ CONTEXT = 3
 PAGE_SIZE = 100
 EMERGENCY_CONTACTS = ("110", "119", "児童相談所", "家族", "その他")
 ASSESSMENT = {"thoughts": "死にたい気持ち", "plan": "計画", "means": "手段", "timeframe": "時期"}
+UNOPENABLE_MESSAGE = "このメッセージは開けません。"
 
 
 def _filters(request: web.Request) -> dict[str, str]:
@@ -77,11 +77,10 @@ async def _in_context(session: AsyncSession, flag: RiskFlag) -> list[tuple[UserM
 async def flags_page(request: web.Request) -> web.Response:
     """Flags, newest first, filtered by level, tag, state and day; each message in its context."""
     filters = _filters(request)
-    async with request.app[SESSIONS]() as session:
-        flags = await _flags(session, filters, request.app[SETTINGS].timezone)
-        shown = [(flag, await _in_context(session, flag)) for flag in flags]
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_flags", detail=str(filters)))
-        await session.commit()
+    async with audited(request, "opened_flags") as audit:
+        flags = await _flags(audit.session, filters, request.app[SETTINGS].timezone)
+        shown = [(flag, await _in_context(audit.session, flag)) for flag in flags]
+        audit.detail = str(filters)
     return render(request, "flags.html", shown=shown, filters=filters, levels=list(RiskLevel), states=list(FlagState), model_error=request.app[SCREENER].model_error)
 
 
@@ -91,11 +90,8 @@ async def review(request: web.Request) -> web.Response:
     """Confirm, relabel (with a level) or dismiss (with a reason) a flag; the decision is audited."""
     form = await request.post()
     decision, reason = str(form.get("decision", "")), str(form.get("reason", "")).strip()
-    flag_id = request.match_info["id"]
-    async with request.app[SESSIONS]() as session:
-        flag = await find_by_id(session, RiskFlag, flag_id)
-        if flag is None:
-            raise web.HTTPNotFound(text="このフラグは見つかりません。")
+    async with audited(request, "flag_reviewed") as audit:
+        flag = await find_or_404(audit.session, RiskFlag, request.match_info["id"], "このフラグは見つかりません。")
         if decision == "confirm":
             flag.state, flag.reviewed_level = FlagState.CONFIRMED, flag.level
         elif decision == "relabel" and str(form.get("level")) in list(RiskLevel):
@@ -105,10 +101,10 @@ async def review(request: web.Request) -> web.Response:
         else:
             raise web.HTTPBadRequest(text="判断を選んでください（見送りには理由が必要です）。")
         flag.reviewed_by, flag.reviewed_at, flag.review_reason = request[STAFF_KEY].id, utcnow(), reason or None
-        session.add(flag)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action=f"flag_{flag.state}", consultation_id=flag.consultation_id, detail=f"flag {flag.id}: {flag.level} → {flag.reviewed_level}; {reason}"))
-        announce(session, FLAGS_TOPIC)
-        await session.commit()
+        audit.session.add(flag)
+        audit.action, audit.consultation_id = f"flag_{flag.state}", flag.consultation_id
+        audit.detail = f"flag {flag.id}: {flag.level} → {flag.reviewed_level}; {reason}"
+        announce(audit.session, FLAGS_TOPIC)
     raise web.HTTPSeeOther("/console/flags")
 
 
@@ -118,19 +114,19 @@ async def report_missed(request: web.Request) -> web.Response:
     """A counselor reports a risk the screening missed on a message of a chat they may open."""
     form = await request.post()
     level, reason = str(form.get("level", "")), str(form.get("reason", "")).strip()
-    message_id = request.match_info["id"]
-    async with request.app[SESSIONS]() as session:
-        message = await find_by_id(session, UserMessage, message_id)
-        consultation = await session.get(Consultation, message.consultation_id) if message and message.consultation_id else None
-        if consultation is None or not can_open(request[STAFF_KEY], consultation):
-            raise web.HTTPNotFound(text="このメッセージは開けません。")
-        if level not in list(RiskLevel):
-            raise web.HTTPBadRequest(text="リスクの段階を選んでください。")
-        session.add(RiskFlag(message_id=message.id, user_id=message.user_id, consultation_id=consultation.id, level=RiskLevel(level), source="counselor report", reported_by=request[STAFF_KEY].id, review_reason=reason or None))
+    if level not in list(RiskLevel):
+        raise web.HTTPBadRequest(text="リスクの段階を選んでください。")
+    staff = request[STAFF_KEY]
+    async with audited(request, "reported_missed_risk") as audit:
+        session = audit.session
+        message = await find_or_404(session, UserMessage, request.match_info["id"], UNOPENABLE_MESSAGE)
+        consultation = await session.get(Consultation, message.consultation_id) if message.consultation_id else None
+        if consultation is None or not can_open(staff, consultation):
+            raise web.HTTPNotFound(text=UNOPENABLE_MESSAGE)
+        session.add(RiskFlag(message_id=message.id, user_id=message.user_id, consultation_id=consultation.id, level=RiskLevel(level), source="counselor report", reported_by=staff.id, review_reason=reason or None))
         raise_level(session, consultation, RiskLevel(level))
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="reported_missed_risk", consultation_id=consultation.id, detail=f"message {message.id}: {level}; {reason}"))
+        audit.consultation_id, audit.detail = consultation.id, f"message {message.id}: {level}; {reason}"
         announce(session, FLAGS_TOPIC, consultation_topic(consultation.id))
-        await session.commit()
     raise web.HTTPSeeOther(f"/console/c/{consultation.id}")
 
 
@@ -138,11 +134,10 @@ async def report_missed(request: web.Request) -> web.Response:
 @requires(StaffRole.SUPERVISOR)
 async def emergency_page(request: web.Request) -> web.Response:
     """The emergency response record of a consultation (opened on first save)."""
-    async with request.app[SESSIONS]() as session:
-        consultation = await _consultation(request, session)
-        record = (await session.exec(select(EmergencyResponse).where(EmergencyResponse.consultation_id == consultation.id))).first()
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_emergency_record", consultation_id=consultation.id))
-        await session.commit()
+    async with audited(request, "opened_emergency_record") as audit:
+        consultation = await _consultation(request, audit.session)
+        record = (await audit.session.exec(select(EmergencyResponse).where(EmergencyResponse.consultation_id == consultation.id))).first()
+        audit.consultation_id = consultation.id
     return render(request, "emergency.html", consultation=consultation, record=record, questions=ASSESSMENT, contacts=EMERGENCY_CONTACTS)
 
 
@@ -151,9 +146,9 @@ async def emergency_page(request: web.Request) -> web.Response:
 async def emergency_save(request: web.Request) -> web.Response:
     """Save what was asked, add a contact made, or close the record with a note; every save is audited."""
     form = await request.post()
-    async with request.app[SESSIONS]() as session:
-        consultation = await _consultation(request, session)
-        record = (await session.exec(select(EmergencyResponse).where(EmergencyResponse.consultation_id == consultation.id))).first()
+    async with audited(request, "saved_emergency_record") as audit:
+        consultation = await _consultation(request, audit.session)
+        record = (await audit.session.exec(select(EmergencyResponse).where(EmergencyResponse.consultation_id == consultation.id))).first()
         if record is None:
             record = EmergencyResponse(consultation_id=consultation.id, opened_by=request[STAFF_KEY].id)
         record.assessment = {key: str(form.get(key, "")).strip() for key in ASSESSMENT}
@@ -165,14 +160,10 @@ async def emergency_save(request: web.Request) -> web.Response:
         closing = str(form.get("closing_note", "")).strip()
         if closing:
             record.closing_note, record.closed_at = closing, utcnow()
-        session.add(record)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="saved_emergency_record", consultation_id=consultation.id, detail=who or ("closed" if closing else "assessment")))
-        await session.commit()
+        audit.session.add(record)
+        audit.consultation_id, audit.detail = consultation.id, who or ("closed" if closing else "assessment")
     raise web.HTTPSeeOther(f"/console/c/{consultation.id}/emergency")
 
 
 async def _consultation(request: web.Request, session: AsyncSession) -> Consultation:
-    consultation = await find_by_id(session, Consultation, request.match_info["id"])
-    if consultation is None:
-        raise web.HTTPNotFound(text="この相談は見つかりません。")
-    return consultation
+    return await find_or_404(session, Consultation, request.match_info["id"], "この相談は見つかりません。")

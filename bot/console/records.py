@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from bot.appkeys import CONTENT, SESSIONS
+from bot.appkeys import CONTENT
 from bot.console import render
+from bot.console.actions import audited, refusal
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES, openable_consultation
 from bot.guidance.content import Choice, Records
-from bot.storage.models import AuditEntry, Consultation, ConsultationRecord, utcnow
+from bot.storage.models import Consultation, ConsultationRecord, utcnow
 
 routes = web.RouteTableDef()
 
@@ -150,11 +151,10 @@ def _record_page(
 @requires(*CHAT_ROLES)
 async def record_form(request: web.Request) -> web.Response:
     """The record form, filled with what was saved so far; every opening is audited."""
-    async with request.app[SESSIONS]() as session:
-        consultation = await openable_consultation(request, session)
-        record = await session.get(ConsultationRecord, consultation.id)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_record", consultation_id=consultation.id))
-        await session.commit()
+    async with audited(request, "opened_record") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        record = await audit.session.get(ConsultationRecord, consultation.id)
+        audit.consultation_id = consultation.id
     return _record_page(request, consultation, record, RecordValues.of(record), notice=SAVED_NOTICES.get(request.query.get("saved", "")))
 
 
@@ -167,15 +167,15 @@ async def save_record(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"メモは{MAX_NOTE_CHARACTERS}文字までです。")
     values = RecordValues.from_form(form, request.app[CONTENT].records)
     staff = request[STAFF_KEY]
-    async with request.app[SESSIONS]() as session:
-        consultation = await openable_consultation(request, session)
-        record = await session.get(ConsultationRecord, consultation.id)
+    async with audited(request, "record_saved") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        record = await audit.session.get(ConsultationRecord, consultation.id)
         was_filed = record is not None and record.filed_at is not None
         # A filed record is only ever replaced by another complete one.
         checked = form.get("action") == "file" or was_filed
         problems = values.problems() if checked else []
         if problems and was_filed:
-            return _record_page(request, consultation, record, values, errors=problems, status=422)
+            raise refusal(_record_page(request, consultation, record, values, errors=problems, status=422))
         if record is None:
             record = ConsultationRecord(consultation_id=consultation.id, staff_id=staff.id)
         values.write_to(record)
@@ -183,9 +183,8 @@ async def save_record(request: web.Request) -> web.Response:
         if checked and not problems and not was_filed:
             record.filed_at = record.updated_at
         saved = "corrected" if was_filed else "filed" if record.filed_at else "draft"
-        session.add(record)
-        session.add(AuditEntry(staff_id=staff.id, action=f"record_{saved}", consultation_id=consultation.id))
-        await session.commit()
+        audit.session.add(record)
+        audit.action, audit.consultation_id = f"record_{saved}", consultation.id
     if problems:
         notice = "提出はまだです。入力した内容は下書きとして保存しました。"
         return _record_page(request, consultation, record, values, errors=problems, notice=notice, status=422)

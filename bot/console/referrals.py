@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.appkeys import CONTENT, SESSIONS
 from bot.console import render
+from bot.console.actions import audited, find_or_404, refusal
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES, openable_consultation
 from bot.console.records import RecordSummary, summarise
@@ -31,7 +32,6 @@ from bot.storage.models import (
     ReferralStatus,
     StaffRole,
     StaffUser,
-    find_by_id,
     row_id,
     utcnow,
 )
@@ -95,20 +95,16 @@ async def propose(request: web.Request) -> web.Response:
     """Propose an organisation: the person is asked on LINE; nothing is shared before their yes."""
     form = await request.post()
     organisation_id = row_id(form.get("organisation_id"))
-    staff = request[STAFF_KEY]
-    async with request.app[SESSIONS]() as session:
-        consultation = await openable_consultation(request, session)
-        organisation = await session.get(Organisation, organisation_id) if organisation_id is not None else None
+    async with audited(request, "referral_proposed") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        organisation = await audit.session.get(Organisation, organisation_id) if organisation_id is not None else None
         if organisation is None:
             raise web.HTTPBadRequest(text="つなぎ先の支援機関を選んでください。")
         try:
-            referral = await propose_referral(session, request.app[CONTENT], consultation, organisation, staff)
+            referral = await propose_referral(audit.session, request.app[CONTENT], consultation, organisation, request[STAFF_KEY])
         except ProposalRefused as refused:
             raise web.HTTPConflict(text=str(refused)) from None
-        session.add(
-            AuditEntry(staff_id=staff.id, action="referral_proposed", consultation_id=consultation.id, detail=f"つなぎ #{referral.id}: {organisation.name}")
-        )
-        await session.commit()
+        audit.consultation_id, audit.detail = consultation.id, f"つなぎ #{referral.id}: {organisation.name}"
     raise web.HTTPSeeOther(f"/console/c/{consultation.id}{BACK_PAGES.get(str(form.get('back')), '')}")
 
 
@@ -194,10 +190,9 @@ async def referrals_page(request: web.Request) -> web.Response:
 
 async def _visible_referral(request: web.Request, session: AsyncSession, *, for_update: bool = False) -> Referral:
     """The referral in the URL if the person agreed to it (404 otherwise: a proposal is not the coordinator's)."""
-    referral = await find_by_id(session, Referral, request.match_info["rid"], with_for_update=for_update)
-    if referral is None or referral.status not in VISIBLE:
-        raise web.HTTPNotFound(text="このつなぎは開けません。")
-    return referral
+    return await find_or_404(
+        session, Referral, request.match_info["rid"], "このつなぎは開けません。", allowed=lambda r: r.status in VISIBLE, with_for_update=for_update
+    )
 
 
 @routes.get("/console/referrals/{rid}")
@@ -219,9 +214,8 @@ async def change_status(request: web.Request) -> web.Response:
     note = str(form.get("note", "")).strip()
     if len(note) > MAX_NOTE_CHARACTERS:
         raise web.HTTPBadRequest(text=f"メモは{MAX_NOTE_CHARACTERS}文字までです。")
-    staff = request[STAFF_KEY]
-    async with request.app[SESSIONS]() as session:
-        referral = await _visible_referral(request, session, for_update=True)
+    async with audited(request, "referral_status_changed") as audit:
+        referral = await _visible_referral(request, audit.session, for_update=True)
         previous = ReferralStatus(referral.status)
         if form.get("current") != previous:
             raise web.HTTPConflict(text="ほかの人が先に状態を変えました。ページを読み込み直してください。")
@@ -229,17 +223,9 @@ async def change_status(request: web.Request) -> web.Response:
         target = next((s for s in NEXT_STATUSES.get(previous, ()) if s == chosen), None)
         if target is None:
             raise web.HTTPBadRequest(text="その状態には変えられません。")
-        with_history(referral, target, utcnow(), staff.id, note)
-        session.add(referral)
-        session.add(
-            AuditEntry(
-                staff_id=staff.id,
-                action="referral_status_changed",
-                consultation_id=referral.consultation_id,
-                detail=f"つなぎ #{referral.id}: {previous.value} → {target.value}",
-            )
-        )
-        await session.commit()
+        with_history(referral, target, utcnow(), request[STAFF_KEY].id, note)
+        audit.session.add(referral)
+        audit.consultation_id, audit.detail = referral.consultation_id, f"つなぎ #{referral.id}: {previous.value} → {target.value}"
     raise web.HTTPSeeOther(f"/console/referrals#referral-{referral.id}")
 
 
@@ -306,19 +292,14 @@ async def add_organisation(request: web.Request) -> web.Response:
     typed = OrganisationForm.read(await request.post())
     if problems := typed.problems():
         return await _organisations_page(request, errors=problems, draft=typed)
-    async with request.app[SESSIONS]() as session:
-        organisation = Organisation(name=typed.name, region=typed.region, fields=typed.fields, contact=typed.contact)
-        session.add(organisation)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="organisation_added", detail=typed.name))
-        await session.commit()
+    async with audited(request, "organisation_added") as audit:
+        audit.session.add(Organisation(name=typed.name, region=typed.region, fields=typed.fields, contact=typed.contact))
+        audit.detail = typed.name
     raise web.HTTPSeeOther("/console/organisations")
 
 
 async def _organisation(request: web.Request, session: AsyncSession) -> Organisation:
-    organisation = await find_by_id(session, Organisation, request.match_info["oid"])
-    if organisation is None:
-        raise web.HTTPNotFound(text="この支援機関は見つかりません。")
-    return organisation
+    return await find_or_404(session, Organisation, request.match_info["oid"], "この支援機関は見つかりません。")
 
 
 @routes.post("/console/organisations/{oid}")
@@ -326,14 +307,13 @@ async def _organisation(request: web.Request, session: AsyncSession) -> Organisa
 async def edit_organisation(request: web.Request) -> web.Response:
     """Correct an organisation's name, region, fields or contact."""
     typed = OrganisationForm.read(await request.post())
-    async with request.app[SESSIONS]() as session:
-        organisation = await _organisation(request, session)
+    async with audited(request, "organisation_edited") as audit:
+        organisation = await _organisation(request, audit.session)
         if problems := typed.problems():
-            return await _organisations_page(request, errors=[f"「{organisation.name}」: {p}" for p in problems])
+            raise refusal(await _organisations_page(request, errors=[f"「{organisation.name}」: {p}" for p in problems]))
         typed.write_to(organisation)
-        session.add(organisation)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="organisation_edited", detail=organisation.name))
-        await session.commit()
+        audit.session.add(organisation)
+        audit.detail = organisation.name
     raise web.HTTPSeeOther("/console/organisations")
 
 
@@ -342,11 +322,9 @@ async def edit_organisation(request: web.Request) -> web.Response:
 async def set_organisation_active(request: web.Request) -> web.Response:
     """Take an organisation off the list counselors choose from (referrals made to it stay), or back on."""
     active = (await request.post()).get("active") == "yes"
-    async with request.app[SESSIONS]() as session:
-        organisation = await _organisation(request, session)
+    async with audited(request, "organisation_reactivated" if active else "organisation_deactivated") as audit:
+        organisation = await _organisation(request, audit.session)
         organisation.active = active
-        session.add(organisation)
-        action = "organisation_reactivated" if active else "organisation_deactivated"
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action=action, detail=organisation.name))
-        await session.commit()
+        audit.session.add(organisation)
+        audit.detail = organisation.name
     raise web.HTTPSeeOther("/console/organisations")

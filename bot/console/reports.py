@@ -9,11 +9,12 @@ from aiohttp import web
 
 from bot.appkeys import CONTENT, SESSIONS, SETTINGS
 from bot.console import render
-from bot.console.auth import STAFF_KEY, requires
+from bot.console.actions import audited
+from bot.console.auth import requires
 from bot.console.supervisor import queue_health
 from bot.reporting.figures import Period, build_report, known_categories
 from bot.reporting.html import labels_from_content, report_section
-from bot.storage.models import AuditEntry, StaffRole
+from bot.storage.models import StaffRole
 
 routes = web.RouteTableDef()
 
@@ -34,12 +35,11 @@ async def report(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text="日付は YYYY-MM-DD で、終了日は開始日より後に指定してください。") from None
     category = request.query.get("category") or None
-    async with request.app[SESSIONS]() as session:
-        health = await queue_health(session)
-        figures = await build_report(session, period, category)
-        history = await known_categories(session)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_report", detail=f"{period.start:%Y-%m-%d}..{period.end:%Y-%m-%d} {category or ''}"))
-        await session.commit()
+    async with audited(request, "opened_report") as audit:
+        health = await queue_health(audit.session)
+        figures = await build_report(audit.session, period, category)
+        history = await known_categories(audit.session)
+        audit.detail = f"{period.start:%Y-%m-%d}..{period.end:%Y-%m-%d} {category or ''}"
     labels = labels_from_content(request.app[CONTENT])
     # Charts take a moment of CPU: drawn off the event loop so the webhook keeps answering.
     section = await asyncio.get_running_loop().run_in_executor(None, report_section, figures, labels)

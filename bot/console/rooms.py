@@ -10,10 +10,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.appkeys import CONTENT, OUTBOX_SENDER, ROOM_SCHEDULER, SESSIONS, SETTINGS
 from bot.console import render
+from bot.console.actions import audited, find_or_404, refusal
 from bot.console.auth import STAFF_KEY, requires
 from bot.rooms.sessions import UNFINISHED, change_room, claim, close_session, mute, post_as_staff, remove, rooms_in_effect, session_measures
 from bot.storage.models import (
-    AuditEntry,
     ParticipantState,
     RoomChange,
     RoomMessage,
@@ -22,7 +22,6 @@ from bot.storage.models import (
     RoomSessionStatus,
     StaffRole,
     StaffUser,
-    find_by_id,
     utcnow,
 )
 
@@ -53,10 +52,9 @@ async def rooms_live(request: web.Request) -> web.Response:
 @requires(*ROOM_STAFF)
 async def room_page(request: web.Request) -> web.Response:
     """One session: its transcript (held-back messages marked), its participants, and what staff can do."""
-    context = await _room_context(request)
-    async with request.app[SESSIONS]() as session:
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_room", detail=f"room session {context['room_session'].id}"))
-        await session.commit()
+    async with audited(request, "opened_room") as audit:
+        context = await _room_context(request, audit.session)
+        audit.detail = f"room session {context['room_session'].id}"
     return render(request, "room.html", **context, mute_choices=MUTE_CHOICES)
 
 
@@ -64,19 +62,20 @@ async def room_page(request: web.Request) -> web.Response:
 @requires(*ROOM_STAFF)
 async def room_live(request: web.Request) -> web.Response:
     """The transcript and participants as a fragment, re-fetched when `room:{id}` changes."""
-    return render(request, "_room.html", **await _room_context(request), mute_choices=MUTE_CHOICES)
+    async with request.app[SESSIONS]() as session:
+        context = await _room_context(request, session)
+    return render(request, "_room.html", **context, mute_choices=MUTE_CHOICES)
 
 
 @routes.post("/console/rooms/{id}/claim")
 @requires(*ROOM_STAFF)
 async def claim_session(request: web.Request) -> web.Response:
     """I facilitate this session: a session waiting for its facilitator opens now."""
-    async with request.app[SESSIONS]() as session:
-        room_session = await _room_session(request, session)
-        if not await claim(session, request.app[CONTENT], room_session.id, request[STAFF_KEY]):
+    async with audited(request, "room_claimed") as audit:
+        room_session = await _room_session(request, audit.session)
+        if not await claim(audit.session, request.app[CONTENT], room_session.id, request[STAFF_KEY]):
             raise web.HTTPConflict(text="この回はもう終わっています。")
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="room_claimed", detail=f"room session {room_session.id}"))
-        await session.commit()
+        audit.detail = f"room session {room_session.id}"
     request.app[OUTBOX_SENDER].wake()
     raise web.HTTPSeeOther(f"/console/rooms/{room_session.id}")
 
@@ -102,12 +101,11 @@ async def close_early(request: web.Request) -> web.Response:
     reason = str((await request.post()).get("reason", "")).strip()
     if not reason:
         raise web.HTTPBadRequest(text="早く閉じる理由を書いてください。")
-    async with request.app[SESSIONS]() as session:
-        room_session = await _room_session(request, session)
-        if not await close_session(session, request.app[CONTENT], room_session.id, reason):
+    async with audited(request, "room_closed_early") as audit:
+        room_session = await _room_session(request, audit.session)
+        if not await close_session(audit.session, request.app[CONTENT], room_session.id, reason):
             raise web.HTTPConflict(text="この回はもう終わっています。")
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="room_closed_early", detail=f"room session {room_session.id}: {reason}"))
-        await session.commit()
+        audit.detail = f"room session {room_session.id}: {reason}"
     request.app[OUTBOX_SENDER].wake()
     raise web.HTTPSeeOther(f"/console/rooms/{room_session.id}")
 
@@ -119,11 +117,10 @@ async def mute_participant(request: web.Request) -> web.Response:
     minutes = str((await request.post()).get("minutes", ""))
     if minutes not in {str(m) for m in MUTE_CHOICES}:
         raise web.HTTPBadRequest(text="止める時間を選んでください。")
-    async with request.app[SESSIONS]() as session:
-        participant = await _participant(request, session)
-        mute(session, participant, int(minutes))
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="room_muted", detail=f"room session {participant.session_id}: {participant.nickname} {minutes} min"))
-        await session.commit()
+    async with audited(request, "room_muted") as audit:
+        participant = await _participant(request, audit.session)
+        mute(audit.session, participant, int(minutes))
+        audit.detail = f"room session {participant.session_id}: {participant.nickname} {minutes} min"
     raise web.HTTPSeeOther(f"/console/rooms/{participant.session_id}")
 
 
@@ -134,11 +131,10 @@ async def remove_participant(request: web.Request) -> web.Response:
     reason = str((await request.post()).get("reason", "")).strip()
     if not reason:
         raise web.HTTPBadRequest(text="退室させる理由を書いてください。")
-    async with request.app[SESSIONS]() as session:
-        participant = await _participant(request, session)
-        await remove(session, request.app[CONTENT], participant, request[STAFF_KEY], reason)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="room_removed", detail=f"room session {participant.session_id}: {participant.nickname}: {reason}"))
-        await session.commit()
+    async with audited(request, "room_removed") as audit:
+        participant = await _participant(request, audit.session)
+        await remove(audit.session, request.app[CONTENT], participant, request[STAFF_KEY], reason)
+        audit.detail = f"room session {participant.session_id}: {participant.nickname}: {reason}"
     request.app[OUTBOX_SENDER].wake()
     raise web.HTTPSeeOther(f"/console/rooms/{participant.session_id}")
 
@@ -163,12 +159,11 @@ async def change(request: web.Request) -> web.Response:
         "capacity": str(form.get("capacity", "")),
         "facilitator_required": form.get("facilitator_required") == "yes",
     }
-    async with request.app[SESSIONS]() as session:
-        problems = await change_room(session, request.app[CONTENT], request.app[SETTINGS].timezone, room_id, values, request[STAFF_KEY])
+    async with audited(request, "room_changed") as audit:
+        problems = await change_room(audit.session, request.app[CONTENT], request.app[SETTINGS].timezone, room_id, values, request[STAFF_KEY])
         if problems:
-            return await _rooms_admin_page(request, problems, status=400)
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="room_changed", detail=f"{room_id}: {'reset to rooms.yaml' if values is None else 'changed'}"))
-        await session.commit()
+            raise refusal(await _rooms_admin_page(request, problems, status=400))
+        audit.detail = f"{room_id}: {'reset to rooms.yaml' if values is None else 'changed'}"
     await request.app[ROOM_SCHEDULER].plan()
     request.app[OUTBOX_SENDER].wake()
     raise web.HTTPSeeOther("/console/admin/rooms")
@@ -197,14 +192,13 @@ async def _sessions_context(request: web.Request) -> dict[str, object]:
     return {"sessions": sessions, "measures": measures, "rooms": rooms, "facilitators": facilitators, "now": now, "unfinished": UNFINISHED}
 
 
-async def _room_context(request: web.Request) -> dict[str, object]:
-    async with request.app[SESSIONS]() as session:
-        room_session = await _room_session(request, session)
-        participants = list(await session.exec(select(RoomParticipant).where(RoomParticipant.session_id == room_session.id).order_by(RoomParticipant.id)))
-        messages = list(await session.exec(select(RoomMessage).where(RoomMessage.session_id == room_session.id).order_by(col(RoomMessage.id))))
-        staff = await _staff_names(session, {m.staff_id for m in messages} | {room_session.facilitator_id})
-        [measures] = (await session_measures(session, [room_session.id])).values()
-        room = (await rooms_in_effect(session, request.app[CONTENT].rooms)).room(room_session.room_id)
+async def _room_context(request: web.Request, session: AsyncSession) -> dict[str, object]:
+    room_session = await _room_session(request, session)
+    participants = list(await session.exec(select(RoomParticipant).where(RoomParticipant.session_id == room_session.id).order_by(RoomParticipant.id)))
+    messages = list(await session.exec(select(RoomMessage).where(RoomMessage.session_id == room_session.id).order_by(col(RoomMessage.id))))
+    staff = await _staff_names(session, {m.staff_id for m in messages} | {room_session.facilitator_id})
+    [measures] = (await session_measures(session, [room_session.id])).values()
+    room = (await rooms_in_effect(session, request.app[CONTENT].rooms)).room(room_session.room_id)
     return {
         "room_session": room_session,
         "room": room,
@@ -226,16 +220,13 @@ async def _staff_names(session: AsyncSession, ids: set[int | None]) -> dict[int,
 
 
 async def _room_session(request: web.Request, session: AsyncSession, *, open_only: bool = False) -> RoomSession:
-    room_session = await find_by_id(session, RoomSession, request.match_info["id"])
-    if room_session is None:
-        raise web.HTTPNotFound(text="この回は見つかりません。")
+    room_session = await find_or_404(session, RoomSession, request.match_info["id"], "この回は見つかりません。")
     if open_only and room_session.status != RoomSessionStatus.OPEN:
         raise web.HTTPConflict(text="この回はいま開いていません。")
     return room_session
 
 
 async def _participant(request: web.Request, session: AsyncSession) -> RoomParticipant:
-    participant = await find_by_id(session, RoomParticipant, request.match_info["id"])
-    if participant is None or participant.state != ParticipantState.JOINED:
-        raise web.HTTPNotFound(text="この参加者はいま部屋にいません。")
-    return participant
+    return await find_or_404(
+        session, RoomParticipant, request.match_info["id"], "この参加者はいま部屋にいません。", allowed=lambda p: p.state == ParticipantState.JOINED
+    )

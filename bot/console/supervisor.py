@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.appkeys import CONTENT, SCREENER, SESSIONS
 from bot.console import render
+from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.consultation.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
 from bot.storage.after_commit import announce
@@ -23,7 +24,6 @@ from bot.storage.models import (
     RiskLevel,
     StaffRole,
     StaffUser,
-    find_by_id,
     utcnow,
 )
 
@@ -79,17 +79,17 @@ async def supervisor_live(request: web.Request) -> web.Response:
 @requires(StaffRole.SUPERVISOR)
 async def take_over(request: web.Request) -> web.Response:
     """A supervisor takes a chat (waiting or with a counselor) to answer it themselves."""
-    consultation_id = request.match_info["id"]
     staff = request[STAFF_KEY]
-    async with request.app[SESSIONS]() as session:
-        consultation = await find_by_id(session, Consultation, consultation_id)
-        if consultation is None or consultation.status not in (ConsultationStatus.REQUESTED, ConsultationStatus.ACTIVE):
-            raise web.HTTPNotFound(text="この相談は引き継げません。")
+    async with audited(request, "took_over") as audit:
+        session = audit.session
+        consultation = await find_or_404(
+            session, Consultation, request.match_info["id"], "この相談は引き継げません。", allowed=lambda c: c.status in (ConsultationStatus.REQUESTED, ConsultationStatus.ACTIVE)
+        )
+        audit.consultation_id = consultation.id
         if consultation.status == ConsultationStatus.REQUESTED:
             consultation.taken_at = utcnow()
         consultation.status, consultation.counselor_id = ConsultationStatus.ACTIVE, staff.id
         session.add(consultation)
         session.add(ChatEntry(consultation_id=consultation.id, staff_id=staff.id, kind=ChatEntryKind.EVENT, text=f"スーパーバイザー {staff.display_name} が引き継ぎました"))
         announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
-        await session.commit()
-    raise web.HTTPSeeOther(f"/console/c/{consultation_id}")
+    raise web.HTTPSeeOther(f"/console/c/{consultation.id}")

@@ -17,8 +17,9 @@ from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.consultation.taps import HelpedTap, QueueTap
 from bot.guidance.content import Content
-from bot.line.messages import Message, postback_data, postback_item, texts
+from bot.line.messages import Message, postback_item, texts
 from bot.line.outbox import enqueue
 from bot.storage.after_commit import announce
 from bot.storage.models import (
@@ -126,8 +127,8 @@ def waiting_buttons(content: Content) -> list[dict]:
     """Check my place, or cancel."""
     words = content.messages
     return [
-        postback_item(words.queue_check_label, postback_data("queue", do="status")),
-        postback_item(words.queue_cancel_label, postback_data("queue", do="cancel")),
+        postback_item(words.queue_check_label, QueueTap(do="status").pack()),
+        postback_item(words.queue_cancel_label, QueueTap(do="cancel").pack()),
     ]
 
 
@@ -199,8 +200,8 @@ async def end(session: AsyncSession, content: Content, consultation: Consultatio
     session.add(ChatEntry(consultation_id=consultation.id, staff_id=staff.id, kind=ChatEntryKind.EVENT, text=f"{staff.display_name} が相談を終了しました"))
     words = (await person_content(session, content, consultation.user_id)).messages
     helped = [
-        postback_item(words.helped_yes_label, postback_data("helped", id=str(consultation.id), v="yes")),
-        postback_item(words.helped_no_label, postback_data("helped", id=str(consultation.id), v="no")),
+        postback_item(words.helped_yes_label, HelpedTap(id=consultation.id, v="yes").pack()),
+        postback_item(words.helped_no_label, HelpedTap(id=consultation.id, v="no").pack()),
     ]
     enqueue(session, consultation.user_id, texts(words.consultation_ended) + texts(words.helped_question, quick_reply=helped))
     announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))

@@ -14,9 +14,10 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consultation.queue import consultation_topic, person_content
-from bot.conversation.router import Turn
+from bot.consultation.taps import ConsentTap
+from bot.conversation.router import Router, Turn
 from bot.guidance.content import Content
-from bot.line.messages import postback_data, postback_item, texts
+from bot.line.messages import postback_item, texts
 from bot.line.outbox import enqueue
 from bot.storage.after_commit import announce
 from bot.storage.models import (
@@ -28,12 +29,13 @@ from bot.storage.models import (
     Referral,
     ReferralStatus,
     StaffUser,
-    find_by_id,
     utcnow,
 )
 
 # A referral can be proposed once someone has talked with the person (during the chat or after it).
 REFERRABLE = (ConsultationStatus.ACTIVE, ConsultationStatus.ENDED, ConsultationStatus.CLOSED_IDLE)
+
+router = Router()
 
 
 def with_history(referral: Referral, status: ReferralStatus, at: datetime, staff_id: int | None = None, note: str = "") -> None:
@@ -74,8 +76,8 @@ async def propose_referral(
     await session.flush()
     words = (await person_content(session, content, consultation.user_id)).messages
     buttons = [
-        postback_item(words.referral_yes_label, postback_data("consent", id=str(referral.id), v="yes")),
-        postback_item(words.referral_no_label, postback_data("consent", id=str(referral.id), v="no")),
+        postback_item(words.referral_yes_label, ConsentTap(id=referral.id, v="yes").pack()),
+        postback_item(words.referral_no_label, ConsentTap(id=referral.id, v="no").pack()),
     ]
     enqueue(session, consultation.user_id, texts(words.referral_question.format(organisation=organisation.name), quick_reply=buttons))
     session.add(
@@ -90,17 +92,18 @@ async def propose_referral(
     return referral
 
 
-async def answer_consent(turn: Turn, referral_id: str, answer: str) -> None:
+@router.tap(ConsentTap)
+async def answer_consent(turn: Turn, tap: ConsentTap) -> None:
     """The person's yes or no, for their own referral still waiting for it; anything else changes nothing."""
-    referral = await find_by_id(turn.session, Referral, referral_id)  # postback data can be typed by anyone
-    if referral is None or answer not in ("yes", "no") or referral.status != ReferralStatus.PROPOSED:
+    referral = await turn.session.get(Referral, tap.id)  # postback data can be typed by anyone
+    if referral is None or referral.status != ReferralStatus.PROPOSED:
         return
     consultation = await turn.session.get(Consultation, referral.consultation_id)
     if consultation.user_id != turn.source_id:
         return
     name = (await turn.session.get(Organisation, referral.organisation_id)).name
     words = turn.content.messages
-    if answer == "yes":
+    if tap.v == "yes":
         referral.consent_at = turn.record.occurred_at
         with_history(referral, ReferralStatus.CONSENTED, turn.record.occurred_at)
         event, reply = f"相談者は「{name}」へのつなぎに同意しました", words.referral_consented

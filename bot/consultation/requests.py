@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consultation.queue import QUEUE_TOPIC, consultation_topic, place_in_line, raise_level, waiting_messages
-from bot.conversation.router import Turn
+from bot.consultation.taps import HelpedTap, QueueTap
+from bot.conversation.router import Router, Turn
 from bot.line.messages import texts
 from bot.storage.after_commit import announce
 from bot.storage.models import (
@@ -22,8 +23,9 @@ from bot.storage.models import (
     RiskFlag,
     RiskLevel,
     UserMessage,
-    find_by_id,
 )
+
+router = Router()
 
 
 async def open_consultation(session: AsyncSession, user_id: str) -> Consultation | None:
@@ -102,7 +104,8 @@ def note_person_wrote(session: AsyncSession, consultation: Consultation, message
     announce(session, consultation_topic(consultation.id))
 
 
-async def queue_action(turn: Turn, action: str) -> None:
+@router.tap(QueueTap)
+async def queue_action(turn: Turn, tap: QueueTap) -> None:
     """The person asked where they stand, or to cancel."""
     words = turn.content.messages
     consultation = await open_consultation(turn.session, turn.source_id)
@@ -112,7 +115,7 @@ async def queue_action(turn: Turn, action: str) -> None:
     if consultation.status == ConsultationStatus.ACTIVE:
         turn.reply(texts(words.queue_in_chat))
         return
-    if action == "cancel":
+    if tap.do == "cancel":
         consultation.status = ConsultationStatus.CANCELLED
         consultation.ended_at = turn.record.occurred_at
         turn.session.add(consultation)
@@ -122,11 +125,12 @@ async def queue_action(turn: Turn, action: str) -> None:
     turn.reply(waiting_messages(turn.content, await place_in_line(turn.session, consultation)))
 
 
-async def record_helped(turn: Turn, consultation_id: str, answer: str) -> None:
+@router.tap(HelpedTap)
+async def record_helped(turn: Turn, tap: HelpedTap) -> None:
     """The one-tap answer to "did this help?", for the person's own ended consultation only."""
-    consultation = await find_by_id(turn.session, Consultation, consultation_id)
-    if consultation is None or consultation.user_id != turn.source_id or answer not in ("yes", "no"):
+    consultation = await turn.session.get(Consultation, tap.id)
+    if consultation is None or consultation.user_id != turn.source_id:
         return
-    consultation.helped = answer == "yes"
+    consultation.helped = tap.v == "yes"
     turn.session.add(consultation)
     turn.reply(texts(turn.content.messages.helped_thanks))

@@ -26,23 +26,29 @@ from linebot.v3.webhooks import (
 from moderation.screener import Screener
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.consultation.referrals import answer_consent
-from bot.consultation.requests import note_person_wrote, open_consultation, queue_action, record_helped
+from bot.consultation import referrals, requests
+from bot.consultation.requests import note_person_wrote, open_consultation
 from bot.consultation.risk import screen_message
-from bot.conversation.menu import choose_category, choose_language, choose_link, menu_messages, parse_postback
+from bot.conversation import menu
+from bot.conversation.menu import menu_messages
 from bot.conversation.people import forget_unsent, get_or_create_user, previous_message, store_message
+from bot.conversation.postbacks import Postback
 from bot.conversation.router import Router, Turn
+from bot.guidance import finder
 from bot.guidance.content import Content
-from bot.guidance.finder import choose_school_year, choose_worry, start_finder
 from bot.line.inbox import source_id
 from bot.line.messages import texts
 from bot.line.outbox import cancel_pending_for
-from bot.rooms.participants import choose_age_band, current_participant, record_checkin, room_action, room_media, room_text
+from bot.rooms import participants
+from bot.rooms.participants import current_participant, room_media, room_text
 from bot.storage.models import ConsultationStatus, InboxEvent, LineUser, RiskLevel, utcnow
 
 log = logging.getLogger(__name__)
 
 router = Router()
+# Each capability answers its own taps.
+for capability in (menu, finder, requests, referrals, participants):
+    router.include_router(capability.router)
 
 # Messages closer together than this are one burst: answered once, not line by line.
 BURST = timedelta(seconds=60)
@@ -177,39 +183,11 @@ async def on_media(turn: Turn) -> None:
 
 @router.on(PostbackEvent)
 async def on_postback(turn: Turn) -> None:
-    """A menu button: only data the menu itself made is acted on; anything else re-shows the menu."""
+    """A button: only a payload the bot itself made is acted on; anything else re-shows the menu."""
     await get_or_create_user(turn.session, turn.source_id)
-    parsed = parse_postback(turn.event.postback.data)
-    if parsed is None:
+    tap = Postback.parse(turn.event.postback.data)
+    if tap is None or not await router.dispatch_tap(turn, tap):
         turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
-        return
-    action, fields = parsed
-    if action == "category":
-        await choose_category(turn, fields["id"])
-    elif action == "link":
-        await choose_link(turn, fields["id"])
-    elif action == "lang":
-        await choose_language(turn, fields["id"])
-    elif action == "finder":
-        start_finder(turn)
-    elif action == "worry":
-        await choose_worry(turn, fields["id"])
-    elif action == "year":
-        await choose_school_year(turn, fields["id"])
-    elif action == "queue":
-        await queue_action(turn, fields["do"])
-    elif action == "helped":
-        await record_helped(turn, fields["id"], fields["v"])
-    elif action == "consent":
-        await answer_consent(turn, fields["id"], fields["v"])
-    elif action == "room":
-        await room_action(turn, fields["do"], fields["id"])
-    elif action == "band":
-        await choose_age_band(turn, fields["id"])
-    elif action == "rcheck":
-        await record_checkin(turn, fields["id"], fields["v"])
-    else:
-        turn.reply(menu_messages(turn, turn.content.menu.prompt))
 
 
 @router.on(UnsendEvent)

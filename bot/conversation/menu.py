@@ -2,67 +2,61 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 from bot.consultation.queue import place_in_line, waiting_buttons, waiting_messages
 from bot.consultation.requests import request_consultation
 from bot.conversation.people import get_or_create_user
-from bot.conversation.router import Turn
+from bot.conversation.postbacks import MenuTap, Postback
+from bot.conversation.router import Router, Turn
 from bot.guidance.finder import open_lines, start_finder
-from bot.line.messages import Message, postback_data, postback_item, texts
+from bot.line.messages import Message, postback_item, texts
 from bot.line.outbox import enqueue_loading
 from bot.rooms.participants import leave_any_room, show_rooms
 
-# Postback actions the bot's buttons send, with the fields each must carry.
-POSTBACK_FIELDS = {
-    "menu": set(),
-    "category": {"id"},
-    "link": {"id"},
-    "lang": {"id"},
-    "finder": set(),
-    "worry": {"id"},
-    "year": {"id"},
-    "queue": {"do"},
-    "helped": {"id", "v"},
-    "consent": {"id", "v"},
-    "room": {"do", "id"},
-    "band": {"id"},
-    "rcheck": {"id", "v"},
-}
+router = Router()
+
+
+class CategoryTap(Postback, action="category"):
+    """A consultation category from the menu."""
+
+    id: str
+
+
+class LinkTap(Postback, action="link"):
+    """A menu entry that is not a category (the finder, the online ibasho)."""
+
+    id: str
+
+
+class LanguageTap(Postback, action="lang"):
+    """Another language for everything the bot says."""
+
+    id: str
 
 
 def menu_messages(turn: Turn, text: str) -> list[Message]:
     """`text` with every menu entry, and every other language, as a quick-reply button."""
     menu = turn.content.menu
-    items = [postback_item(c.label, postback_data("category", id=c.id)) for c in menu.categories]
-    items += [postback_item(link.label, postback_data("link", id=link.id)) for link in menu.links]
+    items = [postback_item(c.label, CategoryTap(id=c.id).pack()) for c in menu.categories]
+    items += [postback_item(link.label, LinkTap(id=link.id).pack()) for link in menu.links]
     items += [
-        postback_item(other.menu.language_name, postback_data("lang", id=other.language))
+        postback_item(other.menu.language_name, LanguageTap(id=other.language).pack())
         for other in turn.all_content.languages()
         if other.language != turn.content.language
     ]
     return texts(text, quick_reply=items)
 
 
-def parse_postback(data: str) -> tuple[str, dict[str, str]] | None:
-    """Read postback data the bot made; anything else (tampered, stale, foreign) gives None."""
-    try:
-        fields = parse_qs(data, keep_blank_values=True, strict_parsing=True, max_num_fields=5)
-    except ValueError:
-        return None
-    if any(len(values) != 1 for values in fields.values()):
-        return None
-    flat = {key: values[0] for key, values in fields.items()}
-    action = flat.pop("a", None)
-    if action not in POSTBACK_FIELDS or set(flat) != POSTBACK_FIELDS[action]:
-        return None
-    return action, flat
+@router.tap(MenuTap)
+async def show_menu(turn: Turn, _tap: MenuTap) -> None:
+    """The menu again, as the person asked."""
+    turn.reply(menu_messages(turn, turn.content.menu.prompt))
 
 
-async def choose_category(turn: Turn, category_id: str) -> None:
+@router.tap(CategoryTap)
+async def choose_category(turn: Turn, tap: CategoryTap) -> None:
     """The person chose a consultation category: record the request and say what happens next."""
     content = turn.content
-    category = content.menu.category(category_id)
+    category = content.menu.category(tap.id)
     if category is None:
         turn.reply(menu_messages(turn, content.messages.unknown_choice))
         return
@@ -82,9 +76,10 @@ async def choose_category(turn: Turn, category_id: str) -> None:
     turn.reply(menu_messages(turn, f"{closed}\n\n{await open_lines(turn, at, category.worries)}"))
 
 
-async def choose_link(turn: Turn, link_id: str) -> None:
+@router.tap(LinkTap)
+async def choose_link(turn: Turn, tap: LinkTap) -> None:
     """The person chose a non-category entry (the finder, the online ibasho)."""
-    link = turn.content.menu.link(link_id)
+    link = turn.content.menu.link(tap.id)
     if link is None:
         turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
     elif link.opens == "finder":
@@ -95,8 +90,10 @@ async def choose_link(turn: Turn, link_id: str) -> None:
         turn.reply(menu_messages(turn, link.answer))
 
 
-async def choose_language(turn: Turn, language: str) -> None:
+@router.tap(LanguageTap)
+async def choose_language(turn: Turn, tap: LanguageTap) -> None:
     """The person chose a language: keep it and show the menu in it."""
+    language = tap.id
     if turn.all_content.in_language(language).language != language:
         turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
         return

@@ -12,9 +12,10 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from bot.conversation.people import get_or_create_user
-from bot.conversation.router import Turn
+from bot.conversation.postbacks import MenuTap, Postback
+from bot.conversation.router import Router, Turn
 from bot.guidance.content import Content, Resource
-from bot.line.messages import Message, flex, postback_data, postback_item, texts
+from bot.line.messages import Message, flex, postback_item, texts
 
 # How many lines an out-of-hours or emergency answer lists: enough to choose, few enough to read;
 # the general crisis lines take at most CRISIS_LINES of them, the rest are for the person's worries.
@@ -24,6 +25,24 @@ CRISIS_LINES = 2
 MAX_RESULTS = 5
 # From late evening to early morning 24-hour lines come first: most others are closed or closing.
 NIGHT_STARTS, NIGHT_ENDS = time(22, 0), time(6, 0)
+
+router = Router()
+
+
+class FinderTap(Postback, action="finder"):
+    """Search again: the worries from the start."""
+
+
+class WorryTap(Postback, action="worry"):
+    """A worry chosen in the finder."""
+
+    id: str
+
+
+class SchoolYearTap(Postback, action="year"):
+    """A child's school year, asked before lines for children are listed."""
+
+    id: str
 
 
 def lines_for(
@@ -114,8 +133,8 @@ def results_messages(content: Content, title: str, resources: list[Resource], at
             alt_text,
             {"type": "carousel", "contents": [resource_bubble(content, r, at, zone) for r in shown]},
             quick_reply=[
-                postback_item(finder.search_again, postback_data("finder")),
-                postback_item(finder.back_to_menu, postback_data("menu")),
+                postback_item(finder.search_again, FinderTap().pack()),
+                postback_item(finder.back_to_menu, MenuTap().pack()),
             ],
         )
     ]
@@ -129,7 +148,7 @@ def start_finder(turn: Turn) -> None:
             "type": "button",
             "style": "secondary",
             "height": "sm",
-            "action": {"type": "postback", "label": w.label, "data": postback_data("worry", id=w.id), "displayText": w.label},
+            "action": {"type": "postback", "label": w.label, "data": WorryTap(id=w.id).pack(), "displayText": w.label},
         }
         for w in finder.worries
     ]
@@ -138,15 +157,22 @@ def start_finder(turn: Turn) -> None:
     turn.reply(texts(finder.prompt) + [flex(alt_text, bubble)])
 
 
-async def choose_worry(turn: Turn, worry_id: str) -> None:
+@router.tap(FinderTap)
+async def search_again(turn: Turn, _tap: FinderTap) -> None:
+    """The worries again, for another search."""
+    start_finder(turn)
+
+
+@router.tap(WorryTap)
+async def choose_worry(turn: Turn, tap: WorryTap) -> None:
     """Children are asked their school year first; everyone else gets the lines for the worry now."""
     content = turn.content
-    worry = content.finder.worry(worry_id)
+    worry = content.finder.worry(tap.id)
     if worry is None:
         start_finder(turn)
         return
     if worry.asks_school_year:
-        items = [postback_item(y.label, postback_data("year", id=y.id)) for y in content.finder.school_years]
+        items = [postback_item(y.label, SchoolYearTap(id=y.id).pack()) for y in content.finder.school_years]
         turn.reply(texts(content.finder.school_year_prompt, quick_reply=items))
         return
     user = await get_or_create_user(turn.session, turn.source_id)
@@ -155,10 +181,11 @@ async def choose_worry(turn: Turn, worry_id: str) -> None:
     turn.reply(results_messages(content, worry.label, found, at, turn.zone))
 
 
-async def choose_school_year(turn: Turn, year_id: str) -> None:
+@router.tap(SchoolYearTap)
+async def choose_school_year(turn: Turn, tap: SchoolYearTap) -> None:
     """A child gave their school year: keep it, and list the lines for children of that age."""
     content = turn.content
-    year = content.finder.school_year(year_id)
+    year = content.finder.school_year(tap.id)
     if year is None:
         start_finder(turn)
         return

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
-from bot.line.limits import FLEX_ALT_TEXT_MAX, POSTBACK_DATA_MAX, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS, TEXT_MAX_UTF16
+from bot.line.limits import FLEX_ALT_TEXT_MAX, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS, TEXT_MAX_UTF16
 
 Message = dict[str, Any]
 
@@ -33,14 +32,6 @@ def split_text(text: str, limit: int = TEXT_MAX_UTF16) -> list[str]:
         text = text[cut:]
     pieces.append(text)
     return pieces
-
-
-def postback_data(action: str, **fields: str) -> str:
-    """Postback data in the form the router parses back (`a=action&key=value`)."""
-    data = urlencode({"a": action, **fields})
-    if len(data) > POSTBACK_DATA_MAX:
-        raise ValueError(f"postback data longer than {POSTBACK_DATA_MAX} characters")
-    return data
 
 
 def postback_item(label: str, data: str, display_text: str | None = None) -> dict[str, Any]:

@@ -18,11 +18,10 @@ from sqlmodel import col, func, select
 from bot.consultation.queue import raise_level
 from bot.consultation.requests import crisis_consultation, open_consultation
 from bot.conversation.people import get_or_create_user
-from bot.conversation.router import Turn
+from bot.conversation.router import Router, Turn
 from bot.guidance.content import Room
-from bot.line.messages import flex, postback_data, postback_item, texts
+from bot.line.messages import flex, postback_item, texts
 from bot.rooms.sessions import (
-    CHECKIN_ANSWERS,
     PLAN_AHEAD,
     ROOMS_TOPIC,
     UNFINISHED,
@@ -32,6 +31,7 @@ from bot.rooms.sessions import (
     rooms_in_effect,
     when_text,
 )
+from bot.rooms.taps import AgeBandTap, CheckinTap, RoomTap
 from bot.storage.after_commit import announce
 from bot.storage.models import (
     ParticipantState,
@@ -43,12 +43,12 @@ from bot.storage.models import (
     RoomSession,
     RoomSessionStatus,
     UserMessage,
-    find_by_id,
-    row_id,
     utcnow,
 )
 
 # Nicknames are colour or mood + animal + digit: over a thousand, enough for a full room.
+router = Router()
+
 NICKNAME_WORDS = ("あおい", "あかい", "しろい", "きいろい", "みどりの", "ちいさな", "しずかな", "やさしい", "ひだまりの", "よぞらの")
 NICKNAME_ANIMALS = ("ネコ", "イヌ", "ウサギ", "リス", "クマ", "ペンギン", "カメ", "タヌキ", "キツネ", "フクロウ", "パンダ", "ラッコ")
 NICKNAME_MAX = 10
@@ -63,7 +63,7 @@ async def show_rooms(turn: Turn) -> None:
     rooms = turn.content.rooms
     user = await get_or_create_user(turn.session, turn.source_id)
     if rooms.age_band(user.age_band) is None:
-        bands = [postback_item(b.label, postback_data("band", id=b.id)) for b in rooms.age_bands]
+        bands = [postback_item(b.label, AgeBandTap(id=b.id).pack()) for b in rooms.age_bands]
         turn.reply(texts(rooms.words.ask_age_band, quick_reply=bands))
         return
     listed = [(s, room) for s, room in await _upcoming(turn) if user.age_band in room.age_bands][:LISTED_SESSIONS]
@@ -74,8 +74,10 @@ async def show_rooms(turn: Turn) -> None:
     turn.reply([flex(rooms.words.list_intro, {"type": "carousel", "contents": bubbles})])
 
 
-async def choose_age_band(turn: Turn, band_id: str) -> None:
+@router.tap(AgeBandTap)
+async def choose_age_band(turn: Turn, tap: AgeBandTap) -> None:
     """Keep the age band the person chose, then show their rooms."""
+    band_id = tap.id
     if turn.content.rooms.age_band(band_id) is None:
         turn.reply(texts(turn.content.messages.unknown_choice))
         return
@@ -85,33 +87,25 @@ async def choose_age_band(turn: Turn, band_id: str) -> None:
     await show_rooms(turn)
 
 
-async def room_action(turn: Turn, action: str, target: str) -> None:
-    """A room button: join, agree to the rules, decline, remind me, consult one to one, report."""
-    handlers = {"join": ask_to_join, "agree": join, "remind": remind_me, "decline": _declined, "consult": consult_from_room, "report": report}
-    handler = handlers.get(action)
-    if handler is None:
-        turn.reply(texts(turn.content.messages.unknown_choice))
-        return
-    await handler(turn, target)
-
-
-async def ask_to_join(turn: Turn, session_id: str) -> None:
+@router.tap(RoomTap, do="join")
+async def ask_to_join(turn: Turn, tap: RoomTap) -> None:
     """Show the rules; joining needs a tap to agree."""
-    checked = await _may_join(turn, session_id)
+    checked = await _may_join(turn, tap.id)
     if checked is None:
         return
     room_session, room = checked
     words = turn.content.rooms.words
     buttons = [
-        postback_item(words.agree, postback_data("room", do="agree", id=str(room_session.id))),
-        postback_item(words.decline, postback_data("room", do="decline", id=str(room_session.id))),
+        postback_item(words.agree, RoomTap(do="agree", id=room_session.id).pack()),
+        postback_item(words.decline, RoomTap(do="decline", id=room_session.id).pack()),
     ]
     turn.reply(texts(f"「{room.title}」\n{room.rules}", quick_reply=buttons))
 
 
-async def join(turn: Turn, session_id: str) -> None:
+@router.tap(RoomTap, do="agree")
+async def join(turn: Turn, tap: RoomTap) -> None:
     """The person agreed to the rules: in, with a nickname the room sees instead of their name."""
-    checked = await _may_join(turn, session_id)
+    checked = await _may_join(turn, tap.id)
     if checked is None:
         return
     room_session, room = checked
@@ -130,9 +124,10 @@ async def join(turn: Turn, session_id: str) -> None:
     announce(turn.session, room_topic(room_session.id), ROOMS_TOPIC)
 
 
-async def remind_me(turn: Turn, session_id: str) -> None:
+@router.tap(RoomTap, do="remind")
+async def remind_me(turn: Turn, tap: RoomTap) -> None:
     """Remember to tell the person before the session opens."""
-    checked = await _session_for_person(turn, session_id)
+    checked = await _session_for_person(turn, tap.id)
     if checked is None:
         return
     room_session, room = checked
@@ -187,7 +182,7 @@ async def room_text(turn: Turn, participant: RoomParticipant, message: UserMessa
         return
     if level.rank >= HOLD_FROM.rank:
         _keep(turn, participant, message, "risk")
-        offer = postback_item(words.consult_button, postback_data("room", do="consult", id=str(participant.session_id)))
+        offer = postback_item(words.consult_button, RoomTap(do="consult", id=participant.session_id).pack())
         turn.reply(texts(words.held_risk, quick_reply=[offer]))
         announce(turn.session, ROOMS_TOPIC)  # facilitators and moderators see the held message at once
         return
@@ -226,7 +221,8 @@ async def leave_any_room(turn: Turn) -> None:
         await leave(turn, participant, quiet=True)
 
 
-async def consult_from_room(turn: Turn, session_id: str) -> None:
+@router.tap(RoomTap, do="consult")
+async def consult_from_room(turn: Turn, _tap: RoomTap) -> None:
     """The tap after a held-back message: out of the room and into the queue at the level screened."""
     words = turn.content.rooms.words
     consultation = await crisis_consultation(turn)
@@ -241,9 +237,10 @@ async def consult_from_room(turn: Turn, session_id: str) -> None:
     turn.reply(texts(words.consult_started))
 
 
-async def report(turn: Turn, message_id: str) -> None:
+@router.tap(RoomTap, do="report")
+async def report(turn: Turn, tap: RoomTap) -> None:
     """A participant reports a message of their session; staff see the count in the console."""
-    message = await find_by_id(turn.session, RoomMessage, message_id)
+    message = await turn.session.get(RoomMessage, tap.id)
     participant = await current_participant(turn)
     if message is None or participant is None or message.session_id != participant.session_id:
         turn.reply(texts(turn.content.messages.unknown_choice))
@@ -254,18 +251,21 @@ async def report(turn: Turn, message_id: str) -> None:
     turn.reply(texts(turn.content.rooms.words.report_done))
 
 
-async def record_checkin(turn: Turn, session_id: str, answer: str) -> None:
+@router.tap(CheckinTap)
+async def record_checkin(turn: Turn, tap: CheckinTap) -> None:
     """The one-tap answer at close (気持ちは少し楽になった?), for the person's own session."""
-    participant = await _participant_row(turn, session_id)
-    if participant is None or answer not in CHECKIN_ANSWERS:
+    participant = await _participant_row(turn, tap.id)
+    if participant is None:
         turn.reply(texts(turn.content.messages.unknown_choice))
         return
-    participant.checkin = answer
+    participant.checkin = tap.v
     turn.session.add(participant)
     turn.reply(texts(turn.content.rooms.words.checkin_thanks))
 
 
-async def _declined(turn: Turn, _session_id: str) -> None:
+@router.tap(RoomTap, do="decline")
+async def declined(turn: Turn, _tap: RoomTap) -> None:
+    """The person would rather not join: fine, said kindly."""
     turn.reply(texts(turn.content.rooms.words.declined))
 
 
@@ -311,7 +311,7 @@ async def _offer_reports(turn: Turn, participant: RoomParticipant) -> None:
         .limit(REPORTABLE_MESSAGES)
     )
     items = [
-        postback_item(f"{nickname}: {message.text or words.sticker_word}"[:20], postback_data("room", do="report", id=str(message.id)))
+        postback_item(f"{nickname}: {message.text or words.sticker_word}"[:20], RoomTap(do="report", id=message.id).pack())
         for message, nickname in recent
     ]
     turn.reply(texts(words.report_prompt if items else words.report_none, quick_reply=items or None))
@@ -329,10 +329,10 @@ async def _upcoming(turn: Turn) -> list[tuple[RoomSession, Room]]:
     return [(s, room) for s in sessions if (room := rooms.room(s.room_id)) is not None]
 
 
-async def _session_for_person(turn: Turn, session_id: str) -> tuple[RoomSession, Room] | None:
+async def _session_for_person(turn: Turn, session_id: int) -> tuple[RoomSession, Room] | None:
     """The session a button names, if it exists and is for the person's age band; else they are told why."""
     words = turn.content.rooms.words
-    room_session = await find_by_id(turn.session, RoomSession, session_id)
+    room_session = await turn.session.get(RoomSession, session_id)
     room = (await rooms_in_effect(turn.session, turn.content.rooms)).room(room_session.room_id) if room_session else None
     if room_session is None or room is None:
         turn.reply(texts(turn.content.messages.unknown_choice))
@@ -350,7 +350,7 @@ async def _session_for_person(turn: Turn, session_id: str) -> tuple[RoomSession,
     return room_session, room
 
 
-async def _may_join(turn: Turn, session_id: str) -> tuple[RoomSession, Room] | None:
+async def _may_join(turn: Turn, session_id: int) -> tuple[RoomSession, Room] | None:
     """The session if the person may join it now; otherwise they are told why, kindly, with the next one."""
     checked = await _session_for_person(turn, session_id)
     if checked is None:
@@ -388,16 +388,13 @@ async def _sorry(turn: Turn, text: str, room: Room | None, after: datetime | Non
     buttons = None
     if later:
         text += "\n" + words.next_session.format(title=room.title, when=when_text(later[0].starts_at, turn.zone))
-        buttons = [postback_item(words.remind, postback_data("room", do="remind", id=str(later[0].id)))]
+        buttons = [postback_item(words.remind, RoomTap(do="remind", id=later[0].id).pack())]
     turn.reply(texts(text, quick_reply=buttons))
 
 
-async def _participant_row(turn: Turn, session_id: int | str) -> RoomParticipant | None:
-    number = session_id if isinstance(session_id, int) else row_id(session_id)
-    if number is None:
-        return None
+async def _participant_row(turn: Turn, session_id: int) -> RoomParticipant | None:
     result = await turn.session.exec(
-        select(RoomParticipant).where(RoomParticipant.session_id == number, RoomParticipant.user_id == turn.source_id)
+        select(RoomParticipant).where(RoomParticipant.session_id == session_id, RoomParticipant.user_id == turn.source_id)
     )
     return result.first()
 
@@ -413,7 +410,7 @@ def _session_bubble(turn: Turn, room_session: RoomSession, room: Room) -> dict[s
     words = turn.content.rooms.words
     is_open = room_session.status == RoomSessionStatus.OPEN
     when = words.open_now if is_open else words.starts_at.format(when=when_text(room_session.starts_at, turn.zone), minutes=room.duration_minutes)
-    action = join_button(turn.content, room_session.id) if is_open else postback_item(words.remind, postback_data("room", do="remind", id=str(room_session.id)))
+    action = join_button(turn.content, room_session.id) if is_open else postback_item(words.remind, RoomTap(do="remind", id=room_session.id).pack())
     return {
         "type": "bubble",
         "body": {

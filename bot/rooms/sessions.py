@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -21,8 +22,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.guidance.content import Content, Room, Rooms
 from bot.line.limits import MULTICAST_MAX_RECIPIENTS
-from bot.line.messages import Message, postback_data, postback_item, texts
+from bot.line.messages import Message, postback_item, texts
 from bot.line.outbox import enqueue
+from bot.rooms.taps import CheckinAnswer, CheckinTap, RoomTap
 from bot.storage.after_commit import announce
 from bot.storage.models import (
     LineUser,
@@ -44,7 +46,7 @@ ROOMS_TOPIC = "rooms"
 # How far ahead sessions are planned (and listed to people on LINE).
 PLAN_AHEAD = timedelta(days=7)
 UNFINISHED = (RoomSessionStatus.SCHEDULED, RoomSessionStatus.OPEN)
-CHECKIN_ANSWERS = ("better", "same", "worse")
+CHECKIN_ANSWERS = get_args(CheckinAnswer)
 
 
 def room_topic(session_id: int) -> str:
@@ -197,7 +199,7 @@ async def close_session(session: AsyncSession, content: Content, session_id: int
         return True
     if not await _transition(session, session_id, [RoomSessionStatus.OPEN], status=RoomSessionStatus.CLOSED, closed_at=now, close_reason=reason):
         return False
-    checkin = [postback_item(getattr(words, f"checkin_{answer}"), postback_data("rcheck", id=str(session_id), v=answer)) for answer in CHECKIN_ANSWERS]
+    checkin = [postback_item(getattr(words, f"checkin_{answer}"), CheckinTap(id=session_id, v=answer).pack()) for answer in CHECKIN_ANSWERS]
     closing = texts(words.closing.format(title=room.title)) + texts(words.checkin_question, quick_reply=checkin)
     await broadcast(session, session_id, closing)
     await session.exec(
@@ -294,7 +296,7 @@ async def _session_and_room(session: AsyncSession, content: Content, session_id:
 
 def join_button(content: Content, session_id: int) -> dict[str, object]:
     """The quick-reply button that asks to join a session."""
-    return postback_item(content.rooms.words.join, postback_data("room", do="join", id=str(session_id)))
+    return postback_item(content.rooms.words.join, RoomTap(do="join", id=session_id).pack())
 
 
 @dataclass

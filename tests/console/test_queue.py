@@ -217,6 +217,9 @@ async def test_a_supervisor_watches_silently_and_can_take_over(service: Service,
     await settle(service)
     assert len(service.line.messages_for(user)) == told, "watching sends nothing to the person"
     assert (await supervisor.post(f"/console/c/{consultation_id}/takeover"))[0] == 303
+    async with service.app[SESSIONS]() as session:
+        [took] = list(await session.exec(select(AuditEntry).where(AuditEntry.action == "took_over")))
+    assert took.consultation_id == consultation_id, "a take-over is audited"
     assert (await supervisor.post(f"/console/c/{consultation_id}/send", {"text": "スーパーバイザーです。"}))[0] == 303
     assert (await counselor.post(f"/console/c/{consultation_id}/send", {"text": "まだ私です"}))[0] == 404
     await settle(service)

@@ -83,6 +83,9 @@ async def test_filing_with_missing_answers_shows_errors_keeps_values_and_saves_a
     status, page, _ = await post_fields(counselor, f"/console/c/{consultation_id}/record", [("age_band", "teens_late"), ("action", "file")])
     assert status == 422 and "相談内容を1つ以上選んでください" in page
     assert (await stored_record(service, consultation_id)).worries == ["suicidal", "work"]
+    async with service.app[SESSIONS]() as session:
+        saves = [a.action for a in await session.exec(select(AuditEntry).where(AuditEntry.action.startswith("record_")))]
+    assert saves == ["record_draft", "record_filed"], "a refused correction changes nothing, so it audits nothing"
     corrected = [*complete[:3], ("responses", "information"), ("action", "file")]
     status, _, location = await post_fields(counselor, f"/console/c/{consultation_id}/record", corrected)
     assert location.endswith("?saved=corrected")

@@ -1,8 +1,9 @@
 import pytest
 
-from bot.conversation.menu import parse_postback
+from bot.conversation.menu import CategoryTap
+from bot.conversation.postbacks import MenuTap
 from bot.line.limits import POSTBACK_DATA_MAX, TEXT_MAX_UTF16
-from bot.line.messages import postback_data, postback_item, split_text, texts, utf16_length
+from bot.line.messages import postback_item, split_text, texts, utf16_length
 
 
 def test_utf16_length_counts_astral_emoji_twice() -> None:
@@ -26,7 +27,7 @@ def test_split_never_breaks_a_surrogate_pair() -> None:
 
 
 def test_quick_reply_is_on_the_last_message_only() -> None:
-    item = postback_item("メニュー", postback_data("menu"))
+    item = postback_item("メニュー", MenuTap().pack())
     messages = texts("あ" * (TEXT_MAX_UTF16 + 1), quick_reply=[item])
     assert len(messages) == 2
     assert "quickReply" not in messages[0] and messages[1]["quickReply"]["items"] == [item]
@@ -36,25 +37,6 @@ def test_limits_are_enforced_when_building() -> None:
     with pytest.raises(ValueError):
         postback_item("あ" * 21, "a=menu")
     with pytest.raises(ValueError):
-        postback_data("category", id="x" * POSTBACK_DATA_MAX)
+        CategoryTap(id="x" * POSTBACK_DATA_MAX).pack()
     with pytest.raises(ValueError):
         texts("x", quick_reply=[postback_item("a", "a=menu")] * 14)
-
-
-@pytest.mark.parametrize(
-    ("data", "expected"),
-    [
-        ("a=category&id=loneliness", ("category", {"id": "loneliness"})),
-        ("a=menu", ("menu", {})),
-        ("a=link&id=finder", ("link", {"id": "finder"})),
-        ("a=category", None),  # missing field
-        ("a=category&id=x&id=y", None),  # repeated field
-        ("a=category&id=x&extra=1", None),  # unexpected field
-        ("a=drop_tables", None),
-        ("garbage", None),
-        ("", None),
-        ("action=buy&itemid=111", None),  # LINE's own sample data
-    ],
-)
-def test_postback_data_is_validated(data: str, expected: object) -> None:
-    assert parse_postback(data) == expected
