@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -92,8 +93,10 @@ def demo(
     from bot.app import StartupError
     from bot.devtools.demo import run_demo
 
+    # The demo's accounts log in with a password alone, unless CONSOLE_SECOND_FACTOR_ROLES asks otherwise.
+    second_factor = {} if "CONSOLE_SECOND_FACTOR_ROLES" in os.environ else {"console_second_factor_roles": frozenset()}
     settings = settings_or_exit(
-        line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token", console_secure_cookies=False
+        line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token", console_secure_cookies=False, **second_factor
     )
     content = content_or_exit(settings.content_dir)
     if simulate:
@@ -178,9 +181,10 @@ def user_add(
 def export_reviews(
     out: Annotated[Path, typer.Option(help="JSONL file to write ({text, level, tags} per line).")] = Path("reviewed.jsonl"),
 ) -> None:
-    """Write the moderators' reviewed flags as training examples for the next `tsunagi risk train`."""
+    """Write the moderators' reviewed flags as training examples for the next `tsunagi risk train` (audited: people's words leave the database)."""
     from bot.consultation.reviews import reviewed_examples
     from bot.storage.db import create_engine, session_factory
+    from bot.storage.models import AuditEntry
 
     settings = settings_or_exit(StorageSettings)
 
@@ -188,7 +192,10 @@ def export_reviews(
         engine = create_engine(settings.database_url)
         try:
             async with session_factory(engine)() as session:
-                return await reviewed_examples(session)
+                examples = await reviewed_examples(session)
+                session.add(AuditEntry(action="exported_reviews", detail=f"{len(examples)} example(s) to {out}"))
+                await session.commit()
+                return examples
         finally:
             await engine.dispose()
 

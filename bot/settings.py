@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.storage.models import StaffRole
+
 LINE_API_DEFAULT_BASE = "https://api.line.me"
 
 
@@ -56,6 +58,9 @@ class Settings(StorageSettings):
     line_api_base: str = LINE_API_DEFAULT_BASE
     # Console cookies are Secure (sent over HTTPS only); turn off only behind plain HTTP on one machine.
     console_secure_cookies: bool = True
+    # Roles that need a second factor (TOTP) at log-in: by default every role, since each reads what
+    # people wrote or can change who reads it. Narrow it only with a reason (e.g. a demo on one machine).
+    console_second_factor_roles: frozenset[StaffRole] = frozenset(StaffRole)
     # A chat with no word from the person for this long is closed kindly (a high-risk one goes to a supervisor).
     consultation_idle_minutes: int = Field(default=30, ge=1)
     # A high-risk person waiting longer than this alerts the supervisors.

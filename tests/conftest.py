@@ -129,7 +129,9 @@ class Service:
 
 
 @asynccontextmanager
-async def run_service(database_url: str, content: Content, **emulator_options: object) -> AsyncIterator[Service]:
+async def run_service(
+    database_url: str, content: Content, second_factor: frozenset[StaffRole] = frozenset(), **emulator_options: object
+) -> AsyncIterator[Service]:
     """Start the emulator and the bot pointed at each other; stop both afterwards."""
     emulator = LineEmulator(SECRET, TOKEN, **emulator_options)
     async with running(emulator.app, "127.0.0.1", 0) as line_url:
@@ -141,6 +143,8 @@ async def run_service(database_url: str, content: Content, **emulator_options: o
             console_secure_cookies=False,  # tests talk plain HTTP to 127.0.0.1
             # The keyword floor screens alone: service tests stay fast and do not depend on a trained model.
             risk_model_dir="no-risk-model-in-tests",
+            # Log-in by password alone except in the tests of the second factor (tests/console/test_accounts.py).
+            console_second_factor_roles=second_factor,
         )
         app = init_app(settings, content)
         async with running(app, "127.0.0.1", 0) as bot_url:

@@ -13,9 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.appkeys import SESSIONS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
-from bot.console.auth import requires
+from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES
-from bot.storage.models import AuditEntry, StaffRole, StaffUser, row_id, utcnow
+from bot.consultation.staff import active_sessions, end_sessions, locked_logins, reset_password, reset_second_factor, set_disabled, unlock
+from bot.storage.models import AuditEntry, StaffRole, StaffSession, StaffUser, row_id
 
 routes = web.RouteTableDef()
 
@@ -40,6 +41,15 @@ ACTION_WORDS = {
     "organisation_reactivated": "支援機関の掲載を再開",
     "max_chats_changed": "同時対応数を変更",
     "account_unlocked": "アカウントのロックを解除",
+    "account_disabled": "アカウントを無効にした",
+    "account_enabled": "アカウントを有効に戻した",
+    "password_reset": "パスワードをリセット（ワンタイムコード）",
+    "password_changed": "パスワードを変更",
+    "second_factor_reset": "二段階認証をリセット",
+    "second_factor_enrolled": "二段階認証を登録",
+    "second_factor_passed": "二段階認証を通過",
+    "session_ended": "ログインを終了させた",
+    "exported_reviews": "リスク判定の見直しを書き出した",
     "opened_room": "居場所の部屋を開いた",
     "room_claimed": "居場所の回を担当",
     "room_closed_early": "居場所の回を早く閉じた",
@@ -62,6 +72,10 @@ ROLE_WORDS = {
 @requires(StaffRole.ADMIN)
 async def admin_page(request: web.Request) -> web.Response:
     """Every account, and the latest audit entries (narrowed by ?staff= and ?consultation=)."""
+    return await _admin_page(request)
+
+
+async def _admin_page(request: web.Request, one_time_code: tuple[str, str] | None = None) -> web.Response:
     staff_filter, consultation_filter = row_id(request.query.get("staff")), row_id(request.query.get("consultation"))
     query = select(AuditEntry).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc()).limit(AUDIT_SHOWN)
     if staff_filter is not None:
@@ -71,12 +85,15 @@ async def admin_page(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         accounts = list(await session.exec(select(StaffUser).order_by(StaffUser.role, StaffUser.login)))
         entries = list(await session.exec(query))
-    now = utcnow()
+        locked = await locked_logins(session)
+        sessions = await active_sessions(session)
     return render(
         request,
         "admin.html",
         accounts=accounts,
-        locked={s.id for s in accounts if s.locked_until is not None and s.locked_until > now},
+        locked=locked,
+        sessions=sessions,
+        one_time_code=one_time_code,
         takes_chats=CHAT_ROLES,
         max_chats_limit=MAX_CHATS_LIMIT,
         roles=ROLE_WORDS,
@@ -112,11 +129,60 @@ async def change_max_chats(request: web.Request) -> web.Response:
 
 @routes.post("/console/admin/staff/{sid}/unlock")
 @requires(StaffRole.ADMIN)
-async def unlock(request: web.Request) -> web.Response:
+async def unlock_account(request: web.Request) -> web.Response:
     """Let a locked-out account log in again now (after the admin has checked it was its owner)."""
     async with audited(request, "account_unlocked") as audit:
         account = await _account(request, audit.session)
-        account.locked_until, account.failed_logins = None, 0
-        audit.session.add(account)
+        await unlock(audit.session, account.login)
         audit.detail = account.login
+    raise web.HTTPSeeOther("/console/admin")
+
+
+@routes.post("/console/admin/staff/{sid}/disabled")
+@requires(StaffRole.ADMIN)
+async def disable(request: web.Request) -> web.Response:
+    """Disable an account (someone left: their open pages stop at once) or enable it again."""
+    disabled = (await request.post()).get("disabled") == "yes"
+    async with audited(request, "account_disabled" if disabled else "account_enabled") as audit:
+        account = await _account(request, audit.session)
+        if account.id == request[STAFF_KEY].id:
+            raise web.HTTPBadRequest(text="自分のアカウントは無効にできません。")
+        await set_disabled(audit.session, account, disabled)
+        audit.detail = account.login
+    raise web.HTTPSeeOther("/console/admin")
+
+
+@routes.post("/console/admin/staff/{sid}/password")
+@requires(StaffRole.ADMIN)
+async def reset(request: web.Request) -> web.Response:
+    """Replace the password with a one-time code, shown once on this page only; a new one is chosen at log-in."""
+    async with audited(request, "password_reset") as audit:
+        account = await _account(request, audit.session)
+        code = await reset_password(audit.session, account)
+        audit.detail = account.login
+    # Answered with the page itself, never a redirect: the code must not travel in a URL or a log.
+    return await _admin_page(request, (account.login, code))
+
+
+@routes.post("/console/admin/staff/{sid}/two-factor")
+@requires(StaffRole.ADMIN)
+async def forget_second_factor(request: web.Request) -> web.Response:
+    """A lost phone: the account enrols a new authenticator at its next log-in."""
+    async with audited(request, "second_factor_reset") as audit:
+        account = await _account(request, audit.session)
+        await reset_second_factor(audit.session, account)
+        audit.detail = account.login
+    raise web.HTTPSeeOther("/console/admin")
+
+
+@routes.post("/console/admin/sessions/{token_hash}/end")
+@requires(StaffRole.ADMIN)
+async def end_session(request: web.Request) -> web.Response:
+    """End one log-in session (a shared computer left logged in)."""
+    async with audited(request, "session_ended") as audit:
+        login_session = await audit.session.get(StaffSession, request.match_info["token_hash"])
+        if login_session is None:
+            raise web.HTTPNotFound(text="このログインはもう終わっています。")
+        await end_sessions(audit.session, login_session.staff_id, login_session.token_hash)
+        audit.detail = f"staff {login_session.staff_id}"
     raise web.HTTPSeeOther("/console/admin")

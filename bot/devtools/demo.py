@@ -79,6 +79,8 @@ async def run_demo(settings: Settings, content: Content, host: str, port: int) -
                     f"  Bot webhook:          {bot_url}/callback",
                     f"  Bot health:           {bot_url}/healthz",
                     f"  Database:             {settings.database_url}",
+                    "  Two-factor log-in:    "
+                    + ("on for " + ", ".join(sorted(settings.console_second_factor_roles)) if settings.console_second_factor_roles else "off in this demo"),
                     *accounts,
                 ]
             )

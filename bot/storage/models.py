@@ -273,9 +273,22 @@ class StaffUser(SQLModel, table=True):
     password_hash: str = Field(max_length=255)
     max_chats: int = 3
     availability: Availability = Field(default=Availability.OFFLINE, sa_type=String(16))
-    failed_logins: int = 0
-    locked_until: datetime | None = _timestamp(default=None)
+    # Set when the person leaves: the account stays (the audit log and records name it) but cannot log in.
+    disabled_at: datetime | None = _timestamp(default=None)
+    # After an admin's reset the password is a one-time code: a new one must be chosen at the next log-in.
+    must_change_password: bool = False
+    # The TOTP secret once enrolled, and the last 30-second step used, so a code works only once.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_last_step: int | None = None
     created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class SessionStep(StrEnum):
+    """What a session must still do before it opens any page other than the step's own."""
+
+    NEW_PASSWORD = "new_password"
+    ENROL = "enrol"
+    TOTP = "totp"
 
 
 class StaffSession(SQLModel, table=True):
@@ -284,8 +297,19 @@ class StaffSession(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     staff_id: int = Field(foreign_key="staffuser.id", index=True)
     csrf_token: str = Field(max_length=64)
+    # None once the password (and the second factor, where the role needs one) are done.
+    pending: SessionStep | None = Field(default=None, sa_type=String(16))
+    address: str | None = Field(default=None, max_length=64)
     created_at: datetime = _timestamp(default_factory=utcnow)
     expires_at: datetime = _timestamp()
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed log-ins counted per name typed (existing or not) and per address, with the lock-out they led to."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    locked_until: datetime | None = _timestamp(default=None)
 
 
 class AvailabilityChange(SQLModel, table=True):

@@ -55,7 +55,8 @@ async def main(people: int, database_url: str | None) -> None:
             port = free_port()
             line.webhook_url = f"http://127.0.0.1:{port}/callback"
             env = {**os.environ, "DATABASE_URL": url, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-                   "LINE_API_BASE": line_url, "CONTENT_DIR": str(REPO / "content"), "CONSOLE_SECURE_COOKIES": "false"}
+                   "LINE_API_BASE": line_url, "CONTENT_DIR": str(REPO / "content"), "CONSOLE_SECURE_COOKIES": "false",
+                   "CONSOLE_SECOND_FACTOR_ROLES": "[]"}
             tsunagi = str(Path(sys.executable).parent / "tsunagi")
             subprocess.run([tsunagi, "db", "upgrade"], env=env, check=True, capture_output=True)
             subprocess.run([tsunagi, "user", "add", "bench", "--role", "counselor", "--max-chats", str(people)],

@@ -12,7 +12,7 @@ from conftest import PASSWORD, Service, add_account
 from sqlmodel import select
 
 from bot.appkeys import SESSIONS
-from bot.storage.models import Availability, StaffRole, StaffSession, StaffUser
+from bot.storage.models import AuditEntry, Availability, StaffRole, StaffSession, StaffUser
 
 TSUNAGI = str(Path(sys.executable).parent / "tsunagi")
 
@@ -36,16 +36,22 @@ async def test_log_in_sets_a_strict_http_only_cookie_and_log_out_ends_it(service
     assert (await client.get("/console/queue"))[0] == 303, "the old cookie no longer opens anything"
 
 
-async def test_wrong_passwords_lock_the_account(service: Service, console) -> None:
+async def test_wrong_passwords_lock_the_name_whether_or_not_it_exists(service: Service, console) -> None:
     await add_account(service, "aoi")
     client = console()
-    for _ in range(5):
-        assert await client.login("aoi", "wrong password") == 401
-    assert await client.login("aoi") == 401, "locked even with the right password"
-    assert await client.login("nobody", "whatever") == 401
+    answers = {}
+    for name in ("aoi", "nobody"):
+        for _ in range(5):
+            assert await client.login(name, "wrong password") == 401
+        await client.get("/console/login")
+        status, page, _ = await client.post("/console/login", {"login": name, "password": PASSWORD})
+        assert status == 401
+        answers[name] = page.split('role="alert">')[1].split("<")[0]
+    assert "しばらくログインできません" in answers["aoi"], "locked even with the right password"
+    assert answers["aoi"] == answers["nobody"], "the lock-out does not tell whether the account exists"
     async with service.app[SESSIONS]() as session:
-        staff = (await session.exec(select(StaffUser).where(StaffUser.login == "aoi"))).one()
-    assert staff.locked_until is not None
+        audit = [a.action for a in await session.exec(select(AuditEntry))]
+    assert audit.count("locked_out") == 1
 
 
 async def test_forms_without_the_csrf_token_are_refused(service: Service, console) -> None:

@@ -72,7 +72,7 @@ async def test_events_need_a_log_in(service: Service, console) -> None:
 async def test_postgres_processes_hear_each_other(postgres_url: str, content, console) -> None:
     """A request handled by one app reaches a console connected to another, through LISTEN/NOTIFY."""
     async with run_service(postgres_url, content) as first:
-        settings = load_settings(line_channel_secret=SECRET, line_channel_access_token=TOKEN, line_api_base=first.line_url, database_url=postgres_url, console_secure_cookies=False)
+        settings = load_settings(line_channel_secret=SECRET, line_channel_access_token=TOKEN, line_api_base=first.line_url, database_url=postgres_url, console_secure_cookies=False, console_second_factor_roles=frozenset())
         async with running(init_app(settings, content), "127.0.0.1", 0) as second_url:
             await add_account(first, "aoi")
             counselor = Console(second_url)
@@ -101,7 +101,8 @@ async def test_twenty_takes_across_two_server_processes_give_it_to_one(postgres_
     line = LineEmulator(SECRET, TOKEN)
     async with running(line.app, "127.0.0.1", 0) as line_url:
         env = {**os.environ, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LINE_API_BASE": line_url,
-               "DATABASE_URL": postgres_url, "CONTENT_DIR": str(REPO / "content"), "CONSOLE_SECURE_COOKIES": "false"}
+               "DATABASE_URL": postgres_url, "CONTENT_DIR": str(REPO / "content"), "CONSOLE_SECURE_COOKIES": "false",
+               "CONSOLE_SECOND_FACTOR_ROLES": "[]"}
         ports = [free_port(), free_port()]
         servers = [await start_serve(env, port) for port in ports]
         clients = [Console(f"http://127.0.0.1:{ports[n % 2]}") for n in range(20)]

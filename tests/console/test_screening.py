@@ -118,6 +118,9 @@ async def test_moderators_review_flags_in_context_and_the_export_has_them(servic
     _, stderr = await export.communicate()
     assert export.returncode == 0, stderr.decode()
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    async with service.app[SESSIONS]() as session:
+        [exported] = list(await session.exec(select(AuditEntry).where(AuditEntry.action == "exported_reviews")))
+    assert exported.detail.startswith("2 example(s)"), "people's words leaving the database are audited"
     assert {(e["text"], e["level"]) for e in lines} == {("リスカしちゃった", "medium"), ("首吊りのロープ買った", str(reviewed[second].level))}
 
 
