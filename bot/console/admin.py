@@ -1,4 +1,5 @@
-"""The admin's page: staff accounts (how many chats each may hold, unlocking) and the audit log.
+"""The admin's page: staff accounts (how many chats each may hold, unlocking), the audit log, and the
+helplines whose details are due to be checked against their source again.
 
 The audit log answers "who opened or changed what, when" (for a complaint, a leak or a review), so
 it can be narrowed to one staff member or one consultation. Changes made here are audited too.
@@ -6,15 +7,18 @@ it can be narrowed to one staff member or one consultation. Changes made here ar
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import SESSIONS
+from bot.appkeys import CONTENT, SESSIONS, SETTINGS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import requires
 from bot.console.counselor import CHAT_ROLES
+from bot.guidance.content import STALE_AFTER_DAYS
 from bot.storage.models import AuditEntry, StaffRole, StaffUser, row_id, utcnow
 
 routes = web.RouteTableDef()
@@ -72,9 +76,13 @@ async def admin_page(request: web.Request) -> web.Response:
         accounts = list(await session.exec(select(StaffUser).order_by(StaffUser.role, StaffUser.login)))
         entries = list(await session.exec(query))
     now = utcnow()
+    today = datetime.now(request.app[SETTINGS].timezone).date()
     return render(
         request,
         "admin.html",
+        stale=request.app[CONTENT].stale_resources(today, STALE_AFTER_DAYS),
+        stale_days=STALE_AFTER_DAYS,
+        today=today,
         accounts=accounts,
         locked={s.id for s in accounts if s.locked_until is not None and s.locked_until > now},
         takes_chats=CHAT_ROLES,

@@ -33,6 +33,9 @@ from pydantic import (
 from bot.guidance.hours import OpeningHours
 from bot.line.limits import MULTICAST_MAX_RECIPIENTS, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS
 
+# A helpline's details are checked against its source at least this often: older ones are listed as stale
+# (`tsunagi content check --stale`, the admin's page).
+STALE_AFTER_DAYS = 180
 # Japanese numbers as their source writes them: 10 or 11 digits in hyphenated groups (0120-061-338,
 # 0570-078374), #-short codes (#8103) and 3-digit numbers (189).
 PHONE_PATTERN = re.compile(r"^((?=(?:-?\d){10,11}$)0\d{1,4}(-\d{1,6}){1,2}|#\d{4}|1\d{2})$")
