@@ -22,8 +22,8 @@ from bot.console.actions import audited, find_or_404, refusal
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES, openable_consultation
 from bot.console.records import RecordSummary, summarise
-from bot.guidance.content import Content
 from bot.consultation.referrals import REFERRABLE, ProposalRefused, propose_referral, with_history
+from bot.guidance.content import Content
 from bot.storage.models import (
     AuditEntry,
     Consultation,
