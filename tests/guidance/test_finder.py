@@ -282,3 +282,12 @@ async def test_a_caller_in_iwate_is_given_the_number_for_iwate(service: Service,
     assert contact_uri("phone", "0120-279-226") not in [
         c for r in lines_for(content, WEEKDAY_10, TOKYO, worries={"food_housing"}) for c in [contact_uri(x.kind, x.value) for x in r.contacts_for(None)]
     ]
+
+
+def test_the_prefecture_taps_read_back_including_a_skip() -> None:
+    from bot.conversation.postbacks import Postback
+    from bot.guidance.finder import PrefectureTap, RegionTap
+
+    assert Postback.parse("a=pref&id=") == PrefectureTap(id="")
+    assert Postback.parse(RegionTap(id="kanto").pack()) == RegionTap(id="kanto")
+    assert Postback.parse("a=pref&id=yamagata&x=1") is None
