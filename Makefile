@@ -36,8 +36,9 @@ demo: install model
 	$(BIN)/tsunagi db upgrade
 	$(BIN)/tsunagi demo
 
+# Helplines not checked against their source for half a year are listed as a warning, not a failure.
 test: install model browser
-	$(BIN)/tsunagi content check
+	$(BIN)/tsunagi content check --stale 180
 	$(BIN)/pytest
 
 bench: install

@@ -138,10 +138,23 @@ def db_upgrade() -> None:
 @content_app.command("check")
 def content_check(
     directory: Annotated[Path, typer.Argument(help="Content folder.")] = Path("content"),
+    stale: Annotated[int | None, typer.Option(help="Also list helplines whose `checked` date is older than this many days.", min=0)] = None,
+    today: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Count --stale days back from this day (default: today).")] = None,
 ) -> None:
-    """Validate every content file; print each problem as `file:line: what is wrong`."""
-    content_or_exit(str(directory))
+    """Validate every content file; print each problem as `file:line: what is wrong`.
+
+    With --stale, also list each helpline not checked against its source for that many days; they
+    are listed, not refused, so a build can warn without failing.
+    """
+    content = content_or_exit(str(directory))
     typer.echo(f"{directory}: content is valid")
+    if stale is None:
+        return
+    day = today.date() if today else date.today()
+    old = content.stale_resources(day, stale)
+    for resource in old:
+        typer.echo(f"stale: {resource.id} checked {resource.checked} ({(day - resource.checked).days} days ago) {resource.source}")
+    typer.echo(f"{len(old)} of {len(content.all_resources())} helplines were checked more than {stale} days before {day}")
 
 
 @user_app.command("add")

@@ -1,4 +1,5 @@
-"""The admin's page: staff accounts (how many chats each may hold, unlocking) and the audit log.
+"""The admin's page: staff accounts (how many chats each may hold, unlocking), the audit log, and the
+helplines whose details are due to be checked against their source again.
 
 The audit log answers "who opened or changed what, when" (for a complaint, a leak or a review), so
 it can be narrowed to one staff member or one consultation. Changes made here are audited too.
@@ -6,16 +7,19 @@ it can be narrowed to one staff member or one consultation. Changes made here ar
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import SESSIONS
+from bot.appkeys import CONTENT, SESSIONS, SETTINGS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES
 from bot.consultation.staff import active_sessions, end_sessions, locked_logins, reset_password, reset_second_factor, set_disabled, unlock
+from bot.guidance.content import STALE_AFTER_DAYS
 from bot.storage.models import AuditEntry, StaffRole, StaffSession, StaffUser, row_id
 
 routes = web.RouteTableDef()
@@ -87,9 +91,13 @@ async def _admin_page(request: web.Request, one_time_code: tuple[str, str] | Non
         entries = list(await session.exec(query))
         locked = await locked_logins(session)
         sessions = await active_sessions(session)
+    today = datetime.now(request.app[SETTINGS].timezone).date()
     return render(
         request,
         "admin.html",
+        stale=request.app[CONTENT].stale_resources(today, STALE_AFTER_DAYS),
+        stale_days=STALE_AFTER_DAYS,
+        today=today,
         accounts=accounts,
         locked=locked,
         sessions=sessions,

@@ -23,6 +23,7 @@ from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES, openable_consultation
 from bot.console.records import RecordSummary, summarise
 from bot.consultation.referrals import REFERRABLE, ProposalRefused, propose_referral, with_history
+from bot.guidance.content import Content
 from bot.storage.models import (
     AuditEntry,
     Consultation,
@@ -240,6 +241,8 @@ class OrganisationForm:
     region: str
     fields: list[str]
     contact: str
+    # A prefecture id of content/finder.yaml, or empty: the same prefectures people give the finder.
+    prefecture: str = ""
 
     @classmethod
     def read(cls, form: MultiDictProxy) -> OrganisationForm:
@@ -248,10 +251,13 @@ class OrganisationForm:
             region=str(form.get("region", "")).strip(),
             fields=[word for word in FIELD_SEPARATORS.split(str(form.get("fields", ""))) if word],
             contact=str(form.get("contact", "")).strip(),
+            prefecture=str(form.get("prefecture", "")).strip(),
         )
 
-    def problems(self) -> list[str]:
+    def problems(self, content: Content) -> list[str]:
         problems = []
+        if self.prefecture and content.finder.prefecture(self.prefecture) is None:
+            problems.append("都道府県を一覧から選んでください。")
         for value, label, longest in ((self.name, "名称", 200), (self.region, "地域", 100), (self.contact, "連絡先", 500)):
             if not value:
                 problems.append(f"{label}を入力してください。")
@@ -261,18 +267,26 @@ class OrganisationForm:
 
     def write_to(self, organisation: Organisation) -> None:
         organisation.name, organisation.region, organisation.fields, organisation.contact = self.name, self.region, self.fields, self.contact
+        organisation.prefecture = self.prefecture or None
 
 
 async def _organisations_page(request: web.Request, *, errors: list[str] | None = None, draft: OrganisationForm | None = None) -> web.Response:
+    prefectures = request.app[CONTENT].finder.prefectures
+    # ?prefecture= narrows the directory to one prefecture (unknown ids show everything).
+    shown = next((p.id for p in prefectures if p.id == request.query.get("prefecture")), None)
+    query = select(Organisation).order_by(col(Organisation.active).desc(), Organisation.region, Organisation.name)
+    if shown is not None:
+        query = query.where(Organisation.prefecture == shown)
     async with request.app[SESSIONS]() as session:
-        organisations = list(
-            await session.exec(select(Organisation).order_by(col(Organisation.active).desc(), Organisation.region, Organisation.name))
-        )
+        organisations = list(await session.exec(query))
     return render(
         request,
         "organisations.html",
         status=422 if errors else 200,
         organisations=organisations,
+        prefectures=prefectures,
+        prefecture_names={p.id: p.label for p in prefectures},
+        shown=shown,
         errors=errors or [],
         draft=draft or OrganisationForm("", "", [], ""),
     )
@@ -281,7 +295,7 @@ async def _organisations_page(request: web.Request, *, errors: list[str] | None 
 @routes.get("/console/organisations")
 @requires(*COORDINATION_ROLES)
 async def organisations_page(request: web.Request) -> web.Response:
-    """Every organisation, active first, with forms to add, edit and take off the list."""
+    """Every organisation (or one prefecture's), active first, with forms to add, edit and take off the list."""
     return await _organisations_page(request)
 
 
@@ -290,10 +304,12 @@ async def organisations_page(request: web.Request) -> web.Response:
 async def add_organisation(request: web.Request) -> web.Response:
     """Add an organisation to the directory."""
     typed = OrganisationForm.read(await request.post())
-    if problems := typed.problems():
+    if problems := typed.problems(request.app[CONTENT]):
         return await _organisations_page(request, errors=problems, draft=typed)
     async with audited(request, "organisation_added") as audit:
-        audit.session.add(Organisation(name=typed.name, region=typed.region, fields=typed.fields, contact=typed.contact))
+        audit.session.add(
+            Organisation(name=typed.name, region=typed.region, fields=typed.fields, contact=typed.contact, prefecture=typed.prefecture or None)
+        )
         audit.detail = typed.name
     raise web.HTTPSeeOther("/console/organisations")
 
@@ -309,7 +325,7 @@ async def edit_organisation(request: web.Request) -> web.Response:
     typed = OrganisationForm.read(await request.post())
     async with audited(request, "organisation_edited") as audit:
         organisation = await _organisation(request, audit.session)
-        if problems := typed.problems():
+        if problems := typed.problems(request.app[CONTENT]):
             raise refusal(await _organisations_page(request, errors=[f"「{organisation.name}」: {p}" for p in problems]))
         typed.write_to(organisation)
         audit.session.add(organisation)

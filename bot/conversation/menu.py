@@ -83,7 +83,7 @@ async def choose_link(turn: Turn, tap: LinkTap) -> None:
     if link is None:
         turn.reply(menu_messages(turn, turn.content.messages.unknown_choice))
     elif link.opens == "finder":
-        start_finder(turn)
+        await start_finder(turn)
     elif link.opens == "rooms":
         await show_rooms(turn)
     else:

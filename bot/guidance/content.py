@@ -33,6 +33,9 @@ from pydantic import (
 from bot.guidance.hours import OpeningHours
 from bot.line.limits import MULTICAST_MAX_RECIPIENTS, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS
 
+# A helpline's details are checked against its source at least this often: older ones are listed as stale
+# (`tsunagi content check --stale`, the admin's page).
+STALE_AFTER_DAYS = 180
 # Japanese numbers as their source writes them: 10 or 11 digits in hyphenated groups (0120-061-338,
 # 0570-078374), #-short codes (#8103) and 3-digit numbers (189).
 PHONE_PATTERN = re.compile(r"^((?=(?:-?\d){10,11}$)0\d{1,4}(-\d{1,6}){1,2}|#\d{4}|1\d{2})$")
@@ -157,6 +160,21 @@ class SchoolYear(_Strict):
     ages: tuple[int, int]
 
 
+class Region(_Strict):
+    """A group of prefectures the finder offers first, so that each question fits one quick reply."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+
+
+class Prefecture(_Strict):
+    """A prefecture a person may say they live in; `content/local/<id>.yaml` holds its local lines."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+    region: str = Field(pattern=ID_PATTERN)
+
+
 class Finder(_Strict):
     """The support finder's questions, answers and labels."""
 
@@ -166,6 +184,13 @@ class Finder(_Strict):
     open_now: str = Field(min_length=1)
     closed_now: str = Field(min_length=1)
     hours: str = Field(min_length=1)
+    # Said of a web page instead of hours: a page is not a line that is open or closed.
+    anytime: str = Field(min_length=1)
+    # Asked once, before the first results; a person may skip it (`prefecture_skip`).
+    region_prompt: str = Field(min_length=1)
+    prefecture_prompt: str = Field(min_length=1)
+    prefecture_skip: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
+    change_prefecture: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
     # Shown before the number on a call button, whose label LINE caps at 20 characters.
     call: str = Field(min_length=1, max_length=6)
     open_page: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
@@ -173,6 +198,8 @@ class Finder(_Strict):
     back_to_menu: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
     worries: list[Worry] = Field(min_length=1)
     school_years: list[SchoolYear] = Field(default_factory=list)
+    regions: list[Region] = Field(default_factory=list)
+    prefectures: list[Prefecture] = Field(default_factory=list)
 
     def worry(self, worry_id: str) -> Worry | None:
         """The worry with this id, if the finder offers it."""
@@ -182,12 +209,26 @@ class Finder(_Strict):
         """The school year with this id, if the finder asks for it."""
         return next((y for y in self.school_years if y.id == year_id), None)
 
+    def region(self, region_id: str) -> Region | None:
+        """The region with this id, if the finder offers it."""
+        return next((r for r in self.regions if r.id == region_id), None)
+
+    def prefecture(self, prefecture_id: str | None) -> Prefecture | None:
+        """The prefecture with this id, if the finder offers it."""
+        return next((p for p in self.prefectures if p.id == prefecture_id), None)
+
+    def prefectures_in(self, region_id: str) -> list[Prefecture]:
+        """The prefectures of a region, in the file's order."""
+        return [p for p in self.prefectures if p.region == region_id]
+
 
 class Contact(_Strict):
     """One way to reach a helpline."""
 
     kind: Literal["phone", "chat", "line", "web"]
     value: str
+    # Only for people in these prefectures (ids in finder.yaml), as a source gives a number for callers there.
+    prefectures: list[str] = Field(default_factory=list)
 
     @field_validator("value")
     @classmethod
@@ -226,14 +267,18 @@ class ResourceText(_Strict):
 
 
 class Resource(_Strict):
-    """A real, public helpline or support program, with where its details come from."""
+    """A real, public helpline or support program, with where its details come from.
+
+    A line (a phone, chat or LINE contact) has `hours`; a program known only by its web page has
+    none, since a page is not a line that is open: it is never offered as open now.
+    """
 
     id: str = Field(pattern=ID_PATTERN)
     name: str
     organisation: str
     summary: str = Field(min_length=1, max_length=60)
     contacts: list[Contact] = Field(min_length=1)
-    hours: OpeningHours
+    hours: OpeningHours | None = None
     audience: Audience = Audience()
     worries: list[str] = Field(min_length=1)
     school_years: list[str] = Field(default_factory=list)
@@ -243,6 +288,38 @@ class Resource(_Strict):
     checked: date
     # The sentence on the source page that gives the number and hours, for whoever checks it next.
     evidence: str | None = None
+
+    @model_validator(mode="after")
+    def _lines_have_hours(self) -> Resource:
+        if self.is_line and self.hours is None:
+            raise ValueError("a phone, chat or LINE contact needs hours (always, periods or varies)")
+        if not self.is_line and self.hours is not None:
+            raise ValueError("a web page has no hours: leave hours out (it reads 「いつでも見られます」)")
+        return self
+
+    @property
+    def is_line(self) -> bool:
+        """Whether someone answers here (phone, chat, LINE), rather than a page to read."""
+        return any(c.kind != "web" for c in self.contacts)
+
+    @property
+    def always_open(self) -> bool:
+        """A line that answers 24 hours, every day."""
+        return self.hours is not None and self.hours.always
+
+    @property
+    def hours_vary(self) -> bool:
+        """A line whose hours depend on the caller's region or a calendar: never known to be open."""
+        return self.hours is not None and self.hours.varies is not None
+
+    def contacts_for(self, prefecture: str | None) -> list[Contact]:
+        """The contacts a person in `prefecture` (unknown if None) can use, those for their prefecture first."""
+        own = [c for c in self.contacts if prefecture in c.prefectures]
+        return own + [c for c in self.contacts if not c.prefectures]
+
+    def is_open(self, at: datetime, zone: ZoneInfo) -> bool:
+        """Whether this is a line known to be open at `at`; a web page or varying hours never is."""
+        return self.hours is not None and self.hours.is_open(at, zone)
 
     def text(self, language: str) -> ResourceText:
         """Name and summary in `language` where translated, else as written."""
@@ -412,6 +489,8 @@ class Content(_Strict):
     messages: Messages
     finder: Finder
     resources: list[Resource]
+    # Local lines by prefecture id (`content/local/<prefecture>.yaml`), offered first to people there.
+    local: dict[str, list[Resource]] = Field(default_factory=dict)
     # Console-only parts: staff read them in Japanese whatever language the person chose.
     records: Records
     canned: list[CannedResponse] = Field(min_length=1)
@@ -419,8 +498,17 @@ class Content(_Strict):
     translations: dict[str, Content] = Field(default_factory=dict)
 
     def resource(self, resource_id: str) -> Resource | None:
-        """The resource with this id, if any."""
-        return next((r for r in self.resources if r.id == resource_id), None)
+        """The resource with this id (national or local), if any."""
+        return next((r for r in self.all_resources() if r.id == resource_id), None)
+
+    def all_resources(self) -> list[Resource]:
+        """Every resource: the national ones, then each prefecture's local ones."""
+        return [*self.resources, *(r for local in self.local.values() for r in local)]
+
+    def stale_resources(self, today: date, days: int) -> list[Resource]:
+        """Resources whose `checked` date is more than `days` days before `today`, oldest first."""
+        limit = today - timedelta(days=days)
+        return sorted((r for r in self.all_resources() if r.checked < limit), key=lambda r: r.checked)
 
     def in_language(self, language: str | None) -> Content:
         """This content as a person using `language` reads it (the base language if not offered)."""
@@ -445,37 +533,40 @@ FILES = {
 }
 TRANSLATED_PARTS = ("menu", "messages", "finder")
 # Lists whose entries a translation names by id; it gives their words, the base file everything else.
-TRANSLATED_LISTS = {"menu": ("categories", "links"), "finder": ("worries", "school_years")}
+TRANSLATED_LISTS = {"menu": ("categories", "links"), "finder": ("worries", "school_years", "regions", "prefectures")}
 TRANSLATABLE_FIELDS = {"id", "label", "accepted", "answer"}
 LANGUAGE_FOLDER = re.compile(r"^[a-z]{2}$")
 # The risk screening's data: the keyword lexicon and the labelled examples the model learns from.
 RISK_FOLDER = "risk"
+# Local lines, one file per prefecture named by its id in finder.yaml (`local/yamagata.yaml`).
+LOCAL_FOLDER = "local"
 
 
 class _Files:
     """The parsed files of one content folder, and where each problem in them is."""
 
-    def __init__(self, directory: Path, problems: list[str]) -> None:
+    def __init__(self, directory: Path, problems: list[str], files: dict[str, str] = FILES) -> None:
         self.directory = directory
         self.problems = problems
+        self.files = files
         self.nodes: dict[str, yaml.Node] = {}
         self.data: dict[str, Any] = {}
 
     def read(self, part: str) -> bool:
-        node = _compose(self.directory / FILES[part], self.problems)
+        node = _compose(self.directory / self.files[part], self.problems)
         if node is None:
             return False
         self.nodes[part] = node
-        self.data[part] = yaml.safe_load((self.directory / FILES[part]).read_text(encoding="utf-8"))
+        self.data[part] = yaml.safe_load((self.directory / self.files[part]).read_text(encoding="utf-8"))
         return True
 
     def report(self, part: str, location: tuple[Any, ...], message: str) -> None:
         line = line_of(self.nodes[part], location) if part in self.nodes else 1
-        self.problems.append(f"{self.directory / FILES[part]}:{line}: {message}")
+        self.problems.append(f"{self.directory / self.files[part]}:{line}: {message}")
 
-    def validate(self, part: str, data: Any) -> Any:
+    def validate(self, part: str, data: Any, annotation: Any = None) -> Any:
         try:
-            return TypeAdapter(Content.model_fields[part].annotation).validate_python(data)
+            return TypeAdapter(annotation or Content.model_fields[part].annotation).validate_python(data)
         except ValidationError as exc:
             for error in exc.errors():
                 self.report(part, error["loc"], f"{dotted(error['loc'])}: {error['msg']}")
@@ -493,6 +584,10 @@ def load_content(directory: Path | str) -> Content:
     base = _Files(directory, problems)
     parts = {part: base.validate(part, base.data[part]) for part in FILES if base.read(part)}
     _unknown_files(directory, problems)
+    local_files = _Files(
+        directory / LOCAL_FOLDER, problems, {p.stem: p.name for p in sorted((directory / LOCAL_FOLDER).glob("*.yaml"))}
+    )
+    local = {name: local_files.validate(name, local_files.data[name], list[Resource]) for name in local_files.files if local_files.read(name)}
     if (directory / RISK_FOLDER).is_dir():
         _check_risk(directory / RISK_FOLDER, problems)
     translations: dict[str, tuple[_Files, dict[str, Any]]] = {}
@@ -503,16 +598,15 @@ def load_content(directory: Path | str) -> Content:
             if files.read(part) and part in base.data:
                 translated[part] = files.validate(part, _with_base(files, part, base.data[part]))
         translations[folder.name] = (files, translated)
-    if problems or any(value is None for value in parts.values()):
+    if problems or any(value is None for value in [*parts.values(), *local.values()]):
         raise ContentError(problems)
+    shared = {"resources": parts["resources"], "local": local, "records": parts["records"], "canned": parts["canned"], "rooms": parts["rooms"]}
     content = Content(
         **parts,
-        translations={
-            language: Content(language=language, resources=parts["resources"], records=parts["records"], canned=parts["canned"], rooms=parts["rooms"], **translated)
-            for language, (_, translated) in translations.items()
-        },
+        local=local,
+        translations={language: Content(language=language, **shared, **translated) for language, (_, translated) in translations.items()},
     )
-    _check_references(base, content, {language: files for language, (files, _) in translations.items()})
+    _check_references(base, content, {language: files for language, (files, _) in translations.items()}, local_files)
     if problems:
         raise ContentError(problems)
     return content
@@ -550,8 +644,8 @@ def _unknown_files(directory: Path, problems: list[str]) -> None:
     for path in sorted(directory.iterdir()):
         if path.is_file() and path.suffix in (".yaml", ".yml") and path.name not in FILES.values():
             problems.append(f"{path}:1: not a content file tsunagi reads (expected one of {', '.join(FILES.values())})")
-        if path.is_dir() and not LANGUAGE_FOLDER.match(path.name) and path.name != RISK_FOLDER:
-            problems.append(f"{path}:1: folders in content/ are languages (a two-letter code such as en) or {RISK_FOLDER}/")
+        if path.is_dir() and not LANGUAGE_FOLDER.match(path.name) and path.name not in (RISK_FOLDER, LOCAL_FOLDER):
+            problems.append(f"{path}:1: folders in content/ are languages (a two-letter code such as en), {RISK_FOLDER}/ or {LOCAL_FOLDER}/")
 
 
 def _check_risk(folder: Path, problems: list[str]) -> None:
@@ -601,7 +695,7 @@ def _compose(path: Path, problems: list[str]) -> yaml.Node | None:
     return node
 
 
-def _check_references(base: _Files, content: Content, translations: dict[str, _Files]) -> None:
+def _check_references(base: _Files, content: Content, translations: dict[str, _Files], local: _Files) -> None:
     """Ids are unique, every id named elsewhere exists, and no finder answer can come back empty."""
     finder = content.finder
     worries = {w.id for w in finder.worries}
@@ -611,9 +705,20 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
         ("menu", "links", content.menu.links),
         ("finder", "worries", finder.worries),
         ("finder", "school_years", finder.school_years),
+        ("finder", "regions", finder.regions),
+        ("finder", "prefectures", finder.prefectures),
     ):
         _unique_ids(base, part, [((list_name, i, "id"), item.id) for i, item in enumerate(items)])
-    _unique_ids(base, "resources", [((i, "id"), r.id) for i, r in enumerate(content.resources)])
+    seen_resources: set[str] = set()
+    _unique_ids(base, "resources", [((i, "id"), r.id) for i, r in enumerate(content.resources)], seen_resources)
+    for name, resources in content.local.items():
+        _unique_ids(local, name, [((i, "id"), r.id) for i, r in enumerate(resources)], seen_resources)
+        if finder.prefecture(name) is None:
+            local.report(name, (), f"{name!r} is not a prefecture id of finder.yaml; name the file after one (yamagata.yaml)")
+    regions = {r.id for r in finder.regions}
+    for i, prefecture in enumerate(finder.prefectures):
+        if prefecture.region not in regions:
+            base.report("finder", ("prefectures", i, "region"), f"unknown region {prefecture.region!r}")
     for list_name in ("age_bands", "genders", "worries", "responses"):
         choices = getattr(content.records, list_name)
         _unique_ids(base, "records", [((list_name, i, "id"), c.id) for i, c in enumerate(choices)])
@@ -626,21 +731,9 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
         for j, worry in enumerate(category.worries):
             if worry not in worries:
                 base.report("menu", ("categories", i, "worries", j), f"unknown worry {worry!r} (see finder.yaml)")
-    for i, resource in enumerate(content.resources):
-        for j, worry in enumerate(resource.worries):
-            if worry not in worries:
-                base.report("resources", (i, "worries", j), f"unknown worry {worry!r} (see finder.yaml)")
-        for j, year in enumerate(resource.school_years):
-            if year not in years:
-                base.report("resources", (i, "school_years", j), f"unknown school year {year!r} (see finder.yaml)")
-        if resource.evidence:
-            quoted = _dial_string(resource.evidence)
-            for j, contact in enumerate(resource.contacts):
-                if contact.kind == "phone" and _dial_string(contact.value) not in quoted:
-                    base.report("resources", (i, "contacts", j, "value"), f"{contact.value} is not in the evidence quoted from the source")
-        for language in resource.translations:
-            if language not in content.translations:
-                base.report("resources", (i, "translations", language), f"no content/{language}/ folder for this translation")
+    for files, part, resources in [(base, "resources", content.resources), *((local, n, r) for n, r in content.local.items())]:
+        for i, resource in enumerate(resources):
+            _check_resource(files, part, i, resource, content, worries, years)
     for language_content in content.languages():
         files = translations.get(language_content.language, base)
         language = language_content.language
@@ -654,6 +747,30 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
         for i, year in enumerate(language_content.finder.school_years):
             if not any(year.id in r.school_years and r.audience.admits(language, None) for r in content.resources):
                 files.report("finder", ("school_years", i), f"no resource in resources.yaml is for school year {year.id!r} in {language!r}")
+
+
+def _check_resource(files: _Files, part: str, i: int, resource: Resource, content: Content, worries: set[str], years: set[str]) -> None:
+    """A resource names known worries, school years and languages, and its evidence quotes its numbers."""
+    for j, worry in enumerate(resource.worries):
+        if worry not in worries:
+            files.report(part, (i, "worries", j), f"unknown worry {worry!r} (see finder.yaml)")
+    for j, year in enumerate(resource.school_years):
+        if year not in years:
+            files.report(part, (i, "school_years", j), f"unknown school year {year!r} (see finder.yaml)")
+    if resource.evidence:
+        quoted = _dial_string(resource.evidence)
+        for j, contact in enumerate(resource.contacts):
+            if contact.kind == "phone" and _dial_string(contact.value) not in quoted:
+                files.report(part, (i, "contacts", j, "value"), f"{contact.value} is not in the evidence quoted from the source")
+    for language in resource.translations:
+        if language not in content.translations:
+            files.report(part, (i, "translations", language), f"no content/{language}/ folder for this translation")
+    for j, contact in enumerate(resource.contacts):
+        for k, prefecture in enumerate(contact.prefectures):
+            if content.finder.prefecture(prefecture) is None:
+                files.report(part, (i, "contacts", j, "prefectures", k), f"unknown prefecture {prefecture!r} (see finder.yaml)")
+    if not any(not c.prefectures for c in resource.contacts):
+        files.report(part, (i, "contacts"), "at least one contact must be for everyone (no prefectures)")
 
 
 def _check_rooms(base: _Files, rooms: Rooms) -> None:
@@ -670,8 +787,8 @@ def _dial_string(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKC", text).replace("♯", "#") if c.isdigit() or c == "#")
 
 
-def _unique_ids(files: _Files, part: str, entries: list[tuple[tuple[Any, ...], str]]) -> None:
-    seen: set[str] = set()
+def _unique_ids(files: _Files, part: str, entries: list[tuple[tuple[Any, ...], str]], seen: set[str] | None = None) -> None:
+    seen = set() if seen is None else seen
     for location, item_id in entries:
         if item_id in seen:
             files.report(part, location, f"duplicate id {item_id!r}")

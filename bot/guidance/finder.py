@@ -1,7 +1,8 @@
 """The support finder: worries → (school year for children) → helplines and programs, open ones first.
 
-Like the national site's chatbot (あなたはひとりじゃない), from the same kind of data: `content/resources.yaml`.
-The same choice of lines answers out of hours and in emergencies (`lines_for`).
+Like the national site's chatbot (あなたはひとりじゃない), from the same kind of data: `content/resources.yaml`,
+and the lines of the person's prefecture (`content/local/`) where they gave one. The same choice of lines
+answers out of hours and in emergencies (`lines_for`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,18 @@ class SchoolYearTap(Postback, action="year"):
     id: str
 
 
+class RegionTap(Postback, action="region"):
+    """A region, to list its prefectures; empty to list the regions (to change the prefecture given)."""
+
+    id: str
+
+
+class PrefectureTap(Postback, action="pref"):
+    """The prefecture a person lives in; empty when they would rather not say."""
+
+    id: str
+
+
 def lines_for(
     content: Content,
     at: datetime,
@@ -53,25 +66,36 @@ def lines_for(
     worries: set[str] | None = None,
     school_year: str | None = None,
     ages: tuple[int, int] | None = None,
+    prefecture: str | None = None,
     open_only: bool = False,
 ) -> list[Resource]:
     """Resources for a person, best first: serving one of `worries` (any if None) in their language,
-    for their age or school year, those open now first and, at night, 24-hour lines before others.
+    for their age or school year, with their prefecture's local lines (if they gave one).
+
+    Lines known to be open come first, then lines whose hours vary by region (never above an open
+    one), then the rest; within each, local lines first and, at night, 24-hour lines before others.
+    `open_only` keeps only lines known to be open: never a web page, never varying hours.
     """
-    local = at.astimezone(zone).time()
-    night = local >= NIGHT_STARTS or local < NIGHT_ENDS
+    clock = at.astimezone(zone).time()
+    night = clock >= NIGHT_STARTS or clock < NIGHT_ENDS
+    local = content.local.get(prefecture or "", [])
     # A worry about other languages wants lines in them, whatever language the person reads.
     any_language = bool(worries) and all((w := content.finder.worry(i)) is not None and w.any_language for i in worries)
     chosen = [
         r
-        for r in content.resources
+        for r in [*local, *content.resources]
         if (worries is None or worries & set(r.worries))
         and (school_year is None or school_year in r.school_years)
         and r.audience.admits(None if any_language else content.language, ages)
-        and (not open_only or r.hours.is_open(at, zone))
+        and (not open_only or r.is_open(at, zone))
     ]
-    # Stable sort: within equal keys the order of resources.yaml (the editors' order) stays.
-    return sorted(chosen, key=lambda r: (not r.hours.is_open(at, zone), not (night and r.hours.always)))
+
+    def rank(resource: Resource) -> tuple[int, bool, bool]:
+        standing = 0 if resource.is_open(at, zone) else 1 if resource.hours_vary else 2
+        return standing, resource not in local, not (night and resource.always_open)
+
+    # Stable sort: within equal keys the order of the files (the editors' order) stays.
+    return sorted(chosen, key=rank)
 
 
 def person_ages(content: Content, school_year: str | None) -> tuple[int, int] | None:
@@ -85,12 +109,10 @@ def contact_uri(kind: str, value: str) -> str:
     return f"tel:{quote(value.replace('-', ''))}" if kind == "phone" else value
 
 
-def resource_bubble(content: Content, resource: Resource, at: datetime, zone: ZoneInfo) -> dict[str, Any]:
+def resource_bubble(content: Content, resource: Resource, at: datetime, zone: ZoneInfo, prefecture: str | None = None) -> dict[str, Any]:
     """One resource as a Flex bubble: name, what it is for, open now or its hours, tap to call or open."""
     finder, text = content.finder, resource.text(content.language)
-    is_open = resource.hours.is_open(at, zone)
-    status = finder.open_now if is_open else finder.closed_now
-    hours = finder.hours.format(hours=resource.hours.describe(content.language))
+    is_open = resource.is_open(at, zone)
     buttons = [
         {
             "type": "button",
@@ -102,8 +124,19 @@ def resource_bubble(content: Content, resource: Resource, at: datetime, zone: Zo
                 "uri": contact_uri(c.kind, c.value),
             },
         }
-        for c in resource.contacts
+        for c in resource.contacts_for(prefecture)
     ]
+    if resource.hours is None:
+        # A page: no open or closed, only that it can be read at any time.
+        when = [{"type": "text", "text": finder.anytime, "size": "sm", "color": "#666666", "wrap": True}]
+    elif resource.hours_vary:
+        # Never claimed open: the page's own sentence says why the hours cannot be given here.
+        when = [{"type": "text", "text": finder.hours.format(hours=resource.hours.describe(content.language)), "size": "sm", "color": "#666666", "wrap": True}]
+    else:
+        when = [
+            {"type": "text", "text": finder.open_now if is_open else finder.closed_now, "size": "sm", "weight": "bold", "color": "#1f8a3b" if is_open else "#888888"},
+            {"type": "text", "text": finder.hours.format(hours=resource.hours.describe(content.language)), "size": "xs", "color": "#666666", "wrap": True},
+        ]
     return {
         "type": "bubble",
         "size": "kilo",
@@ -114,16 +147,17 @@ def resource_bubble(content: Content, resource: Resource, at: datetime, zone: Zo
             "contents": [
                 {"type": "text", "text": text.name, "weight": "bold", "wrap": True},
                 {"type": "text", "text": text.summary, "size": "sm", "wrap": True},
-                {"type": "text", "text": status, "size": "sm", "weight": "bold", "color": "#1f8a3b" if is_open else "#888888"},
-                {"type": "text", "text": hours, "size": "xs", "color": "#666666", "wrap": True},
+                *when,
             ],
         },
         "footer": {"type": "box", "layout": "vertical", "contents": buttons},
     }
 
 
-def results_messages(content: Content, title: str, resources: list[Resource], at: datetime, zone: ZoneInfo) -> list[Message]:
-    """The results as a carousel, with the way back to the finder and the menu."""
+def results_messages(
+    content: Content, title: str, resources: list[Resource], at: datetime, zone: ZoneInfo, prefecture: str | None = None
+) -> list[Message]:
+    """The results as a carousel, with the way back to the finder, to another prefecture and to the menu."""
     finder = content.finder
     shown = resources[:MAX_RESULTS]
     intro = finder.results.format(worry=title, count=len(shown))
@@ -131,16 +165,56 @@ def results_messages(content: Content, title: str, resources: list[Resource], at
     return texts(intro) + [
         flex(
             alt_text,
-            {"type": "carousel", "contents": [resource_bubble(content, r, at, zone) for r in shown]},
+            {"type": "carousel", "contents": [resource_bubble(content, r, at, zone, prefecture) for r in shown]},
             quick_reply=[
                 postback_item(finder.search_again, FinderTap().pack()),
+                *([postback_item(finder.change_prefecture, RegionTap(id="").pack())] if finder.prefectures else []),
                 postback_item(finder.back_to_menu, MenuTap().pack()),
             ],
         )
     ]
 
 
-def start_finder(turn: Turn) -> None:
+async def start_finder(turn: Turn) -> None:
+    """Ask once where the person lives (they may skip it), then offer the worries."""
+    user = await get_or_create_user(turn.session, turn.source_id)
+    if turn.content.finder.prefectures and not user.prefecture_asked:
+        ask_region(turn, "")
+        return
+    show_worries(turn)
+
+
+def ask_region(turn: Turn, region_id: str) -> None:
+    """The regions (no region chosen yet, or an unknown one), or the prefectures of the chosen region;
+    both with a way to skip the question.
+    """
+    finder = turn.content.finder
+    skip = postback_item(finder.prefecture_skip, PrefectureTap(id="").pack())
+    if finder.region(region_id) is None:
+        items = [postback_item(r.label, RegionTap(id=r.id).pack()) for r in finder.regions]
+        turn.reply(texts(finder.region_prompt, quick_reply=[*items, skip]))
+        return
+    items = [postback_item(p.label, PrefectureTap(id=p.id).pack()) for p in finder.prefectures_in(region_id)]
+    turn.reply(texts(finder.prefecture_prompt, quick_reply=[*items, skip]))
+
+
+@router.tap(RegionTap)
+async def choose_region(turn: Turn, tap: RegionTap) -> None:
+    """A region chosen (its prefectures next), or the way to give another prefecture (the regions)."""
+    ask_region(turn, tap.id)
+
+
+@router.tap(PrefectureTap)
+async def choose_prefecture(turn: Turn, tap: PrefectureTap) -> None:
+    """Keep the prefecture the person gave (or that they skipped the question), then offer the worries."""
+    user = await get_or_create_user(turn.session, turn.source_id)
+    prefecture = turn.content.finder.prefecture(tap.id)
+    user.prefecture = prefecture.id if prefecture else None
+    user.prefecture_asked = True
+    show_worries(turn)
+
+
+def show_worries(turn: Turn) -> None:
     """Offer the worries, as the national site's chatbot does, as buttons in one bubble."""
     finder = turn.content.finder
     buttons = [
@@ -159,8 +233,8 @@ def start_finder(turn: Turn) -> None:
 
 @router.tap(FinderTap)
 async def search_again(turn: Turn, _tap: FinderTap) -> None:
-    """The worries again, for another search."""
-    start_finder(turn)
+    """The worries again, for another search (asking where they live first if never asked)."""
+    await start_finder(turn)
 
 
 @router.tap(WorryTap)
@@ -169,7 +243,7 @@ async def choose_worry(turn: Turn, tap: WorryTap) -> None:
     content = turn.content
     worry = content.finder.worry(tap.id)
     if worry is None:
-        start_finder(turn)
+        show_worries(turn)
         return
     if worry.asks_school_year:
         items = [postback_item(y.label, SchoolYearTap(id=y.id).pack()) for y in content.finder.school_years]
@@ -177,8 +251,8 @@ async def choose_worry(turn: Turn, tap: WorryTap) -> None:
         return
     user = await get_or_create_user(turn.session, turn.source_id)
     at = turn.record.occurred_at
-    found = lines_for(content, at, turn.zone, worries={worry.id}, ages=person_ages(content, user.school_year))
-    turn.reply(results_messages(content, worry.label, found, at, turn.zone))
+    found = lines_for(content, at, turn.zone, worries={worry.id}, ages=person_ages(content, user.school_year), prefecture=user.prefecture)
+    turn.reply(results_messages(content, worry.label, found, at, turn.zone, user.prefecture))
 
 
 @router.tap(SchoolYearTap)
@@ -187,13 +261,13 @@ async def choose_school_year(turn: Turn, tap: SchoolYearTap) -> None:
     content = turn.content
     year = content.finder.school_year(tap.id)
     if year is None:
-        start_finder(turn)
+        show_worries(turn)
         return
     user = await get_or_create_user(turn.session, turn.source_id)
     user.school_year = year.id
     at = turn.record.occurred_at
-    found = lines_for(content, at, turn.zone, school_year=year.id, ages=year.ages)
-    turn.reply(results_messages(content, year.label, found, at, turn.zone))
+    found = lines_for(content, at, turn.zone, school_year=year.id, ages=year.ages, prefecture=user.prefecture)
+    turn.reply(results_messages(content, year.label, found, at, turn.zone, user.prefecture))
 
 
 async def open_lines(turn: Turn, at: datetime, worries: list[str] | None = None) -> str:
@@ -204,11 +278,12 @@ async def open_lines(turn: Turn, at: datetime, worries: list[str] | None = None)
     user = await get_or_create_user(turn.session, turn.source_id)
     ages = person_ages(content, user.school_year)
     crisis = [r for r in lines_for(content, at, turn.zone, ages=ages, open_only=True) if r.emergency]
-    for_worries = lines_for(content, at, turn.zone, worries=set(worries), ages=ages, open_only=True) if worries else []
+    for_worries = lines_for(content, at, turn.zone, worries=set(worries), ages=ages, prefecture=user.prefecture, open_only=True) if worries else []
     chosen = list({r.id: r for r in crisis[:CRISIS_LINES] + for_worries}.values())[:MAX_LINES]
     lines = [content.messages.emergency]
     for resource in chosen:
-        phones = "、".join(c.value for c in resource.contacts if c.kind == "phone")
-        reach = phones or next(c.value for c in resource.contacts)
+        contacts = resource.contacts_for(user.prefecture)
+        phones = "、".join(c.value for c in contacts if c.kind == "phone")
+        reach = phones or contacts[0].value
         lines.append(f"・{resource.text(content.language).name} {reach}（{resource.hours.describe(content.language)}）")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import jpholiday
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Weekday(StrEnum):
@@ -29,17 +29,31 @@ class Weekday(StrEnum):
 
 
 class Period(BaseModel):
-    """Open from `open` to `close` on each of `days`; a close at or before the open runs past midnight."""
+    """Open from `open` to `close` on each of `days`; a close at or before the open runs past midnight.
+
+    `weeks` limits the days to those weeks of the month (2 is the second: days 8 to 14), for a line
+    open on the second Saturday only.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     days: list[Weekday] = Field(min_length=1)
+    weeks: list[int] = Field(default_factory=list)
     open: time
     close: time
+
+    @field_validator("weeks")
+    @classmethod
+    def _weeks_of_a_month(cls, weeks: list[int]) -> list[int]:
+        if any(not 1 <= week <= 5 for week in weeks):
+            raise ValueError("weeks of a month are 1 to 5")
+        return weeks
 
     def spans(self, day: date, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
         """The open spans of this period that start on `day`, as aware datetimes."""
         if Weekday(list(Weekday)[day.weekday()]) not in self.days:
+            return []
+        if self.weeks and (day.day - 1) // 7 + 1 not in self.weeks:
             return []
         start = datetime.combine(day, self.open, zone)
         end_day = day if self.close > self.open else day + timedelta(days=1)
@@ -52,9 +66,11 @@ Closure = Literal["holidays", "new_year"]
 class OpeningHours(BaseModel):
     """When a line or a counselor category answers.
 
-    Either `always: true` (24 hours, every day) or weekly `periods`, optionally closed on Japan's
-    national holidays and over the new-year break (29 December to 3 January), as Japanese public
-    offices are.
+    One of three kinds: `always: true` (24 hours, every day); weekly `periods`, optionally closed on
+    Japan's national holidays and over the new-year break (29 December to 3 January), as Japanese
+    public offices are; or `varies`, the sentence the source page gives when the hours depend on
+    where the caller is or on a calendar (「受付時間は地域によって異なります」). Hours that vary are
+    never known to be open, so such a line is never said to be open now.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -62,11 +78,23 @@ class OpeningHours(BaseModel):
     always: bool = False
     periods: list[Period] = Field(default_factory=list)
     closed: list[Closure] = Field(default_factory=list)
+    varies: str | None = Field(default=None, min_length=1, max_length=60)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> OpeningHours:
+        kinds = [self.always, bool(self.periods), self.varies is not None]
+        if kinds.count(True) != 1:
+            raise ValueError("give exactly one of always: true, periods, or varies (the page's sentence)")
+        if self.closed and not self.periods:
+            raise ValueError("closed applies only to periods")
+        return self
 
     def is_open(self, at: datetime, zone: ZoneInfo) -> bool:
-        """Whether it is open at the aware moment `at`, judged on the clock of `zone`."""
+        """Whether it is known to be open at the aware moment `at`, judged on the clock of `zone`."""
         if self.always:
             return True
+        if self.varies is not None:
+            return False
         local = at.astimezone(zone)
         # An overnight span that began yesterday can still be running now.
         for start_day in (local.date() - timedelta(days=1), local.date()):
@@ -87,6 +115,8 @@ class OpeningHours(BaseModel):
     def describe(self, language: str = "ja") -> str:
         """The hours in a short phrase for messages (e.g. 「平日 8:30〜17:15（祝日を除く）」)."""
         words = DESCRIBE_WORDS.get(language, DESCRIBE_WORDS["en"])
+        if self.varies is not None:
+            return self.varies
         if self.always:
             return words["always"]
         parts = []
@@ -94,6 +124,8 @@ class OpeningHours(BaseModel):
             days = words["day_names"]
             named = words["separator"].join(days[d.index] for d in period.days)
             named = words["day_groups"].get(tuple(d.index for d in period.days), named)
+            if period.weeks:
+                named = words["weeks"].format(weeks=words["week_joiner"].join(words["ordinals"][w - 1] for w in period.weeks), days=named)
             parts.append(f"{named} {period.open:%-H:%M}{words['until']}{period.close:%-H:%M}")
         text = words["join"].join(parts)
         if self.closed:
@@ -114,6 +146,9 @@ DESCRIBE_WORDS = {
         "closures": {"holidays": "祝日", "new_year": "年末年始"},
         "closure_joiner": "・",
         "except": "（{closures}を除く）",
+        "weeks": "第{weeks}{days}",
+        "ordinals": ["1", "2", "3", "4", "5"],
+        "week_joiner": "・",
     },
     "en": {
         "always": "24 hours",
@@ -125,5 +160,8 @@ DESCRIBE_WORDS = {
         "closures": {"holidays": "national holidays", "new_year": "the new-year break"},
         "closure_joiner": " and ",
         "except": " (except {closures})",
+        "weeks": "{weeks} {days} of the month",
+        "ordinals": ["1st", "2nd", "3rd", "4th", "5th"],
+        "week_joiner": " and ",
     },
 }

@@ -165,6 +165,10 @@ class LineUser(SQLModel, table=True):
     school_year: str | None = Field(default=None, max_length=32)
     # The age band they gave the online ibasho (content/rooms.yaml), asked once: it decides which rooms they see.
     age_band: str | None = Field(default=None, max_length=32)
+    # The prefecture they gave the support finder (an id in content/finder.yaml), so its local lines come
+    # first; asked once (`prefecture_asked`), and a person may decline, leaving it empty.
+    prefecture: str | None = Field(default=None, max_length=32)
+    prefecture_asked: bool = False
     created_at: datetime = _timestamp(default_factory=utcnow)
     updated_at: datetime = _timestamp(default_factory=utcnow)
 
@@ -401,6 +405,8 @@ class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     region: str = Field(max_length=100)
+    # The prefecture it serves (an id in content/finder.yaml), so the directory can show one prefecture's.
+    prefecture: str | None = Field(default=None, max_length=32, index=True)
     # What it helps with, as free words (e.g. 生活困窮, DV, 若者).
     fields: list[str] = Field(default_factory=list, sa_type=JSON)
     contact: str = Field(max_length=500)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -96,3 +97,16 @@ def test_demo_comes_up_answers_health_and_stops_on_ctrl_c(tmp_path: Path) -> Non
     assert process.returncode == 0, stderr
     assert f"http://127.0.0.1:{port + 1}/" in stdout
     assert "Traceback" not in stderr
+
+
+def test_content_check_stale_lists_an_entry_made_old_and_still_passes(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(REPO / "content", content)
+    local = content / "local" / "yamagata.yaml"
+    local.write_text(local.read_text(encoding="utf-8").replace("checked: 2026-12-06", "checked: 2025-01-10", 1), encoding="utf-8")
+    fresh = run("content", "check", str(content), "--stale", "180", "--today", "2026-12-06")
+    assert fresh.returncode == 0, fresh.stderr
+    listed = [line for line in fresh.stdout.splitlines() if line.startswith("stale: ")]
+    assert listed == ["stale: yamagata_inochi_no_denwa checked 2025-01-10 (695 days ago) http://www.city.yonezawa.yamagata.jp/5232.html"]
+    assert "1 of " in fresh.stdout and "more than 180 days before 2026-12-06" in fresh.stdout
+    assert "stale: " not in run("content", "check", str(content)).stdout, "only listed when asked"

@@ -79,3 +79,4 @@ async def test_the_admin_changes_capacity_and_unlocks_an_account(service: Servic
     assert ("max_chats_changed", "aoi: 3 → 5") in changes and ("account_unlocked", "aoi") in changes
     _, page = await admin.get("/console/admin")
     assert "同時対応数を変更" in page and "アカウントのロックを解除" in page and "ログイン失敗によるロック" in page
+

@@ -244,3 +244,21 @@ async def test_in_the_browser_a_phrase_fills_the_reply_box_and_a_yes_shows_live(
     await phone.locator("#quick button", has_text=content.messages.referral_yes_label).click(timeout=10_000)
     await page.locator("#referral", has_text="同意あり").wait_for(timeout=10_000)
     assert (await only_referral(service)).status == ReferralStatus.CONSENTED
+
+
+async def test_the_directory_filters_by_the_prefecture_people_give_the_finder(service: Service, console) -> None:
+    coordinator, osaka = await coordinator_with_organisation(service, console)
+    fields = {"name": "やまがた若者相談", "region": "山形市", "fields": "若者", "contact": "023-000-0000", "prefecture": "yamagata"}
+    assert (await coordinator.post("/console/organisations", fields))[0] == 303
+    _, page = await coordinator.get("/console/organisations?prefecture=yamagata")
+    assert "やまがた若者相談" in page and "ひらかた若者サポート" not in page and "<td>山形県</td>" in page
+    _, page = await coordinator.get("/console/organisations?prefecture=osaka")
+    assert "やまがた若者相談" not in page and "この都道府県の登録はありません" in page
+    edited = {"name": "ひらかた若者サポート", "region": "大阪府枚方市", "fields": "若者", "contact": "072-000-0000", "prefecture": "osaka"}
+    assert (await coordinator.post(f"/console/organisations/{osaka}", edited))[0] == 303
+    _, page = await coordinator.get("/console/organisations?prefecture=osaka")
+    assert "ひらかた若者サポート" in page and "やまがた若者相談" not in page
+    _, page = await coordinator.get("/console/organisations?prefecture=%3Cscript%3E")
+    assert "やまがた若者相談" in page and "ひらかた若者サポート" in page, "an unknown prefecture shows everything"
+    status, page, _ = await coordinator.post("/console/organisations", {**fields, "name": "x", "prefecture": "atlantis"})
+    assert status == 422 and "都道府県を一覧から選んでください" in page

@@ -34,7 +34,7 @@ async def test_an_imminent_message_jumps_the_queue_answers_at_once_and_alerts_li
         await hear(heard, "alerts")
     await settle(service)
     safety = service.line.messages_for(second)[-1]["message"]["text"]
-    assert safety.startswith(content.messages.imminent_safety) and "119" in safety and "0120-061-338" in safety
+    assert safety.startswith(content.messages.imminent_safety) and "119" in safety and "0120-279-338" in safety
     async with service.app[SESSIONS]() as session:
         order = [c.user_id for c in await waiting(session)]
         [flag] = list(await session.exec(select(RiskFlag)))

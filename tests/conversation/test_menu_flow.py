@@ -38,7 +38,7 @@ async def test_choosing_a_category_records_it_with_what_was_typed_before(service
     replies = await line.wait_for_messages(user, 3)
     accepted = replies[1]["message"]["text"]
     assert accepted.startswith(content.menu.category("suicidal").accepted)
-    assert "119" in accepted and "0120-061-338" in accepted  # emergency numbers and a 24-hour line
+    assert "119" in accepted and "0120-279-338" in accepted  # emergency numbers and a 24-hour line
     assert replies[2]["via"] == "loading"
     await line.send_text(user, "まだ起きてる")  # within a burst: kept, not answered again
     await settle(service)
@@ -112,8 +112,8 @@ async def test_out_of_hours_request_is_recorded_and_offers_24_hour_lines(service
     messages = await line.wait_for_messages(user, 2)
     text = messages[1]["message"]["text"]
     assert "受付時間外" in text and "平日 10:00〜17:00" in text
-    assert "0120-061-338" in text, "a 24-hour crisis line is offered"
-    assert "https://www.moj.go.jp/isa/guidebook_all.html" in text, "so is help in foreign languages, open now"
+    assert "0120-279-338" in text, "a 24-hour crisis line is offered"
+    assert "https://www.moj.go.jp/isa/guidebook_all.html" not in text, "a web page is not a line open now"
     assert "0120-007-110" not in text, "a line closed on Sunday night is not offered"
     assert messages[1]["via"] == "push", "the event is old, so its reply token is not trusted"
     async with service.app[SESSIONS]() as session:

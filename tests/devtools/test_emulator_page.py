@@ -35,6 +35,8 @@ async def test_the_finder_shows_tappable_cards(service: Service, browser, conten
     await page.goto(f"{service.line_url}/")
     await page.get_by_text(content.menu.greeting.splitlines()[0]).wait_for(timeout=10_000)
     await page.locator("#quick button", has_text=content.menu.link("finder").label).click()
+    # Asked once where they live; they may skip it.
+    await page.locator("#quick button", has_text=content.finder.prefecture_skip).click()
     # The worries arrive as a Flex bubble of buttons; tapping one sends its postback.
     worry = content.finder.worry("under18")
     await page.locator(".card button", has_text=worry.label).click()

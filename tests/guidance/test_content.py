@@ -77,7 +77,7 @@ def test_wrong_type_and_bad_hours_in_resources(content_dir: Path) -> None:
     type_line = _replace_once(resources, "  emergency: true", "  emergency: sometimes")
     hours_line = _replace_once(resources, "open: '16:00'", "open: '25:00'")
     problems = _problems(content_dir)
-    assert any(p.startswith(f"{resources}:{type_line}: 0.emergency:") for p in problems), problems
+    assert any(p.startswith(f"{resources}:{type_line}: 3.emergency:") for p in problems), problems
     assert any(p.startswith(f"{resources}:{hours_line}: 1.hours.periods.0.open:") for p in problems), problems
 
 
@@ -190,3 +190,40 @@ def test_children_and_adults_never_share_a_room_and_bands_must_exist(content_dir
     problems = _problems(content_dir)
     assert f"{rooms}:{mixed_line}: a room is for under-18s or for adults, never both" in problems
     assert f"{rooms}:{band_line}: unknown age band 'elders'" in problems
+
+
+def test_a_web_page_has_no_hours_and_a_line_needs_them(content_dir: Path) -> None:
+    resources = content_dir / "resources.yaml"
+    _replace_once(resources, "    - {kind: web, value: 'https://www.pref.akita.lg.jp/pages/archive/9336'}\n  worries:", "    - {kind: web, value: 'https://www.pref.akita.lg.jp/pages/archive/9336'}\n  hours: {always: true}\n  worries:")
+    line_hours = _replace_once(resources, "  hours: {periods: [{days: [mon, tue, wed, thu, fri], open: '08:30', close: '17:15'}], closed: [holidays]}\n", "")
+    problems = _problems(content_dir)
+    assert any("a web page has no hours" in p for p in problems), problems
+    assert any("a phone, chat or LINE contact needs hours" in p for p in problems), problems
+    assert line_hours
+
+
+def test_local_lines_are_checked_like_the_national_ones(content_dir: Path) -> None:
+    local = content_dir / "local"
+    (local / "atlantis.yaml").write_text((local / "yamagata.yaml").read_text(encoding="utf-8").replace("yamagata_", "atlantis_"), encoding="utf-8")
+    yamagata = local / "yamagata.yaml"
+    number_line = _replace_once(yamagata, "value: 023-645-4343}", "value: 023-645-4344}")
+    duplicate_line = _replace_once(yamagata, "- id: yamagata_inochi_no_denwa", "- id: inochi_sos")
+    problems = _problems(content_dir)
+    assert any(p.startswith(f"{local / 'atlantis.yaml'}:") and "'atlantis' is not a prefecture id" in p for p in problems), problems
+    assert f"{yamagata}:{number_line}: 023-645-4344 is not in the evidence quoted from the source" in problems
+    assert f"{yamagata}:{duplicate_line}: duplicate id 'inochi_sos'" in problems
+
+
+def test_a_number_for_some_prefectures_names_known_ones(content_dir: Path) -> None:
+    resources = content_dir / "resources.yaml"
+    line = _replace_once(resources, "prefectures: [iwate, miyagi, fukushima]", "prefectures: [iwate, tohoku]")
+    assert any(p.startswith(f"{resources}:{line}: ") and "unknown prefecture 'tohoku'" in p for p in _problems(content_dir))
+
+
+def test_every_prefecture_is_offered_in_every_language(content) -> None:
+    for language in content.languages():
+        finder = language.finder
+        assert len(finder.prefectures) == 47
+        assert all(len(finder.prefectures_in(region.id)) + 1 <= 13 for region in finder.regions), "one quick reply each"
+        assert {p.region for p in finder.prefectures} == {r.id for r in finder.regions}
+    assert set(content.local) <= {p.id for p in content.finder.prefectures}

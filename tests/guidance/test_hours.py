@@ -59,3 +59,43 @@ def test_always_open_and_descriptions() -> None:
     assert WEEKDAYS.describe() == "平日 8:30〜17:15（祝日・年末年始を除く）"
     assert WEEKDAYS.describe("en") == "Weekdays 8:30–17:15 (except national holidays and the new-year break)"
     assert EVENINGS.describe("en") == "Fri 20:00–2:00"
+
+
+SECOND_SATURDAY = OpeningHours.model_validate({"periods": [{"days": ["sat"], "weeks": [2], "open": "09:30", "close": "16:00"}]})
+VARIES = OpeningHours(varies="受付時間は地域によって異なります")
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (tokyo(2026, 12, 12, 10, 0), True),  # 12 December 2026 is the second Saturday
+        (tokyo(2026, 12, 5, 10, 0), False),  # the first
+        (tokyo(2026, 12, 19, 10, 0), False),  # the third
+        (tokyo(2026, 12, 12, 16, 0), False),
+    ],
+)
+def test_a_period_on_one_week_of_the_month(moment: datetime, expected: bool) -> None:
+    assert SECOND_SATURDAY.is_open(moment, TOKYO) is expected
+
+
+def test_hours_that_vary_are_never_open_and_read_as_the_page_says() -> None:
+    moments = [tokyo(2026, 11, 24, hour, 0) for hour in range(24)] + [tokyo(2027, 1, 1, 12, 0)]
+    assert not any(VARIES.is_open(moment, TOKYO) for moment in moments)
+    assert VARIES.describe() == VARIES.describe("en") == "受付時間は地域によって異なります"
+    assert SECOND_SATURDAY.describe() == "第2土 9:30〜16:00"
+    assert SECOND_SATURDAY.describe("en") == "2nd Sat of the month 9:30–16:00"
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        {},
+        {"always": True, "varies": "地域によって異なります"},
+        {"periods": [{"days": ["mon"], "open": "09:00", "close": "17:00"}], "varies": "地域によって異なります"},
+        {"varies": "地域によって異なります", "closed": ["holidays"]},
+        {"periods": [{"days": ["sat"], "weeks": [6], "open": "09:00", "close": "17:00"}]},
+    ],
+)
+def test_hours_are_exactly_one_kind(hours: dict) -> None:
+    with pytest.raises(ValueError):
+        OpeningHours.model_validate(hours)
