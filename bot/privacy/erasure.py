@@ -117,9 +117,9 @@ async def why_not_forget(session: AsyncSession, user_id: str) -> Refusal | None:
 async def forget_person(session: AsyncSession, user_id: str, *, asked_by: str) -> str:
     """Remove the person's words and identifiers everywhere, keeping the counts; audited. Returns the alias.
 
-    The caller checks `why_not_forget` first and commits. A message still waiting to be sent to the
-    person (the confirmation of this deletion) keeps their address until it is sent and its row
-    deleted with the other sent messages (content/retention.yaml `sent_message_days`).
+    The caller checks `why_not_forget` first and commits. Nothing still waiting to be sent to them
+    goes out; a confirmation queued after this keeps their address only until it is sent and deleted
+    with the other sent messages (content/retention.yaml `sent_message_days`).
 
     Args:
         session: a session the caller commits.
@@ -166,7 +166,7 @@ async def forget_person(session: AsyncSession, user_id: str, *, asked_by: str) -
     await session.exec(
         update(InboxEvent).where(InboxEvent.source_id == user_id, InboxEvent.status != InboxStatus.PENDING).values(source_id=alias, payload={})
     )
-    await session.exec(delete(OutboxMessage).where(OutboxMessage.to == user_id, OutboxMessage.status != OutboxStatus.PENDING))
+    await session.exec(delete(OutboxMessage).where(OutboxMessage.to == user_id))
     # Multicasts keep their other recipients; the ids are matched, never any text.
     for row in await session.exec(select(OutboxMessage).where(cast(OutboxMessage.recipients, String).contains(f'"{user_id}"'))):
         row.recipients = [recipient for recipient in row.recipients or [] if recipient != user_id]
@@ -223,4 +223,5 @@ async def export_person(session: AsyncSession, user_id: str, *, asked_by: str) -
 
 
 def _plain(row: SQLModel) -> dict[str, Any]:
-    return row.model_dump(mode="json")
+    # State columns read back as plain strings, not their enums (models.py): nothing to warn about.
+    return row.model_dump(mode="json", warnings=False)

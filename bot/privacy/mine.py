@@ -97,8 +97,8 @@ async def records_step(turn: Turn, tap: RecordsTap) -> None:
         ]
         turn.reply(texts(messages.records_forget_question, quick_reply=answers))
         return
-    # Queued first: the answer goes out after the deletion (its address leaves with the sent messages).
-    turn.reply(texts(messages.records_forgotten))
     alias = await forget_person(turn.session, turn.source_id, asked_by="the person on LINE")
-    # This very event is the last that names them; it is emptied when processed.
+    # Queued after the deletion, so it is the one row that still has their address, until it is sent.
+    turn.reply(texts(messages.records_forgotten))
+    # This very event is the last that names them; its body is emptied when it is processed.
     turn.record.source_id = alias

@@ -41,7 +41,7 @@ async def simulated_period_with_words(session: AsyncSession, content) -> None:
     for n, consultation in enumerate(answered):
         await add_words(session, consultation, n)
     for participant in await session.exec(select(RoomParticipant)):
-        message = UserMessage(user_id=participant.user_id, line_message_id=f"room-{participant.id}", kind="text", text=f"居場所での言葉{participant.id}", sent_at=participant.joined_at)
+        message = UserMessage(user_id=participant.user_id, line_message_id=f"room-{participant.id}", kind="text", text=f"居場所での言葉{participant.id}。", sent_at=participant.joined_at)
         session.add(message)
         await session.flush()
         session.add(RoomMessage(session_id=participant.session_id, participant_id=participant.id, user_message_id=message.id, kind="text", text=message.text, created_at=participant.joined_at))
@@ -52,32 +52,32 @@ async def add_words(session: AsyncSession, consultation: Consultation, n: int) -
     """What a person and their counselor write in one consultation, in every place it is kept."""
     at = consultation.taken_at or consultation.created_at
     message = UserMessage(
-        user_id=consultation.user_id, line_message_id=f"m-{consultation.id}", kind="text", text=f"相談者の言葉{consultation.id}", consultation_id=consultation.id, sent_at=at
+        user_id=consultation.user_id, line_message_id=f"m-{consultation.id}", kind="text", text=f"相談者の言葉{consultation.id}。", consultation_id=consultation.id, sent_at=at
     )
     session.add(message)
     await session.flush()
-    session.add(ChatEntry(consultation_id=consultation.id, staff_id=consultation.counselor_id, kind=ChatEntryKind.COUNSELOR, text=f"相談員の返事{consultation.id}", created_at=at))
-    session.add(ChatEntry(consultation_id=consultation.id, staff_id=consultation.counselor_id, kind=ChatEntryKind.NOTE, text=f"相談員のメモ{consultation.id}", created_at=at))
+    session.add(ChatEntry(consultation_id=consultation.id, staff_id=consultation.counselor_id, kind=ChatEntryKind.COUNSELOR, text=f"相談員の返事{consultation.id}。", created_at=at))
+    session.add(ChatEntry(consultation_id=consultation.id, staff_id=consultation.counselor_id, kind=ChatEntryKind.NOTE, text=f"相談員のメモ{consultation.id}。", created_at=at))
     level = (RiskLevel.MEDIUM, RiskLevel.HIGH)[n % 2]
     session.add(
         RiskFlag(
             message_id=message.id, user_id=consultation.user_id, consultation_id=consultation.id, level=level, source="lexicon",
-            tags=[{"name": "suicidal_ideation", "span": [0, 5], "text": f"相談者の言葉{consultation.id}"}], created_at=at,
+            tags=[{"name": "suicidal_ideation", "span": [0, 5], "text": f"相談者の言葉{consultation.id}。"}], created_at=at,
         )
     )
     record = await session.get(ConsultationRecord, consultation.id)
     if record is not None:
-        record.note = f"記録票の自由記述{consultation.id}"
+        record.note = f"記録票の自由記述{consultation.id}。"
         session.add(record)
     if n % 5 == 0:
         session.add(
             EmergencyResponse(
-                consultation_id=consultation.id, opened_by=consultation.counselor_id, assessment={"plan": f"計画の答え{consultation.id}"},
-                contacts=[{"who": "119", "at": at.isoformat(), "reached": True, "note": f"連絡のメモ{consultation.id}"}],
-                closing_note=f"終わりのメモ{consultation.id}", created_at=at, closed_at=at + timedelta(hours=1),
+                consultation_id=consultation.id, opened_by=consultation.counselor_id, assessment={"plan": f"計画の答え{consultation.id}。"},
+                contacts=[{"who": "119", "at": at.isoformat(), "reached": True, "note": f"連絡のメモ{consultation.id}。"}],
+                closing_note=f"終わりのメモ{consultation.id}。", created_at=at, closed_at=at + timedelta(hours=1),
             )
         )
-    session.add(OutboxMessage(to=consultation.user_id, messages=[{"type": "text", "text": f"相談員の返事{consultation.id}"}], status=OutboxStatus.SENT, created_at=at))
+    session.add(OutboxMessage(to=consultation.user_id, messages=[{"type": "text", "text": f"相談員の返事{consultation.id}。"}], status=OutboxStatus.SENT, created_at=at))
 
 
 async def report(session: AsyncSession) -> Report:
