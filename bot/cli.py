@@ -361,11 +361,11 @@ def person_forget(
 
     Refused while their consultation is open or an emergency record about them is in progress.
     """
-    from bot.privacy.erasure import forget_person, why_not_forget
+    from bot.privacy.erasure import Refusal, forget_person, why_not_forget
 
     settings = settings_or_exit(StorageSettings)
 
-    async def forget(session: AsyncSession) -> str | None:
+    async def forget(session: AsyncSession) -> Refusal | None:
         refusal = await why_not_forget(session, line_user_id)
         if refusal is None:
             await forget_person(session, line_user_id, asked_by="operator command")
@@ -373,6 +373,6 @@ def person_forget(
 
     refusal = _in_session(settings, forget)
     if refusal is not None:
-        reason = "a consultation of theirs is open" if refusal == "open_consultation" else "an emergency record about them is in progress"
+        reason = "a consultation of theirs is open" if refusal is Refusal.OPEN_CONSULTATION else "an emergency record about them is in progress"
         raise fail(f"not deleted: {reason}; try again once it has ended")
     typer.echo("deleted: their words and identifiers are gone; the report's counts are unchanged")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 
@@ -45,7 +46,6 @@ async def test_demo_and_simulate_claim_an_empty_database_and_refuse_one_with_rea
 
 def test_the_simulate_command_says_why_it_refuses_a_real_database(sqlite_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": sqlite_url, "CONTENT_DIR": str(REPO / "content")}
-    import asyncio
 
     async def real_counselor() -> None:
         engine = create_engine(sqlite_url)
@@ -55,7 +55,7 @@ def test_the_simulate_command_says_why_it_refuses_a_real_database(sqlite_url: st
         await engine.dispose()
 
     asyncio.run(real_counselor())
-    refused = subprocess.run([TSUNAGI, "simulate", "--days", "1", "--per-day", "5"], env=env, capture_output=True, text=True, timeout=120)
+    refused = subprocess.run([TSUNAGI, "simulate", "--days", "1", "--per-day", "5"], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert refused.returncode == 2
     assert "this database holds 0 LINE user(s) and 1 staff account(s) it did not create" in refused.stderr
 
@@ -69,7 +69,7 @@ def test_secrets_are_hidden_and_no_command_prints_the_database_password() -> Non
     assert not any(secret in shown for secret in ("channel-secret-value", "token-value", "pass-word-value"))
     assert settings.database == "postgresql+asyncpg://tsunagi:pass-word-value@127.0.0.1:1/nowhere"
     env = {**os.environ, "DATABASE_URL": settings.database}
-    upgrade = subprocess.run([TSUNAGI, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    upgrade = subprocess.run([TSUNAGI, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert upgrade.returncode == 2 and "tsunagi:***@127.0.0.1:1/nowhere" in upgrade.stderr
     assert "pass-word-value" not in upgrade.stdout + upgrade.stderr
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -17,7 +18,13 @@ from bot.appkeys import SESSIONS
 from bot.guidance.content import ContentError, load_content
 from bot.privacy.retention import apply_retention
 from bot.storage.db import create_engine, session_factory
-from bot.storage.models import AuditEntry, InboxEvent, InboxStatus, UserMessage, clock_at
+from bot.storage.models import (
+    AuditEntry,
+    InboxEvent,
+    InboxStatus,
+    UserMessage,
+    clock_at,
+)
 
 
 async def test_a_purge_removes_every_kind_of_words_once_and_the_report_is_unchanged(database_url: str, content) -> None:
@@ -101,9 +108,7 @@ def test_the_command_prints_what_it_removes_by_table_and_a_dry_run_removes_nothi
     env = {**os.environ, "DATABASE_URL": sqlite_url, "CONTENT_DIR": str(REPO / "content")}
 
     def run(*arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([TSUNAGI, "retention", "run", *arguments], env=env, capture_output=True, text=True, timeout=120)
-
-    import asyncio
+        return subprocess.run([TSUNAGI, "retention", "run", *arguments], env=env, capture_output=True, text=True, timeout=120, check=False)
 
     async def old_words() -> None:
         engine = create_engine(sqlite_url)
