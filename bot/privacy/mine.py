@@ -15,13 +15,8 @@ from bot.conversation.postbacks import Postback
 from bot.conversation.router import Router, Turn
 from bot.line.messages import postback_item, texts
 from bot.privacy.erasure import Refusal, forget_person, why_not_forget
-from bot.storage.models import (
-    Consultation,
-    LineUser,
-    RoomParticipant,
-    UserMessage,
-    utcnow,
-)
+from bot.guidance.content import Content
+from bot.storage.models import Consultation, LineUser, RoomParticipant, UserMessage, utcnow
 
 router = Router()
 
@@ -32,33 +27,36 @@ class RecordsTap(Postback, action="mine"):
     do: Literal["ask", "forget", "keep"]
 
 
+def privacy_notice(content: Content) -> str:
+    """What is kept, for how long (the periods of content/retention.yaml), who reads it, how to delete it."""
+    return content.messages.privacy_notice.format(**content.retention.model_dump())
+
+
 def privacy_notice_once(turn: Turn, user: LineUser) -> str | None:
     """The privacy notice if this person has not been shown it yet (then it counts as shown)."""
     if user.privacy_noticed_at is not None:
         return None
     user.privacy_noticed_at = utcnow()
     turn.session.add(user)
-    return turn.content.messages.privacy_notice.format(**turn.content.retention.model_dump())
+    return privacy_notice(turn.content)
 
 
 async def show_records(turn: Turn) -> None:
     """What is kept about the person, in plain words, with how long and a button to delete it."""
     messages, user_id = turn.content.messages, turn.source_id
 
-    async def count(model: type, column: object) -> int:
-        return (await turn.session.exec(select(func.count()).select_from(model).where(column == user_id))).one()
+    async def count(model: type, *conditions: object) -> int:
+        return (await turn.session.exec(select(func.count()).select_from(model).where(*conditions))).one()
 
-    written = (
-        await turn.session.exec(select(func.count()).select_from(UserMessage).where(UserMessage.user_id == user_id, col(UserMessage.text).is_not(None)))
-    ).one()
-    consultations = await count(Consultation, Consultation.user_id)
-    rooms = await count(RoomParticipant, RoomParticipant.user_id)
+    written = await count(UserMessage, UserMessage.user_id == user_id, col(UserMessage.text).is_not(None))
+    consultations = await count(Consultation, Consultation.user_id == user_id)
+    rooms = await count(RoomParticipant, RoomParticipant.user_id == user_id)
     lines = [messages.records_messages.format(count=written)] if written else []
     lines += [messages.records_consultations.format(count=consultations)] if consultations else []
     lines += [messages.records_rooms.format(count=rooms)] if rooms else []
     if settings := _settings(turn, await turn.session.get(LineUser, user_id)):
-        lines.append(messages.records_settings.format(settings="、".join(settings) if turn.content.language == "ja" else ", ".join(settings)))
-    notice = messages.privacy_notice.format(**turn.content.retention.model_dump())
+        lines.append(messages.records_settings.format(settings=" / ".join(settings)))
+    notice = privacy_notice(turn.content)
     if not lines:
         turn.reply(texts(f"{messages.records_nothing}\n\n{notice}"))
         return

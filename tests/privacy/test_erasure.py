@@ -241,3 +241,17 @@ def test_the_operator_commands_export_and_forget_a_person_and_both_are_audited(t
         return actions
 
     assert asyncio.run(audit()) == ["person_exported", "person_forgotten", "person_exported"]
+
+
+async def test_my_records_speaks_the_persons_language(service, content) -> None:
+    english = content.in_language("en").messages
+    user = service.line.add_user().user_id
+    await service.line.follow(user)
+    await service.line.send_postback(user, "a=lang&id=en")
+    await service.line.send_postback(user, "a=link&id=records")
+    await settle(service)
+    [*_, language_chosen, summary] = service.line.messages_for(user)
+    assert "My records" in [item["action"]["label"] for item in language_chosen["message"]["quickReply"]["items"]]
+    assert summary["message"]["text"].startswith(english.records_intro)
+    assert english.records_settings.format(settings="English") in summary["message"]["text"]
+    assert f"{content.retention.consultation_text_days} days after your consultation ends" in summary["message"]["text"]
