@@ -72,6 +72,8 @@ def _settings(turn: Turn, user: LineUser | None) -> list[str]:
     chosen = [turn.all_content.in_language(user.language).menu.language_name] if user.language else []
     if year := content.finder.school_year(user.school_year or ""):
         chosen.append(year.label)
+    if prefecture := content.finder.prefecture(user.prefecture):
+        chosen.append(prefecture.label)
     if band := content.rooms.age_band(user.age_band):
         chosen.append(band.label)
     return chosen
