@@ -39,7 +39,7 @@ def _run(connection: Connection) -> None:
 async def _run_with_new_engine() -> None:
     from bot.settings import Settings
 
-    url = os.environ.get("DATABASE_URL") or Settings.model_fields["database_url"].default
+    url = os.environ.get("DATABASE_URL") or Settings.model_fields["database_url"].default.get_secret_value()
     engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(_run)

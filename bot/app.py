@@ -35,6 +35,7 @@ from bot.guidance.content import RISK_FOLDER, Content
 from bot.line.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
 from bot.line.outbox import OutboxSender
 from bot.line.webhook import MAX_BODY_BYTES, callback
+from bot.privacy.retention import NightlyRetention
 from bot.rooms.scheduler import RoomScheduler
 from bot.settings import Settings
 from bot.storage.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
@@ -56,7 +57,7 @@ def init_app(settings: Settings, content: Content) -> web.Application:
     app[SETTINGS] = settings
     app[CONTENT] = content
     app[HUB] = Hub()
-    app.cleanup_ctx.extend([_database, _live, _line_api, _screener, _workers, _rooms])
+    app.cleanup_ctx.extend([_database, _live, _line_api, _screener, _workers, _rooms, _retention])
     # Open event streams end first, so stopping never waits for a console tab to close.
     app.on_shutdown.append(_close_streams)
     app.router.add_post("/callback", callback)
@@ -66,7 +67,7 @@ def init_app(settings: Settings, content: Content) -> web.Application:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[SETTINGS].database_url)
+    engine = create_engine(app[SETTINGS].database)
     try:
         if await pending_migrations(engine):
             raise StartupError(f"the database is not at the newest migration; run `{UPGRADE_COMMAND}` first")
@@ -75,7 +76,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         raise
     except Exception as exc:
         await engine.dispose()
-        raise StartupError(f"cannot reach the database at DATABASE_URL: {exc}") from exc
+        raise StartupError(f"cannot reach the database at {app[SETTINGS].database_shown}: {type(exc).__name__}") from exc
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine, app[HUB], wake_sender=lambda: app[OUTBOX_SENDER].wake() if OUTBOX_SENDER in app else None)
     yield
@@ -87,7 +88,7 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
     if app[ENGINE].dialect.name != "postgresql":
         yield
         return
-    async with postgres_listener(app[SETTINGS].database_url, app[HUB]):
+    async with postgres_listener(app[SETTINGS].database, app[HUB]):
         yield
 
 
@@ -97,7 +98,7 @@ async def _close_streams(app: web.Application) -> None:
 
 async def _line_api(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    configuration = Configuration(host=settings.line_api_base, access_token=settings.line_channel_access_token)
+    configuration = Configuration(host=settings.line_api_base, access_token=settings.line_channel_access_token.get_secret_value())
     async with AsyncApiClient(configuration) as client:
         app[LINE_API] = AsyncMessagingApi(client)
         yield
@@ -147,6 +148,14 @@ async def _rooms(app: web.Application) -> AsyncIterator[None]:
     await scheduler.start()
     yield
     await scheduler.stop()
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Every night, what has outlived content/retention.yaml is removed (in every process; repeats find nothing)."""
+    nightly = NightlyRetention(app[SESSIONS], app[CONTENT].retention, app[SETTINGS].timezone)
+    nightly.start()
+    yield
+    await nightly.stop()
 
 
 async def _sweep_forever(app: web.Application, sessions: SessionFactory) -> None:

@@ -8,8 +8,9 @@ import logging
 import os
 import sys
 from datetime import date, datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from moderation.cli import app as risk_app
@@ -18,14 +19,23 @@ from bot.guidance.content import Content, ContentError, load_content
 from bot.settings import Settings, SettingsError, SettingsT, StorageSettings, load_settings
 from bot.storage.models import StaffRole
 
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+T = TypeVar("T")
+
 app = typer.Typer(help="tsunagi: a LINE text-consultation service and online ibasho.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 content_app = typer.Typer(help="Content files (menus, messages, helplines).", no_args_is_help=True)
 user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
+retention_app = typer.Typer(help="Removing what has outlived content/retention.yaml.", no_args_is_help=True)
+person_app = typer.Typer(help="Disclosure and deletion requests from a person on LINE.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(risk_app, name="risk")
 app.add_typer(content_app, name="content")
 app.add_typer(user_app, name="user")
+app.add_typer(retention_app, name="retention")
+app.add_typer(person_app, name="person")
 
 
 def fail(message: str) -> typer.Exit:
@@ -103,7 +113,7 @@ def demo(
         from bot.reporting.simulate import simulate_database
 
         try:
-            summary = asyncio.run(simulate_database(settings.database_url, content, settings.timezone, days=7))
+            summary = asyncio.run(simulate_database(settings.database, content, settings.timezone, days=7))
         except RuntimeError as exc:
             raise fail(str(exc)) from None
         typer.echo(f"simulated a week: {summary}; open the console's 分析 page or run `tsunagi report`")
@@ -122,7 +132,7 @@ def db_upgrade() -> None:
     settings = settings_or_exit(StorageSettings)
 
     async def upgrade() -> None:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database)
         try:
             await upgrade_to_head(engine)
         finally:
@@ -131,8 +141,8 @@ def db_upgrade() -> None:
     try:
         asyncio.run(upgrade())
     except Exception as exc:
-        raise fail(f"upgrade of {settings.database_url} failed: {exc}") from None
-    typer.echo(f"database at {settings.database_url} is up to date")
+        raise fail(f"upgrade of {settings.database_shown} failed: {exc}") from None
+    typer.echo(f"database at {settings.database_shown} is up to date")
 
 
 @content_app.command("check")
@@ -175,7 +185,7 @@ def user_add(
         password = sys.stdin.readline().rstrip("\r\n")
 
     async def add() -> None:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database)
         try:
             async with session_factory(engine)() as session:
                 await add_staff(session, name, password, role, display_name, max_chats)
@@ -202,7 +212,7 @@ def export_reviews(
     settings = settings_or_exit(StorageSettings)
 
     async def export() -> list[dict]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database)
         try:
             async with session_factory(engine)() as session:
                 examples = await reviewed_examples(session)
@@ -255,7 +265,7 @@ def report(
     with tqdm(total=len(STEPS) + len(report_html.STEPS), desc="report", unit="step", delay=1.0, leave=False) as bar:
 
         async def figures() -> Report:
-            engine = create_engine(settings.database_url)
+            engine = create_engine(settings.database)
             try:
                 async with session_factory(engine)() as session:
                     if category is not None:
@@ -269,7 +279,7 @@ def report(
         try:
             figured = asyncio.run(figures())
         except SQLAlchemyError as exc:
-            raise fail(f"cannot read {settings.database_url}: {str(exc).splitlines()[0]}") from None
+            raise fail(f"cannot read {settings.database_shown}: {str(exc).splitlines()[0]}") from None
         path = report_html.write_report(figured, out, labels, tick=bar.update)
     typer.echo(f"wrote {path} and its tables as CSV in {out}")
 
@@ -286,7 +296,83 @@ def simulate(
     settings = settings_or_exit(StorageSettings)
     content = content_or_exit(settings.content_dir)
     try:
-        summary = asyncio.run(simulate_database(settings.database_url, content, settings.timezone, days, per_day=per_day, seed=seed))
+        summary = asyncio.run(simulate_database(settings.database, content, settings.timezone, days, per_day=per_day, seed=seed))
     except RuntimeError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"simulated {days} day(s): {summary}")
+
+
+def _in_session(settings: StorageSettings, work: Callable[[AsyncSession], Awaitable[T]], *, commit: bool = True) -> T:
+    """Run `work` in one session on the configured database; commit after it unless told not to."""
+    from bot.storage.db import create_engine, session_factory
+
+    async def run() -> T:
+        engine = create_engine(settings.database)
+        try:
+            async with session_factory(engine)() as session:
+                result = await work(session)
+                await (session.commit() if commit else session.rollback())
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be removed, remove nothing.")] = False,
+) -> None:
+    """Remove now what has outlived content/retention.yaml (the service does it every night), by table and count."""
+    from bot.privacy.retention import apply_retention
+
+    settings = settings_or_exit(StorageSettings)
+    policy = content_or_exit(settings.content_dir).retention
+    counts = _in_session(settings, lambda session: apply_retention(session, policy), commit=not dry_run)
+    width = max(map(len, counts))
+    for name, count in counts.items():
+        typer.echo(f"{name:{width}}  {count}")
+    typer.echo("dry run: nothing was removed" if dry_run else f"removed {sum(counts.values())} in all")
+
+
+@person_app.command("export")
+def person_export(
+    line_user_id: Annotated[str, typer.Argument(help="The person's LINE user id (U followed by 32 hex digits).")],
+    out: Annotated[Path | None, typer.Option(help="Write the JSON here instead of standard output.")] = None,
+) -> None:
+    """Everything stored about a person, as JSON, for a disclosure request (audited)."""
+    from bot.privacy.erasure import export_person
+
+    settings = settings_or_exit(StorageSettings)
+    export = _in_session(settings, lambda session: export_person(session, line_user_id, asked_by="operator command"))
+    text = json.dumps(export, ensure_ascii=False, indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote everything stored about the person to {out}", err=True)
+
+
+@person_app.command("forget")
+def person_forget(
+    line_user_id: Annotated[str, typer.Argument(help="The person's LINE user id.")],
+) -> None:
+    """Delete a person's words and identifiers everywhere; the report's counts stay (audited).
+
+    Refused while their consultation is open or an emergency record about them is in progress.
+    """
+    from bot.privacy.erasure import Refusal, forget_person, why_not_forget
+
+    settings = settings_or_exit(StorageSettings)
+
+    async def forget(session: AsyncSession) -> Refusal | None:
+        refusal = await why_not_forget(session, line_user_id)
+        if refusal is None:
+            await forget_person(session, line_user_id, asked_by="operator command")
+        return refusal
+
+    refusal = _in_session(settings, forget)
+    if refusal is not None:
+        reason = "a consultation of theirs is open" if refusal is Refusal.OPEN_CONSULTATION else "an emergency record about them is in progress"
+        raise fail(f"not deleted: {reason}; try again once it has ended")
+    typer.echo("deleted: their words and identifiers are gone; the report's counts are unchanged")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from bot.storage.models import StaffRole
 
@@ -22,7 +23,8 @@ class StorageSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./tsunagi.db"
+    # Secret: a PostgreSQL URL carries the password. Read it with `database`; print only `database_shown`.
+    database_url: SecretStr = SecretStr("sqlite+aiosqlite:///./tsunagi.db")
     tsunagi_timezone: str = "Asia/Tokyo"
     content_dir: str = "content"
     # The trained risk classifier (`tsunagi risk train` writes it); without one the keyword floor screens alone.
@@ -30,8 +32,8 @@ class StorageSettings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _async_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+    def _async_driver(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DB")
         return value
 
@@ -45,6 +47,16 @@ class StorageSettings(BaseSettings):
         return value
 
     @property
+    def database(self) -> str:
+        """The database URL, password included: for opening connections only, never for printing."""
+        return self.database_url.get_secret_value()
+
+    @property
+    def database_shown(self) -> str:
+        """The database URL as it may be printed or logged: the password replaced by ***."""
+        return make_url(self.database).render_as_string(hide_password=True)
+
+    @property
     def timezone(self) -> ZoneInfo:
         """The zone in which times are shown and scheduled."""
         return ZoneInfo(self.tsunagi_timezone)
@@ -53,8 +65,8 @@ class StorageSettings(BaseSettings):
 class Settings(StorageSettings):
     """Everything the service needs to talk to LINE as well."""
 
-    line_channel_secret: str = Field(min_length=1)
-    line_channel_access_token: str = Field(min_length=1)
+    line_channel_secret: SecretStr = Field(min_length=1)
+    line_channel_access_token: SecretStr = Field(min_length=1)
     line_api_base: str = LINE_API_DEFAULT_BASE
     # Console cookies are Secure (sent over HTTPS only); turn off only behind plain HTTP on one machine.
     console_secure_cookies: bool = True

@@ -61,6 +61,8 @@ ACTION_WORDS = {
     "room_removed": "居場所から退室させた",
     "room_changed": "居場所の部屋の設定を変更",
     "took_over": "スーパーバイザーが相談を引き継いだ",
+    "person_exported": "本人の記録を開示のために出力",
+    "person_forgotten": "本人の希望で記録を削除",
 }
 ROLE_WORDS = {
     StaffRole.COUNSELOR: "相談員",

@@ -47,6 +47,8 @@ EARLIER_SHOWN = 5
 MAX_SEND_CHARACTERS = 5000
 # How non-text messages show in the chat.
 KIND_WORDS = {"sticker": "（スタンプ）", "image": "（画像）", "video": "（動画）", "audio": "（音声）", "file": "（ファイル）", "location": "（位置情報）"}
+# Words removed after their retention period (content/retention.yaml) or at the person's request.
+REMOVED = "（保存期間を過ぎたか、本人の希望で削除）"
 
 
 def can_open(staff: StaffUser, consultation: Consultation) -> bool:
@@ -92,7 +94,7 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
         Line(
             m.sent_at,
             "相談者",
-            m.text if m.kind == "text" and m.text is not None else ("（送信取消）" if m.unsent_at else KIND_WORDS.get(m.kind, f"（{m.kind}）")),
+            m.text if m.kind == "text" and m.text is not None else ("（送信取消）" if m.unsent_at else KIND_WORDS.get(m.kind, REMOVED)),
             "person",
             earlier=m.consultation_id != consultation.id,
             before_choice=m.consultation_id == consultation.id and m.sent_at < consultation.created_at,
@@ -101,7 +103,7 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
         for m in people
     ]
     lines += [
-        Line(e.created_at, names.get(e.staff_id, "システム"), e.text, e.kind, earlier=e.consultation_id != consultation.id)
+        Line(e.created_at, names.get(e.staff_id, "システム"), e.text if e.text is not None else REMOVED, e.kind, earlier=e.consultation_id != consultation.id)
         for e in entries
     ]
     return sorted(lines, key=lambda line: (not line.earlier, line.at))

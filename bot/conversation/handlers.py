@@ -31,7 +31,7 @@ from bot.consultation.requests import note_person_wrote, open_consultation
 from bot.consultation.risk import screen_message
 from bot.conversation import menu
 from bot.conversation.menu import menu_messages
-from bot.conversation.people import forget_unsent, get_or_create_user, previous_message, store_message
+from bot.conversation.people import get_or_create_user, previous_message, store_message
 from bot.conversation.postbacks import Postback
 from bot.conversation.router import Router, Turn
 from bot.guidance import finder
@@ -39,6 +39,9 @@ from bot.guidance.content import Content
 from bot.line.inbox import source_id
 from bot.line.messages import texts
 from bot.line.outbox import cancel_pending_for
+from bot.privacy import mine
+from bot.privacy.erasure import forget_unsent
+from bot.privacy.mine import privacy_notice_once
 from bot.rooms import participants
 from bot.rooms.participants import current_participant, room_media, room_text
 from bot.storage.models import ConsultationStatus, InboxEvent, LineUser, RiskLevel, utcnow
@@ -47,7 +50,7 @@ log = logging.getLogger(__name__)
 
 router = Router()
 # Each capability answers its own taps.
-for capability in (menu, finder, requests, referrals, participants):
+for capability in (menu, finder, requests, referrals, participants, mine):
     router.include_router(capability.router)
 
 # Messages closer together than this are one burst: answered once, not line by line.
@@ -83,7 +86,8 @@ async def handle_event(
 async def _greet(turn: Turn) -> None:
     user = await get_or_create_user(turn.session, turn.source_id)
     user.greeted_at = utcnow()
-    turn.reply(menu_messages(turn, turn.content.menu.greeting))
+    notice = privacy_notice_once(turn, user)
+    turn.reply(menu_messages(turn, f"{turn.content.menu.greeting}\n\n{notice}" if notice else turn.content.menu.greeting))
 
 
 @router.on(FollowEvent)
@@ -192,7 +196,7 @@ async def on_postback(turn: Turn) -> None:
 
 @router.on(UnsendEvent)
 async def on_unsend(turn: Turn) -> None:
-    """The person took a message back: its text is deleted, here as on their phone."""
+    """The person took a message back: its words leave every table, here as on their phone."""
     await forget_unsent(turn.session, turn.source_id, turn.event.unsend.message_id)
 
 

@@ -10,6 +10,7 @@ from bot.conversation.router import Router, Turn
 from bot.guidance.finder import open_lines, start_finder
 from bot.line.messages import Message, postback_item, texts
 from bot.line.outbox import enqueue_loading
+from bot.privacy.mine import privacy_notice_once, show_records
 from bot.rooms.participants import leave_any_room, show_rooms
 
 router = Router()
@@ -65,15 +66,18 @@ async def choose_category(turn: Turn, tap: CategoryTap) -> None:
     if in_hours:
         await leave_any_room(turn)  # one conversation at a time: the counselor's
     consultation = await request_consultation(turn.session, turn.source_id, category.id, at, in_hours)
+    # Someone never greeted (an old button, or greeted before the notice existed) reads it here, once.
+    notice = privacy_notice_once(turn, await get_or_create_user(turn.session, turn.source_id))
+    notice = f"\n\n{notice}" if notice else ""
     if in_hours:
         place = await place_in_line(turn.session, consultation)
         [where] = waiting_messages(content, place)
-        turn.reply(texts(f"{category.accepted}\n\n{where['text']}\n\n{await open_lines(turn, at)}", quick_reply=waiting_buttons(content)))
+        turn.reply(texts(f"{category.accepted}\n\n{where['text']}\n\n{await open_lines(turn, at)}{notice}", quick_reply=waiting_buttons(content)))
         # Typing dots while they wait tell them someone is on the other side.
         enqueue_loading(turn.session, turn.source_id)
         return
     closed = content.messages.out_of_hours.format(category=category.label, hours=category.hours.describe(content.language))
-    turn.reply(menu_messages(turn, f"{closed}\n\n{await open_lines(turn, at, category.worries)}"))
+    turn.reply(menu_messages(turn, f"{closed}\n\n{await open_lines(turn, at, category.worries)}{notice}"))
 
 
 @router.tap(LinkTap)
@@ -86,6 +90,8 @@ async def choose_link(turn: Turn, tap: LinkTap) -> None:
         await start_finder(turn)
     elif link.opens == "rooms":
         await show_rooms(turn)
+    elif link.opens == "records":
+        await show_records(turn)
     else:
         turn.reply(menu_messages(turn, link.answer))
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.storage.models import LineUser, UserMessage, utcnow
+from bot.storage.models import LineUser, UserMessage
 
 
 async def get_or_create_user(session: AsyncSession, user_id: str) -> LineUser:
@@ -42,11 +41,3 @@ async def previous_message(session: AsyncSession, message: UserMessage) -> UserM
     )
     return result.first()
 
-
-async def forget_unsent(session: AsyncSession, user_id: str, line_message_id: str) -> None:
-    """The person unsent a message: delete its text, keep only that it existed."""
-    await session.exec(
-        update(UserMessage)
-        .where(UserMessage.user_id == user_id, UserMessage.line_message_id == line_message_id)
-        .values(text=None, unsent_at=utcnow())
-    )

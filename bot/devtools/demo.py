@@ -9,7 +9,7 @@ import typer
 from aiohttp import web
 from sqlmodel import select
 
-from bot.app import init_app
+from bot.app import StartupError, init_app
 from bot.appkeys import ROOM_SCHEDULER, SESSIONS
 from bot.consultation.staff import add_staff
 from bot.devtools.emulator import LineEmulator
@@ -17,6 +17,7 @@ from bot.guidance.content import Content
 from bot.runner import running, stop_requested
 from bot.settings import Settings
 from bot.storage.db import create_engine, session_factory
+from bot.storage.demo_guard import RealDatabaseError, claim_for_demo
 from bot.storage.models import RoomSession, StaffRole, StaffUser, utcnow
 
 # One account per role, so every part of the console can be tried; passwords are for this machine only.
@@ -33,10 +34,18 @@ DEMO_PASSWORD = "tsunagi-demo"
 
 
 async def seed_demo_staff(settings: Settings) -> list[str]:
-    """Create the demo accounts that do not exist yet; returns them as lines to print."""
-    engine = create_engine(settings.database_url)
+    """Create the demo accounts that do not exist yet; returns them as lines to print.
+
+    Raises:
+        StartupError: the database holds real people (`demo_guard.claim_for_demo`).
+    """
+    engine = create_engine(settings.database)
     try:
         async with session_factory(engine)() as session:
+            try:
+                await claim_for_demo(session, "demo")
+            except RealDatabaseError as exc:
+                raise StartupError(str(exc)) from None
             for login, role, display_name in DEMO_STAFF:
                 if (await session.exec(select(StaffUser).where(StaffUser.login == login))).first() is None:
                     await add_staff(session, login, DEMO_PASSWORD, role, display_name)
@@ -60,7 +69,7 @@ async def open_demo_rooms(app: web.Application, content: Content) -> None:
 async def run_demo(settings: Settings, content: Content, host: str, port: int) -> None:
     """Start the emulator, point the bot at it, print where to chat, and run until Ctrl-C."""
     stop = stop_requested()
-    emulator = LineEmulator(settings.line_channel_secret, settings.line_channel_access_token)
+    emulator = LineEmulator(settings.line_channel_secret.get_secret_value(), settings.line_channel_access_token.get_secret_value())
     async with AsyncExitStack() as stack:
         emulator_url = await stack.enter_async_context(running(emulator.app, host, port + 1))
         bot_settings = settings.model_copy(update={"line_api_base": emulator_url})
@@ -78,7 +87,7 @@ async def run_demo(settings: Settings, content: Content, host: str, port: int) -
                     f"  Counselor console:    {bot_url}/console  (accounts below)",
                     f"  Bot webhook:          {bot_url}/callback",
                     f"  Bot health:           {bot_url}/healthz",
-                    f"  Database:             {settings.database_url}",
+                    f"  Database:             {settings.database_shown}",
                     "  Two-factor log-in:    "
                     + ("on for " + ", ".join(sorted(settings.console_second_factor_roles)) if settings.console_second_factor_roles else "off in this demo"),
                     *accounts,

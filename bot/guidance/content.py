@@ -74,7 +74,7 @@ class MenuLink(_Strict):
     label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
     # What the entry answers, unless it `opens` a feature that asks its own questions.
     answer: str | None = Field(default=None, min_length=1)
-    opens: Literal["finder", "rooms"] | None = None
+    opens: Literal["finder", "rooms", "records"] | None = None
 
     @model_validator(mode="after")
     def _answers_or_opens(self) -> MenuLink:
@@ -139,6 +139,23 @@ class Messages(_Strict):
     referral_no_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
     referral_consented: str
     referral_declined: str
+    # Shown once before the first consultation: what is kept, how long ({retention} periods), who reads it, deletion.
+    privacy_notice: str
+    # 「わたしの記録」: what is kept about the person, in plain words, and deletion confirmed with a second tap.
+    records_intro: str
+    records_messages: str
+    records_consultations: str
+    records_rooms: str
+    records_settings: str
+    records_nothing: str
+    records_forget_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    records_forget_question: str
+    records_forget_yes_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    records_forget_no_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    records_forgotten: str
+    records_kept: str
+    records_refused_open: str
+    records_refused_emergency: str
 
 
 class Worry(_Strict):
@@ -458,7 +475,6 @@ class Rooms(_Strict):
     """The online ibasho: age bands, the rooms and their schedules, and what the bot says about them."""
 
     remind_minutes_before: int = Field(ge=1, le=120)
-    transcript_days: int = Field(ge=1)
     age_bands: list[AgeBand] = Field(min_length=1)
     rules: str = Field(min_length=1)
     rooms: list[Room]
@@ -481,6 +497,26 @@ class Rooms(_Strict):
         return problems
 
 
+class Retention(_Strict):
+    """How many days each kind of data is kept (content/retention.yaml); `bot.privacy.retention` applies it."""
+
+    webhook_event_days: int = Field(ge=1)
+    sent_message_days: int = Field(ge=1)
+    consultation_text_days: int = Field(ge=1)
+    outside_consultation_days: int = Field(ge=1)
+    record_note_days: int = Field(ge=1)
+    emergency_note_days: int = Field(ge=1)
+    audit_days: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _audit_longest(self) -> Retention:
+        # The audit log answers "who read this?" for as long as anything it names may still be asked about.
+        longest = max(value for name, value in self if name != "audit_days")
+        if self.audit_days < longest:
+            raise ValueError(f"audit_days must be the longest period (at least {longest})")
+        return self
+
+
 class Content(_Strict):
     """All content the bot runs on, in one language, with the other languages beside it."""
 
@@ -495,6 +531,7 @@ class Content(_Strict):
     records: Records
     canned: list[CannedResponse] = Field(min_length=1)
     rooms: Rooms
+    retention: Retention
     translations: dict[str, Content] = Field(default_factory=dict)
 
     def resource(self, resource_id: str) -> Resource | None:
@@ -530,6 +567,7 @@ FILES = {
     "records": "records.yaml",
     "canned": "canned.yaml",
     "rooms": "rooms.yaml",
+    "retention": "retention.yaml",
 }
 TRANSLATED_PARTS = ("menu", "messages", "finder")
 # Lists whose entries a translation names by id; it gives their words, the base file everything else.
@@ -600,7 +638,7 @@ def load_content(directory: Path | str) -> Content:
         translations[folder.name] = (files, translated)
     if problems or any(value is None for value in [*parts.values(), *local.values()]):
         raise ContentError(problems)
-    shared = {"resources": parts["resources"], "local": local, "records": parts["records"], "canned": parts["canned"], "rooms": parts["rooms"]}
+    shared = {"local": local, **{part: parts[part] for part in FILES if part not in TRANSLATED_PARTS}}
     content = Content(
         **parts,
         local=local,
@@ -747,6 +785,10 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
         for i, year in enumerate(language_content.finder.school_years):
             if not any(year.id in r.school_years and r.audience.admits(language, None) for r in content.resources):
                 files.report("finder", ("school_years", i), f"no resource in resources.yaml is for school year {year.id!r} in {language!r}")
+        try:
+            language_content.messages.privacy_notice.format(**content.retention.model_dump())
+        except (KeyError, IndexError, ValueError) as exc:
+            files.report("messages", ("privacy_notice",), f"privacy_notice: unknown placeholder {exc} (use the names in retention.yaml)")
 
 
 def _check_resource(files: _Files, part: str, i: int, resource: Resource, content: Content, worries: set[str], years: set[str]) -> None:

@@ -209,6 +209,8 @@ class InboxWorker(KeyedWorker):
                 await self._handle(session, event)
                 event.status = InboxStatus.DONE
                 event.processed_at = utcnow()
+                # What the person wrote is in the handler's tables now; only the id stays, for de-duplication.
+                event.payload = {}
                 event.attempts = attempts + 1
                 session.add(event)
                 await session.commit()

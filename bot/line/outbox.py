@@ -255,6 +255,8 @@ class OutboxSender(KeyedWorker):
             last_error=error,
             sent_via=sent_via,
             sent_at=self._clock() if status == OutboxStatus.SENT else None,
+            # Delivered or given up: the words are not needed any more (content/retention.yaml).
+            messages=[],
         )
 
     async def _update(self, row: OutboxMessage, **values: Any) -> None:
@@ -268,7 +270,7 @@ async def cancel_pending_for(session: AsyncSession, user_id: str) -> None:
     await session.exec(
         update(OutboxMessage)
         .where(OutboxMessage.to == user_id, OutboxMessage.status == OutboxStatus.PENDING)
-        .values(status=OutboxStatus.CANCELLED, last_error="recipient unfollowed")
+        .values(status=OutboxStatus.CANCELLED, last_error="recipient unfollowed", messages=[])
     )
 
 

@@ -36,7 +36,7 @@ async def callback(request: web.Request) -> web.Response:
         body = raw.decode("utf-8")
     except UnicodeDecodeError:
         return _bad(400, "body is not UTF-8")
-    parser = WebhookParser(request.app[SETTINGS].line_channel_secret)
+    parser = WebhookParser(request.app[SETTINGS].line_channel_secret.get_secret_value())
     try:
         parser.parse(body, signature)
     except InvalidSignatureError:

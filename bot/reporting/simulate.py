@@ -25,6 +25,7 @@ from bot.consultation.staff import add_staff
 from bot.guidance.content import Content
 from bot.rooms.sessions import CHECKIN_ANSWERS, claim, close_session, open_session, plan_sessions
 from bot.storage.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
+from bot.storage.demo_guard import RealDatabaseError, claim_for_demo
 from bot.storage.models import (
     Availability,
     ConsultationRecord,
@@ -74,7 +75,7 @@ async def simulate_database(database_url: str, content: Content, zone: ZoneInfo,
     """Fill the database at `database_url` with `days` days up to now, and commit.
 
     Raises:
-        RuntimeError: the database is not at the newest migration.
+        RuntimeError: the database is not at the newest migration, or holds real people (`demo_guard`).
     """
     engine = create_engine(database_url)
     try:
@@ -84,6 +85,10 @@ async def simulate_database(database_url: str, content: Content, zone: ZoneInfo,
         level, _ = screening_log.level, screening_log.setLevel(logging.ERROR)  # one warning per simulated alarm is noise
         try:
             async with session_factory(engine)() as session:
+                try:
+                    await claim_for_demo(session, "simulate")
+                except RealDatabaseError as exc:
+                    raise RuntimeError(str(exc)) from None
                 summary = await simulate(session, content, zone, days, per_day=per_day, seed=seed, until=utcnow())
                 await session.commit()
         finally:

@@ -152,6 +152,11 @@ async def current_participant(turn: Turn) -> RoomParticipant | None:
     return result.first()
 
 
+def relayed(nickname: str, text: str) -> str:
+    """A participant's words as the others read them: by nickname only, never their LINE name."""
+    return f"{nickname}: {text}"
+
+
 async def room_text(turn: Turn, participant: RoomParticipant, message: UserMessage, level: RiskLevel) -> None:
     """A text from someone in a room: a command, a new nickname, or words for the others (checked first)."""
     words, text = turn.content.rooms.words, (message.text or "").strip()
@@ -187,7 +192,7 @@ async def room_text(turn: Turn, participant: RoomParticipant, message: UserMessa
         announce(turn.session, ROOMS_TOPIC)  # facilitators and moderators see the held message at once
         return
     _keep(turn, participant, message, None)
-    await broadcast(turn.session, participant.session_id, texts(f"{participant.nickname}: {message.text}"), leave_out=turn.source_id)
+    await broadcast(turn.session, participant.session_id, texts(relayed(participant.nickname, message.text)), leave_out=turn.source_id)
 
 
 async def room_media(turn: Turn, participant: RoomParticipant, message: UserMessage) -> None:
@@ -199,7 +204,7 @@ async def room_media(turn: Turn, participant: RoomParticipant, message: UserMess
         turn.reply(texts(words.image_not_relayed))
         return
     _keep(turn, participant, message, None)
-    await broadcast(turn.session, participant.session_id, texts(f"{participant.nickname}: {words.sticker_word}"), leave_out=turn.source_id)
+    await broadcast(turn.session, participant.session_id, texts(relayed(participant.nickname, words.sticker_word)), leave_out=turn.source_id)
 
 
 async def leave(turn: Turn, participant: RoomParticipant, *, quiet: bool = False) -> None:

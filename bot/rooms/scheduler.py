@@ -16,14 +16,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.guidance.content import Content
 from bot.line.inbox import SessionFactory
-from bot.rooms.sessions import close_session, forget_transcripts, open_session, plan_sessions, remind, rooms_in_effect, unfinished_sessions
+from bot.rooms.sessions import close_session, open_session, plan_sessions, remind, rooms_in_effect, unfinished_sessions
 from bot.storage.models import RoomSession, RoomSessionStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,6 @@ class RoomScheduler:
         self._scheduler.start()
         await self.plan()
         self._scheduler.add_job(self._tracked, IntervalTrigger(seconds=PLAN_EVERY.total_seconds(), timezone=self._zone), args=[self.plan], id="plan")
-        self._scheduler.add_job(self._tracked, CronTrigger(hour=4, timezone=self._zone), args=[self._forget_transcripts], id="retention")
 
     async def stop(self) -> None:
         """No new jobs start; the ones running finish (before the database they use is closed).
@@ -111,9 +109,3 @@ class RoomScheduler:
         if done:
             log.info("room session %s: %s", session_id, what)
             self._on_change()
-
-    async def _forget_transcripts(self) -> None:
-        async with self._sessions() as session:
-            forgotten = await forget_transcripts(session, self._content.rooms.transcript_days)
-            await session.commit()
-        log.info("room transcripts: %s message texts past retention deleted", forgotten)

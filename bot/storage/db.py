@@ -25,6 +25,9 @@ UPGRADE_COMMAND = "tsunagi db upgrade"
 def create_engine(database_url: str) -> AsyncEngine:
     """Create the async engine, with SQLite tuned for one process with many tasks.
 
+    SQL errors name the statement but never its bound parameters (`hide_parameters`): those are
+    what people wrote.
+
     Args:
         database_url: `sqlite+aiosqlite:///FILE` or `postgresql+asyncpg://...`.
     """
@@ -32,12 +35,12 @@ def create_engine(database_url: str) -> AsyncEngine:
         # One connection per process: SQLite has one writer anyway, and tasks queueing for the pool
         # in order is far fairer than SQLite's busy handler, which sleeps in coarse steps under contention.
         engine = create_async_engine(
-            database_url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+            database_url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
         )
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
-    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(database_url, pool_size=10, max_overflow=10, pool_pre_ping=True, hide_parameters=True)
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

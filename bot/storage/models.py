@@ -95,7 +95,10 @@ class InboxStatus(StrEnum):
 
 
 class InboxEvent(SQLModel, table=True):
-    """One webhook event exactly as LINE sent it, stored before the webhook answers 200."""
+    """One webhook event exactly as LINE sent it, stored before the webhook answers 200.
+
+    Once processed the payload is emptied: only the event id stays, for de-duplicating redeliveries.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     webhook_event_id: str = Field(unique=True, max_length=64)
@@ -131,7 +134,7 @@ class OutboxKind(StrEnum):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """Up to five LINE messages waiting to be sent (or already sent) to one user or a group of users."""
+    """Up to five LINE messages waiting to be sent to one user or a group of users (emptied once finished)."""
 
     id: int | None = Field(default=None, primary_key=True)
     # Delivery order is kept per `to`: a user id, or a key naming a multicast audience.
@@ -169,6 +172,8 @@ class LineUser(SQLModel, table=True):
     # first; asked once (`prefecture_asked`), and a person may decline, leaving it empty.
     prefecture: str | None = Field(default=None, max_length=32)
     prefecture_asked: bool = False
+    # When they were shown what is kept about them and for how long (content/messages.yaml privacy_notice).
+    privacy_noticed_at: datetime | None = _timestamp(default=None)
     created_at: datetime = _timestamp(default_factory=utcnow)
     updated_at: datetime = _timestamp(default_factory=utcnow)
 
@@ -343,7 +348,8 @@ class ChatEntry(SQLModel, table=True):
     consultation_id: int = Field(foreign_key="consultation.id", index=True)
     staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
     kind: ChatEntryKind = Field(sa_type=String(16))
-    text: str
+    # None once the retention period has passed (content/retention.yaml) or the person asked for deletion.
+    text: str | None
     created_at: datetime = _timestamp(default_factory=utcnow)
 
 
@@ -554,3 +560,11 @@ class RoomMessage(SQLModel, table=True):
     # How many participants reported it.
     reports: int = 0
     created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class DemoDatabase(SQLModel, table=True):
+    """Present when `tsunagi demo` or `simulate` claimed this database while it held no people: it holds made-up data."""
+
+    id: int = Field(default=1, primary_key=True)
+    claimed_by: str = Field(max_length=32)
+    claimed_at: datetime = _timestamp(default_factory=utcnow)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CAPABILITIES = ("conversation", "consultation", "rooms", "guidance", "reporting")
+CAPABILITIES = ("conversation", "consultation", "rooms", "guidance", "reporting", "privacy")
 # What only wires or drives the service: nothing below it may import these.
 OUTER = ("bot.app", "bot.cli", "bot.console", "bot.devtools", "bot.runner")
 

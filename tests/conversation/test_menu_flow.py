@@ -21,9 +21,17 @@ async def test_follow_greets_with_the_menu_from_content(service: Service, conten
     assert await service.line.follow(user) == 200
     [greeting] = await service.line.wait_for_messages(user, 1)
     assert greeting["via"] == "reply"
-    assert greeting["message"]["text"] == content.menu.greeting
+    # The first greeting carries the privacy notice, with the periods of retention.yaml filled in.
+    notice = content.messages.privacy_notice.format(**content.retention.model_dump())
+    assert greeting["message"]["text"] == f"{content.menu.greeting}\n\n{notice}"
+    assert f"{content.retention.consultation_text_days}日" in notice and "わたしの記録" in notice
     expected = [c.label for c in content.menu.categories] + [link.label for link in content.menu.links]
     assert quick_labels(greeting["message"]) == expected + ["English"]
+    # Shown once: after blocking and unblocking, the greeting comes alone.
+    await service.line.unfollow(user)
+    await service.line.follow(user)
+    [_, again] = await service.line.wait_for_messages(user, 2)
+    assert again["message"]["text"] == content.menu.greeting
 
 
 async def test_choosing_a_category_records_it_with_what_was_typed_before(service: Service, content) -> None:
@@ -33,7 +41,7 @@ async def test_choosing_a_category_records_it_with_what_was_typed_before(service
     line.add_user(user).following = True
     await line.send_text(user, "最近ずっと眠れなくて")
     [greeting] = await line.wait_for_messages(user, 1)
-    assert greeting["message"]["text"] == content.menu.greeting
+    assert greeting["message"]["text"].startswith(content.menu.greeting)
     await line.send_postback(user, "a=category&id=suicidal", "死にたいほどつらい気持ち")
     replies = await line.wait_for_messages(user, 3)
     accepted = replies[1]["message"]["text"]

@@ -79,10 +79,11 @@ async def test_a_retry_after_line_accepted_counts_409_as_sent(rig: Rig) -> None:
     user = following(rig)
     await rig.enqueue(user, "一度だけ")
     await rig.deliver()
-    # As if the process died after LINE accepted the push but before the row was marked sent.
+    # As if the process died after LINE accepted the push but before the row was marked sent (and emptied).
     async with session_factory(rig.engine)() as session:
         row = (await session.exec(select(OutboxMessage))).one()
-        row.status, row.next_attempt_at = OutboxStatus.PENDING, utcnow()
+        assert row.messages == [], "a sent row keeps no words"
+        row.status, row.next_attempt_at, row.messages = OutboxStatus.PENDING, utcnow(), texts("一度だけ")
         session.add(row)
         await session.commit()
     await rig.deliver()
