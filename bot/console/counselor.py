@@ -13,6 +13,8 @@ from bot.appkeys import CONTENT, SESSIONS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
+from bot.console.words import MESSAGE_KINDS
+from bot.consultation.risk import raised_by
 from bot.consultation.queue import (
     TakeRefused,
     add_note,
@@ -45,8 +47,6 @@ CHAT_ROLES = (StaffRole.COUNSELOR, StaffRole.SUPERVISOR)
 EARLIER_SHOWN = 5
 # Longest message a counselor can send at once (LINE splits nothing; the outbox splits into messages).
 MAX_SEND_CHARACTERS = 5000
-# How non-text messages show in the chat.
-KIND_WORDS = {"sticker": "（スタンプ）", "image": "（画像）", "video": "（動画）", "audio": "（音声）", "file": "（ファイル）", "location": "（位置情報）"}
 # Words removed after their retention period (content/retention.yaml) or at the person's request.
 REMOVED = "（保存期間を過ぎたか、本人の希望で削除）"
 
@@ -94,7 +94,7 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
         Line(
             m.sent_at,
             "相談者",
-            m.text if m.kind == "text" and m.text is not None else ("（送信取消）" if m.unsent_at else KIND_WORDS.get(m.kind, REMOVED)),
+            m.text if m.kind == "text" and m.text is not None else ("（送信取消）" if m.unsent_at else (f"（{MESSAGE_KINDS[m.kind]}）" if m.kind in MESSAGE_KINDS else REMOVED)),
             "person",
             earlier=m.consultation_id != consultation.id,
             before_choice=m.consultation_id == consultation.id and m.sent_at < consultation.created_at,
@@ -120,8 +120,9 @@ async def _queue_context(request: web.Request) -> dict:
                 .order_by(Consultation.taken_at)
             )
         )
+        raised = await raised_by(session, [*queue, *mine])
     labels = {c.id: c.label for c in request.app[CONTENT].menu.categories}
-    return {"queue": queue, "mine": mine, "labels": labels, "now": utcnow()}
+    return {"queue": queue, "mine": mine, "raised": raised, "labels": labels, "now": utcnow()}
 
 
 @routes.get("/console/queue")
@@ -173,6 +174,7 @@ async def take_chat(request: web.Request) -> web.Response:
 
 
 async def _chat_context(request: web.Request, session: AsyncSession, consultation: Consultation) -> dict:
+    """What one chat pane shows (its caller audits the read)."""
     content = request.app[CONTENT]
     counselors = list(
         await session.exec(
@@ -183,6 +185,7 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
     return {
         "consultation": consultation,
         "flags": flags,
+        "raised": (await raised_by(session, [consultation])).get(consultation.id),
         "levels": list(RiskLevel),
         "lines": await history(session, consultation),
         "label": next((c.label for c in content.menu.categories if c.id == consultation.category), consultation.category),
@@ -196,12 +199,29 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
 @routes.get("/console/c/{id}")
 @requires(*CHAT_ROLES)
 async def chat_page(request: web.Request) -> web.Response:
-    """One consultation: its whole history, and (for its counselor) the reply box and actions."""
+    """One consultation in full, beside tabs for the other chats this staff member holds (loaded when chosen)."""
     async with audited(request, "opened_consultation") as audit:
         consultation = await openable_consultation(request, audit.session)
         audit.consultation_id = consultation.id
         context = await _chat_context(request, audit.session, consultation)
-    return render(request, "chat.html", **context)
+        held = await audit.session.exec(
+            select(Consultation)
+            .where(Consultation.counselor_id == request[STAFF_KEY].id, Consultation.status == ConsultationStatus.ACTIVE, Consultation.id != consultation.id)
+            .order_by(Consultation.taken_at)
+        )
+    labels = {c.id: c.label for c in request.app[CONTENT].menu.categories}
+    return render(request, "chat.html", **context, tabs=[consultation, *held], labels=labels)
+
+
+@routes.get("/console/c/{id}/pane")
+@requires(*CHAT_ROLES)
+async def chat_pane(request: web.Request) -> web.Response:
+    """One chat's pane, fetched when its tab is first chosen (drafts in the other panes stay where they are)."""
+    async with audited(request, "opened_consultation") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        audit.consultation_id = consultation.id
+        context = await _chat_context(request, audit.session, consultation)
+    return render(request, "_pane.html", **context)
 
 
 @routes.get("/console/c/{id}/live")
@@ -211,7 +231,8 @@ async def chat_live(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         consultation = await openable_consultation(request, session)
         lines = await history(session, consultation)
-    return render(request, "_messages.html", lines=lines, levels=list(RiskLevel), consultation=consultation)
+        raised = (await raised_by(session, [consultation])).get(consultation.id)
+    return render(request, "_messages.html", lines=lines, levels=list(RiskLevel), consultation=consultation, raised=raised)
 
 
 async def _held(request: web.Request, session: AsyncSession) -> Consultation:

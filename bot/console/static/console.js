@@ -1,36 +1,182 @@
 "use strict";
-// Parts of a page marked data-live="topic ..." are re-fetched from data-src when one of their topics
-// changes (Server-Sent Events from /console/events). Fragments are rendered and escaped on the server.
-const parts = [...document.querySelectorAll("[data-live]")];
+// The console's one script (no inline scripts: the CSP forbids them). Every part works without it;
+// with it, pages stay live, chats switch in place, and what needs attention is announced.
+
+// --- Live parts ---------------------------------------------------------------------------------
+// Parts marked data-live="topic ..." are re-fetched from data-src when one of their topics changes
+// (Server-Sent Events from /console/events carry topic names only). Fragments are escaped on the server.
+const topicListeners = [];
 
 async function refresh(part) {
   const response = await fetch(part.dataset.src, {credentials: "same-origin"});
   if (!response.ok) return;
+  const stuck = part.scrollHeight - part.scrollTop - part.clientHeight < 40;
   part.innerHTML = await response.text();
-  if (part.classList.contains("messages")) part.scrollTop = part.scrollHeight;
+  if (part.classList.contains("messages") && stuck) part.scrollTop = part.scrollHeight;
+  setUp(part);
 }
 
-if (parts.length) {
+function onTopic(listener) { topicListeners.push(listener); }
+
+const hasStaff = document.querySelector("form[action='/console/logout']") !== null;
+if (hasStaff) {
   const source = new EventSource("/console/events");
   // Whatever changed while the stream was (re)connecting is fetched once it is open.
-  source.addEventListener("open", () => parts.forEach(refresh));
+  source.addEventListener("open", () => {
+    document.querySelectorAll("[data-live]").forEach(refresh);
+    topicListeners.forEach(listener => listener(null));
+  });
   source.addEventListener("message", event => {
-    for (const part of parts) if (part.dataset.live.split(" ").includes(event.data)) refresh(part);
+    for (const part of document.querySelectorAll("[data-live]")) {
+      if (part.dataset.live.split(" ").includes(event.data)) refresh(part);
+    }
+    topicListeners.forEach(listener => listener(event.data));
   });
 }
-document.querySelectorAll(".messages").forEach(m => { m.scrollTop = m.scrollHeight; });
 
-// Canned phrases: each <select data-canned> gets its options from data-src; choosing one puts the
-// phrase into its form's reply box (added after what is there) for the counselor to edit and send.
-for (const select of document.querySelectorAll("select[data-canned]")) {
-  fetch(select.dataset.src, {credentials: "same-origin"})
-    .then(response => response.ok ? response.text() : "")
-    .then(options => select.insertAdjacentHTML("beforeend", options));
-  select.addEventListener("change", () => {
-    const box = select.form.elements.namedItem("text");
-    if (!select.value || !box) return;
-    box.value = box.value.trim() ? `${box.value.trimEnd()}\n${select.value}` : select.value;
-    select.value = "";
-    box.focus();
+// --- What a fragment needs once it is on the page ----------------------------------------------
+function setUp(root) {
+  root.querySelectorAll(".messages").forEach(m => { m.scrollTop = m.scrollHeight; });
+  // Canned phrases: options fetched from data-src; a choice goes into the form's reply box.
+  for (const select of root.querySelectorAll("select[data-canned]:not([data-ready])")) {
+    select.dataset.ready = "yes";
+    fetch(select.dataset.src, {credentials: "same-origin"})
+      .then(response => response.ok ? response.text() : "")
+      .then(options => select.insertAdjacentHTML("beforeend", options));
+    select.addEventListener("change", () => {
+      const box = select.form.elements.namedItem("text");
+      if (!select.value || !box) return;
+      box.value = box.value.trim() ? `${box.value.trimEnd()}\n${select.value}` : select.value;
+      select.value = "";
+      box.focus();
+    });
+  }
+}
+setUp(document);
+
+// --- Writing in a chat -------------------------------------------------------------------------
+// Ctrl+Enter (⌘+Enter) sends. Replies and notes go out without leaving the page, so the drafts of
+// the other chats (kept only in this page's memory) stay where they are.
+document.addEventListener("keydown", event => {
+  const box = event.target;
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && box.matches?.("form.compose textarea")) {
+    event.preventDefault();
+    box.form.requestSubmit();
+  }
+});
+
+document.addEventListener("submit", async event => {
+  const form = event.target;
+  if (!form.matches("form.compose")) return;
+  event.preventDefault();
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const response = await fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin", redirect: "manual"});
+    if (response.type === "opaqueredirect" || response.ok) {
+      form.elements.namedItem("text").value = "";
+      const messages = form.closest(".conversation")?.querySelector(".messages");
+      if (messages) await refresh(messages);
+      showProblem(form, "");
+    } else {
+      showProblem(form, await response.text());
+    }
+  } catch {
+    showProblem(form, "送れませんでした。通信を確かめて、もう一度送ってください。");
+  } finally {
+    button.disabled = false;
+  }
+});
+
+function showProblem(form, text) {
+  let box = form.querySelector(".error");
+  if (!text) { box?.remove(); return; }
+  if (!box) {
+    box = document.createElement("p");
+    box.className = "error";
+    box.setAttribute("role", "alert");
+    form.prepend(box);
+  }
+  box.textContent = text;
+}
+
+// --- Several chats: tabs ---------------------------------------------------------------------------
+const tabs = [...document.querySelectorAll(".chats [role=tab]")];
+
+async function choose(tab) {
+  const pane = document.getElementById(tab.getAttribute("aria-controls"));
+  if (!pane.children.length) {
+    const response = await fetch(tab.dataset.src, {credentials: "same-origin"});
+    if (!response.ok) return;
+    pane.innerHTML = await response.text();
+    setUp(pane);
+    pane.querySelectorAll("[data-live]:not(.messages)").forEach(refresh);
+  }
+  for (const other of tabs) {
+    const chosen = other === tab;
+    other.setAttribute("aria-selected", chosen ? "true" : "false");
+    other.tabIndex = chosen ? 0 : -1;
+    document.getElementById(other.getAttribute("aria-controls")).hidden = !chosen;
+  }
+  history.replaceState(null, "", `/console/c/${tab.dataset.consultation}`);
+  document.title = document.title.replace(/相談 #\d+/, `相談 #${tab.dataset.consultation}`);
+  pane.querySelectorAll(".messages").forEach(m => { m.scrollTop = m.scrollHeight; });
+}
+
+for (const [index, tab] of tabs.entries()) {
+  tab.addEventListener("click", () => choose(tab));
+  tab.addEventListener("keydown", event => {
+    const step = {ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1}[event.key];
+    if (!step) return;
+    event.preventDefault();
+    const next = tabs[(index + step + tabs.length) % tabs.length];
+    next.focus();
+    choose(next);
   });
+}
+
+// --- The flags page: one key per decision ------------------------------------------------------
+// j/k move between cards; c confirms; 1–4 relabel (低・中・高・緊急); d starts a dismissal (a reason is
+// required: it is typed, then Enter sends it). Keys typed into a field are left alone.
+const flagCards = [...document.querySelectorAll("[data-shortcuts] .flag")];
+let currentFlag = 0;
+
+function focusFlag(index) {
+  if (!flagCards.length) return;
+  currentFlag = Math.max(0, Math.min(flagCards.length - 1, index));
+  flagCards.forEach((card, i) => card.classList.toggle("current", i === currentFlag));
+  flagCards[currentFlag].focus();
+}
+
+if (flagCards.length) {
+  flagCards.forEach((card, i) => card.addEventListener("focusin", () => {
+    currentFlag = i;
+    flagCards.forEach((other, j) => other.classList.toggle("current", j === i));
+  }));
+  document.addEventListener("keydown", event => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.matches("input, textarea, select")) {
+      const form = event.target.form;
+      if (event.key === "Enter" && form?.dataset.dismissing && event.target.name === "reason") {
+        event.preventDefault();
+        form.querySelector("button[value=dismiss]").click();
+      }
+      return;
+    }
+    const card = flagCards[currentFlag];
+    const form = card.querySelector("form.review");
+    const levels = ["low", "medium", "high", "imminent"];
+    if (event.key === "j") focusFlag(currentFlag + 1);
+    else if (event.key === "k") focusFlag(currentFlag - 1);
+    else if (event.key === "c") form.querySelector("button[value=confirm]").click();
+    else if (["1", "2", "3", "4"].includes(event.key)) {
+      form.elements.namedItem("level").value = levels[Number(event.key) - 1];
+      form.querySelector("button[value=relabel]").click();
+    } else if (event.key === "d") {
+      form.dataset.dismissing = "yes";
+      form.elements.namedItem("reason").focus();
+    } else return;
+    event.preventDefault();
+  });
+  focusFlag(0);
 }
