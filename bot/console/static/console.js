@@ -180,3 +180,84 @@ if (flagCards.length) {
   });
   focusFlag(0);
 }
+
+// --- Attention: a sound, a desktop notification and the count in the tab title --------------------
+// /console/attention says what needs this staff member now (level, category, wait: never what a person
+// wrote) and how they want to be told. Each item is announced once per browser tab session.
+const baseTitle = document.title;
+const announced = new Set(JSON.parse(sessionStorage.getItem("tsunagi-announced") || "[]"));
+let audio = null;
+
+function chime() {
+  // A soft two-tone chime made on the spot (no sound file to fetch).
+  audio ??= new AudioContext();
+  for (const [at, pitch] of [[0, 660], [0.18, 880]]) {
+    const tone = audio.createOscillator();
+    const volume = audio.createGain();
+    tone.frequency.value = pitch;
+    volume.gain.setValueAtTime(0.0001, audio.currentTime + at);
+    volume.gain.exponentialRampToValueAtTime(0.2, audio.currentTime + at + 0.02);
+    volume.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + at + 0.4);
+    tone.connect(volume).connect(audio.destination);
+    tone.start(audio.currentTime + at);
+    tone.stop(audio.currentTime + at + 0.45);
+  }
+}
+
+function notify(item) {
+  const shown = new Notification(item.title, {body: item.body, tag: item.key});
+  shown.addEventListener("click", () => {
+    window.focus();
+    const tab = item.consultation && document.getElementById(`tab-${item.consultation}`);
+    if (tab) tab.click(); else location.assign(item.link);
+  });
+}
+
+async function checkAttention() {
+  const response = await fetch("/console/attention", {credentials: "same-origin"});
+  if (!response.ok) return;
+  const now = await response.json();
+  document.title = now.title && now.items.length ? `(${now.items.length}) ${baseTitle}` : baseTitle;
+  for (const count of document.querySelectorAll("[data-unanswered]")) {
+    const tab = count.closest("[data-consultation]");
+    const item = now.items.find(i => String(i.consultation) === tab.dataset.consultation);
+    count.hidden = !item;
+    count.textContent = item ? String(item.unanswered) : "";
+    count.setAttribute("aria-label", item ? `未返信 ${item.unanswered}件` : "");
+  }
+  const fresh = now.items.filter(item => !announced.has(item.key));
+  if (!fresh.length) return;
+  fresh.forEach(item => announced.add(item.key));
+  sessionStorage.setItem("tsunagi-announced", JSON.stringify([...announced].slice(-500)));
+  if (now.sound) { try { chime(); } catch { /* no audio device: the other signals remain */ } }
+  if (now.desktop && "Notification" in window && Notification.permission === "granted") fresh.forEach(notify);
+  askForNotifications(now);
+}
+
+// The permission is asked once, with the reason shown first, and only by the staff member's own click.
+function askForNotifications(now) {
+  const box = document.querySelector("[data-notify-ask]");
+  if (!box || !now.desktop || !("Notification" in window) || Notification.permission !== "default" || localStorage.getItem("tsunagi-notify-asked")) return;
+  box.hidden = false;
+}
+
+document.querySelector("[data-notify-allow]")?.addEventListener("click", async event => {
+  localStorage.setItem("tsunagi-notify-asked", "yes");
+  event.target.closest("[data-notify-ask]").hidden = true;
+  await Notification.requestPermission();
+});
+document.querySelector("[data-notify-later]")?.addEventListener("click", event => {
+  localStorage.setItem("tsunagi-notify-asked", "yes");
+  event.target.closest("[data-notify-ask]").hidden = true;
+});
+document.querySelector("[data-try-sound]")?.addEventListener("click", chime);
+
+let pending = null;
+if (hasStaff) {
+  onTopic(topic => {
+    if (topic !== null && topic !== "queue" && topic !== "alerts" && !topic.startsWith("consultation:")) return;
+    clearTimeout(pending);
+    pending = setTimeout(checkAttention, 150);  // several topics at once make one request
+  });
+  fetch("/console/attention", {credentials: "same-origin"}).then(r => r.ok ? r.json() : null).then(now => now && askForNotifications(now));
+}
