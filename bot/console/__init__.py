@@ -77,8 +77,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
 
 def add_console(app: web.Application) -> None:
     """Add every console route to the service."""
-    from bot.console import admin, attention, counselor, events, flags, login, records, referrals, reports, rooms, supervisor
+    from bot.console import admin, attention, counselor, events, flags, history, login, records, referrals, reports, rooms, supervisor
 
-    for module in (login, counselor, attention, supervisor, records, referrals, flags, reports, rooms, admin, events):
+    for module in (login, counselor, history, attention, supervisor, records, referrals, flags, reports, rooms, admin, events):
         app.router.add_routes(module.routes)
     app.router.add_static("/console/static", Path(__file__).parent / "static")

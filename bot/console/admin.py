@@ -33,6 +33,7 @@ ACTION_WORDS = {
     "logged_in": "ログイン",
     "locked_out": "ログイン失敗によるロック",
     "opened_consultation": "相談を開いた",
+    "opened_history": "以前の相談を開いた",
     "opened_record": "相談記録票を開いた",
     "record_draft": "相談記録票を下書き保存",
     "record_filed": "相談記録票を提出",

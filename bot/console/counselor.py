@@ -109,6 +109,12 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
     return sorted(lines, key=lambda line: (not line.earlier, line.at))
 
 
+async def earlier_of(session: AsyncSession, consultation: Consultation) -> list[Consultation]:
+    """The person's consultations before this one, newest first."""
+    statement = select(Consultation).where(Consultation.user_id == consultation.user_id, Consultation.id != consultation.id, Consultation.created_at < consultation.created_at)
+    return list(await session.exec(statement.order_by(col(Consultation.created_at).desc())))
+
+
 async def _queue_context(request: web.Request) -> dict:
     staff = request[STAFF_KEY]
     async with request.app[SESSIONS]() as session:
@@ -186,6 +192,7 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
         "consultation": consultation,
         "flags": flags,
         "raised": (await raised_by(session, [consultation])).get(consultation.id),
+        "earlier_count": len(await earlier_of(session, consultation)),
         "levels": list(RiskLevel),
         "lines": await history(session, consultation),
         "label": next((c.label for c in content.menu.categories if c.id == consultation.category), consultation.category),

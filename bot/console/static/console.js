@@ -261,3 +261,12 @@ if (hasStaff) {
   });
   fetch("/console/attention", {credentials: "same-origin"}).then(r => r.ok ? r.json() : null).then(now => now && askForNotifications(now));
 }
+
+// --- The person's earlier consultations: fetched (and audited) only when opened -----------------
+document.addEventListener("toggle", async event => {
+  const box = event.target;
+  if (!box.matches?.("details.history") || !box.open || box.dataset.loaded) return;
+  box.dataset.loaded = "yes";
+  const response = await fetch(box.dataset.src, {credentials: "same-origin"});
+  box.querySelector("[data-history-body]").innerHTML = response.ok ? await response.text() : "<p class=\"error\">読み込めませんでした。</p>";
+}, true);
