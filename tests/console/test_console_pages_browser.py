@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from conftest import PASSWORD, Service, add_account, settle
 from sqlmodel import select
 
@@ -60,7 +61,7 @@ async def seeded(service: Service) -> dict[str, int]:
 
 
 PAGES = {
-    "aoi": ["/console/queue", "/console/c/{held}"],
+    "aoi": ["/console/queue", "/console/c/{held}", "/console/attention/settings"],
     "boss": ["/console/supervisor", "/console/flags", "/console/c/{waiting}", "/console/c/{waiting}/emergency", "/console/report", "/console/rooms"],
     "mod": ["/console/flags", "/console/supervisor"],
     "coord": ["/console/referrals", "/console/organisations"],
@@ -69,12 +70,16 @@ PAGES = {
 }
 
 
-async def test_every_page_speaks_japanese(service: Service, browser) -> None:
+# axe-core's impacts that fail a page; moderate and minor ones are reported, not failed.
+BLOCKING = {"serious", "critical"}
+
+
+async def test_every_page_speaks_japanese_and_passes_axe(service: Service, browser) -> None:
     ids = await seeded(service)
     aoi = await log_in(browser, service, "aoi")
     await aoi.get_by_role("button", name=f"#{ids['held']} に対応する").click()
     await aoi.wait_for_url("**/console/c/*")
-    seen = []
+    seen, failures = [], []
     for login, paths in PAGES.items():
         page = aoi if login == "aoi" else await log_in(browser, service, login)
         for path in paths:
@@ -85,5 +90,50 @@ async def test_every_page_speaks_japanese(service: Service, browser) -> None:
             text = await page.evaluate("""() => { const body = document.body.cloneNode(true);
                 body.querySelectorAll('[lang=en], [data-bilingual]').forEach(e => e.remove()); return body.innerText; }""")
             assert not ENGLISH.findall(text), f"{path} as {login}: {sorted(set(ENGLISH.findall(text)))}"
-            seen.append(path)
+            results = await Axe().run(page)
+            if any(v["impact"] in BLOCKING for v in results.response["violations"]):
+                failures.append(f"{path} as {login}:\n{results.generate_report()}")
+            seen.append((path, results.generate_snapshot()))
+    assert not failures, "\n".join(failures)
     assert len(seen) == sum(map(len, PAGES.values()))
+    print("\naxe-core (moderate/minor only):", *(f"{path}: {snapshot or 'none'}" for path, snapshot in seen), sep="\n  ")
+
+
+async def tab_to(page, name: str) -> None:
+    """Press Tab until the focused element's text or label is `name` (the way a keyboard user moves)."""
+    for _ in range(80):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("() => { const e = document.activeElement; return (e.getAttribute('aria-label') || (e.labels && e.labels[0] ? e.labels[0].textContent : '') || e.textContent || e.placeholder || '').trim(); }")
+        if focused == name or focused.startswith(name):
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
+
+
+async def test_take_reply_and_end_by_keyboard_alone(service: Service, browser) -> None:
+    await add_account(service, "aoi")
+    consultation = await person(service, "話を聞いてほしい")
+    page = await browser.new_page(viewport={"width": 1366, "height": 768})
+    await page.goto(f"{service.url}/console/login")
+    results = await Axe().run(page)
+    assert not [v for v in results.response["violations"] if v["impact"] in BLOCKING], results.generate_report()
+    await tab_to(page, "名前")
+    await page.keyboard.type("aoi")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**/console/queue")
+
+    await tab_to(page, f"#{consultation} に対応する")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"**/console/c/{consultation}")
+    await tab_to(page, "相談者へのメッセージ")
+    await page.keyboard.type("こんばんは。話してくれてありがとう。")
+    await page.keyboard.press("Control+Enter")
+    await page.locator(".line-counselor .text", has_text="こんばんは。話してくれてありがとう。").wait_for(timeout=10_000)
+    await tab_to(page, "相談を終える")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"**/console/c/{consultation}/record")
+    results = await Axe().run(page)
+    assert not [v for v in results.response["violations"] if v["impact"] in BLOCKING], results.generate_report()
+    async with service.app[SESSIONS]() as session:
+        assert (await session.get(Consultation, consultation)).status == "ended"
