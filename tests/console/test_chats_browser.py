@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import PASSWORD, Service, add_account, settle
-from test_console_pages_browser import person
+from test_attention import person
 
 from bot.appkeys import SESSIONS
 from bot.storage.models import Consultation, RiskLevel, StaffUser

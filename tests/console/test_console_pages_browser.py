@@ -6,8 +6,8 @@ import re
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from conftest import PASSWORD, Service, add_account, settle
-from sqlmodel import select
+from conftest import PASSWORD, Service, add_account
+from test_attention import person
 
 from bot.appkeys import SESSIONS
 from bot.storage.models import Consultation, Organisation, RiskLevel, StaffRole
@@ -21,18 +21,6 @@ ENGLISH = re.compile(
     r"|proposed|consented|declined|contacted|connected|lexicon|model|suicide|self_harm|abuse_violence|sexual_exploitation|third_party)(?![A-Za-z_])",
     re.IGNORECASE,
 )
-
-
-async def person(service: Service, *texts: str, category: str = "suicidal") -> int:
-    """A LINE user who writes `texts`, then asks for a counselor in `category`; returns the consultation."""
-    user = service.line.add_user().user_id
-    await service.line.follow(user)
-    for text in texts:
-        await service.line.send_text(user, text)
-    await service.line.send_postback(user, f"a=category&id={category}")
-    await settle(service)
-    async with service.app[SESSIONS]() as session:
-        return (await session.exec(select(Consultation).where(Consultation.user_id == user))).one().id
 
 
 async def log_in(browser, service: Service, login: str, size: dict[str, int] | None = None):
@@ -137,3 +125,16 @@ async def test_take_reply_and_end_by_keyboard_alone(service: Service, browser) -
     assert not [v for v in results.response["violations"] if v["impact"] in BLOCKING], results.generate_report()
     async with service.app[SESSIONS]() as session:
         assert (await session.get(Consultation, consultation)).status == "ended"
+
+
+@pytest.mark.parametrize("size", [{"width": 1366, "height": 768}, {"width": 820, "height": 1180}], ids=["laptop", "tablet"])
+async def test_a_chat_fits_a_laptop_and_a_tablet(service: Service, browser, size: dict[str, int]) -> None:
+    await add_account(service, "aoi")
+    consultation = await person(service, "話を聞いてほしい")
+    page = await log_in(browser, service, "aoi", size)
+    await page.get_by_role("button", name=f"#{consultation} に対応する").click()
+    await page.wait_for_url(f"**/console/c/{consultation}")
+    assert await page.evaluate("() => document.documentElement.scrollWidth") <= size["width"], "nothing to scroll sideways"
+    for control in (page.locator(f"#reply-{consultation}"), page.get_by_role("button", name="送信"), page.get_by_role("button", name="相談を終える")):
+        box = await control.bounding_box()
+        assert box["y"] + box["height"] <= size["height"], "replying and ending need no scrolling"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import Service, add_account, settle
 from sqlmodel import select
-from test_console_pages_browser import log_in, person
+from test_attention import person
+from test_console_pages_browser import log_in
 
 from bot.appkeys import SESSIONS
 from bot.storage.models import AuditEntry, FlagState, RiskFlag, RiskLevel, StaffRole

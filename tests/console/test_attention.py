@@ -1,0 +1,65 @@
+"""What each role is told to notice (/console/attention), over real HTTP: the right items, never a person's words."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Service, add_account, settle
+from sqlmodel import select
+
+from bot.appkeys import SESSIONS
+from bot.storage.models import Consultation, StaffRole
+
+
+async def person(service: Service, *texts: str, category: str = "suicidal") -> int:
+    """A LINE user who writes `texts`, then asks for a counselor in `category`; returns the consultation."""
+    user = service.line.add_user().user_id
+    await service.line.follow(user)
+    for text in texts:
+        await service.line.send_text(user, text)
+    await service.line.send_postback(user, f"a=category&id={category}")
+    await settle(service)
+    async with service.app[SESSIONS]() as session:
+        return (await session.exec(select(Consultation).where(Consultation.user_id == user))).one().id
+
+
+async def attention(client) -> dict:
+    status, body = await client.get("/console/attention")
+    assert status == 200
+    return json.loads(body)
+
+
+async def test_each_role_hears_what_it_must_and_no_words(service: Service, console) -> None:
+    await add_account(service, "aoi")
+    await add_account(service, "boss", StaffRole.SUPERVISOR)
+    await add_account(service, "coord", StaffRole.COORDINATOR)
+    counselor, supervisor, coordinator = console(), console(), console()
+    for client, login in ((counselor, "aoi"), (supervisor, "boss"), (coordinator, "coord")):
+        await client.login(login)
+
+    await person(service, "ちょっと話したい")  # low: below the counselor's default level (high)
+    assert (await attention(counselor))["items"] == []
+    await person(service, "死にたい。毎日死ぬことばかり考えてる")
+    heard = await attention(counselor)
+    assert [i["title"] for i in heard["items"]] == ["待機中の相談者（リスク高）"]
+    assert (heard["sound"], heard["desktop"], heard["title"]) == (True, True, True)
+
+    # An imminent message alerts supervisors; counselors hear of the person waiting.
+    user = service.line.add_user().user_id
+    await service.line.follow(user)
+    await service.line.send_text(user, "もう無理。今から飛び降りる")
+    await settle(service)
+    told = await attention(supervisor)
+    assert any(i["title"] == "アラート（リスク緊急）" for i in told["items"])
+    assert "待機中の相談者（リスク緊急）" in [i["title"] for i in (await attention(counselor))["items"]]
+    assert (await attention(coordinator))["items"] == [], "a coordinator has nothing of the queue to notice"
+
+    # Only the level is raised for counselors who ask for it: imminent only now.
+    status, _, _ = await counselor.post("/console/attention/settings", {"from_level": "imminent", "title": "yes"})
+    assert status == 303
+    heard = await attention(counselor)
+    assert [i["title"] for i in heard["items"]] == ["待機中の相談者（リスク緊急）"]
+    assert (heard["sound"], heard["desktop"]) == (False, False)
+    everything = json.dumps([await attention(c) for c in (counselor, supervisor)], ensure_ascii=False)
+    for words in ("飛び降りる", "毎日死ぬこと", "ちょっと話したい"):
+        assert words not in everything, "what is announced never carries what a person wrote"
