@@ -251,6 +251,10 @@ document.querySelector("[data-notify-later]")?.addEventListener("click", event =
   event.target.closest("[data-notify-ask]").hidden = true;
 });
 document.querySelector("[data-try-sound]")?.addEventListener("click", chime);
+// Browsers keep sound off until the page has been used: the first click or key makes the chime audible.
+for (const gesture of ["pointerdown", "keydown"]) {
+  document.addEventListener(gesture, () => { audio ??= new AudioContext(); audio.resume(); }, {once: true});
+}
 
 let pending = null;
 if (hasStaff) {
