@@ -88,6 +88,7 @@ async def shoot(out: Path) -> list[Path]:
             await context.add_init_script("localStorage.setItem('tsunagi-notify-asked', 'yes')")
             counselor = await context.new_page()
             await _log_in(counselor, url, "counselor")
+            await counselor.get_by_role("button", name="対応可").click()
             # The counselor answers the third person and the second; the first (high risk) still waits.
             for name in ("#3 に対応する", "#2 に対応する"):
                 await counselor.goto(f"{url}/console/queue")
