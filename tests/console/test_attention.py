@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import Service, add_account, settle
+from conftest import Console, Service, add_account, run_service, settle
 from sqlmodel import select
 
 from bot.appkeys import SESSIONS
@@ -29,11 +29,20 @@ async def attention(client) -> dict:
     return json.loads(body)
 
 
-async def test_each_role_hears_what_it_must_and_no_words(service: Service, console) -> None:
+async def test_each_role_hears_what_it_must_and_no_words(database_url: str, content) -> None:
+    async with run_service(database_url, content) as service:
+        clients = [Console(service.url) for _ in range(3)]
+        try:
+            await told_what_to_notice(service, *clients)
+        finally:
+            for client in clients:
+                await client.close()
+
+
+async def told_what_to_notice(service: Service, counselor: Console, supervisor: Console, coordinator: Console) -> None:
     await add_account(service, "aoi")
     await add_account(service, "boss", StaffRole.SUPERVISOR)
     await add_account(service, "coord", StaffRole.COORDINATOR)
-    counselor, supervisor, coordinator = console(), console(), console()
     for client, login in ((counselor, "aoi"), (supervisor, "boss"), (coordinator, "coord")):
         await client.login(login)
 
@@ -43,6 +52,9 @@ async def test_each_role_hears_what_it_must_and_no_words(service: Service, conso
     heard = await attention(counselor)
     assert [i["title"] for i in heard["items"]] == ["待機中の相談者（リスク高）"]
     assert (heard["sound"], heard["desktop"], heard["title"]) == (True, True, True)
+    # The queue row says why (issue 21.4): the level in Japanese and the words that drove it, marked.
+    _, queue = await counselor.get("/console/queue/live")
+    assert "の発言で高に" in queue and "<mark>死にたい</mark>" in queue
 
     # An imminent message alerts supervisors; counselors hear of the person waiting.
     user = service.line.add_user().user_id
