@@ -75,3 +75,16 @@ async def told_what_to_notice(service: Service, counselor: Console, supervisor: 
     everything = json.dumps([await attention(c) for c in (counselor, supervisor)], ensure_ascii=False)
     for words in ("飛び降りる", "毎日死ぬこと", "ちょっと話したい"):
         assert words not in everything, "what is announced never carries what a person wrote"
+
+
+async def test_the_chat_says_which_message_raised_the_level(service: Service, console) -> None:
+    await add_account(service, "boss", StaffRole.SUPERVISOR)
+    consultation = await person(service, "今日は寒い", "死にたい。毎日死ぬことばかり考えてる", "ごめん")
+    supervisor = console()
+    await supervisor.login("boss")
+    _, page = await supervisor.get(f"/console/c/{consultation}")
+    header = page.split("<header>")[1].split("</header>")[0]
+    assert "の発言</a>で高に" in header and "<mark>死にたい</mark>" in header and 'href="#m-' in header
+    raised = page.split('class="line line-person raised"')[1].split("</div>")[0]
+    assert "（この発言でリスク高）" in raised and "<mark>死にたい</mark>。毎日<mark>死ぬことばかり考え</mark>てる" in raised
+    assert page.count(" raised\"") == 1, "only the message that raised the level is marked"
