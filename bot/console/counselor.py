@@ -36,6 +36,7 @@ from bot.storage.models import (
     StaffRole,
     StaffUser,
     UserMessage,
+    find_by_id,
     row_id,
     utcnow,
 )
@@ -206,18 +207,30 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
 @routes.get("/console/c/{id}")
 @requires(*CHAT_ROLES)
 async def chat_page(request: web.Request) -> web.Response:
-    """One consultation in full, beside tabs for the other chats this staff member holds (loaded when chosen)."""
+    """One consultation in full, beside the other chats this staff member holds (as tabs) and the people waiting."""
     async with audited(request, "opened_consultation") as audit:
         consultation = await openable_consultation(request, audit.session)
         audit.consultation_id = consultation.id
         context = await _chat_context(request, audit.session, consultation)
-        held = await audit.session.exec(
-            select(Consultation)
-            .where(Consultation.counselor_id == request[STAFF_KEY].id, Consultation.status == ConsultationStatus.ACTIVE, Consultation.id != consultation.id)
-            .order_by(Consultation.taken_at)
-        )
-    labels = {c.id: c.label for c in request.app[CONTENT].menu.categories}
-    return render(request, "chat.html", **context, tabs=[consultation, *held], labels=labels)
+    return render(request, "chat.html", **context, **await _chats_context(request, consultation))
+
+
+async def _chats_context(request: web.Request, shown: Consultation | None) -> dict:
+    """The chats column: the chats held (and the one shown, if it is not one of them), then the people waiting."""
+    context = await _queue_context(request)
+    tabs = context["mine"] if shown is None or shown.id in {c.id for c in context["mine"]} else [shown, *context["mine"]]
+    return {"tabs": tabs, "shown_id": shown.id if shown else None, **{key: context[key] for key in ("queue", "mine", "labels", "now")}}
+
+
+@routes.get("/console/chats/live")
+@requires(*CHAT_ROLES)
+async def chats_live(request: web.Request) -> web.Response:
+    """The chats column of the chat page, re-fetched when the queue changes or a chat is taken there."""
+    async with request.app[SESSIONS]() as session:
+        shown = await find_by_id(session, Consultation, request.query.get("open", ""))
+    if shown is not None and not can_open(request[STAFF_KEY], shown):
+        shown = None
+    return render(request, "_chats.html", **await _chats_context(request, shown))
 
 
 @routes.get("/console/c/{id}/pane")

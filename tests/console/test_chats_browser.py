@@ -53,6 +53,11 @@ async def test_several_chats_drafts_keys_and_attention(service: Service, browser
     await settle(service)
     assert "こんばんは。ここにいますよ。" in said_to(service, users[second])
     assert await reply.input_value() == ""
+    # A third person waits: taken from the chats column, without leaving the page.
+    third = await person(service, category="suicidal")
+    await page.get_by_role("button", name=f"#{third} に対応する").click()
+    await page.locator(f"#reply-{third}").wait_for(timeout=10_000)
+    assert await page.get_by_role("tab", name=f"#{third}").get_attribute("aria-selected") == "true"
     await page.get_by_role("tab", name=f"#{first}").click()
     assert await page.locator(f"#reply-{first}").input_value() == "下書き: 明日また話しましょう"
     stored = await page.evaluate("JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie")

@@ -14,6 +14,7 @@ async function refresh(part) {
   part.innerHTML = await response.text();
   if (part.classList.contains("messages") && stuck) part.scrollTop = part.scrollHeight;
   setUp(part);
+  if (part.matches("nav.chats")) markChosen();
 }
 
 function onTopic(listener) { topicListeners.push(listener); }
@@ -101,10 +102,22 @@ function showProblem(form, text) {
 }
 
 // --- Several chats: tabs ---------------------------------------------------------------------------
-const tabs = [...document.querySelectorAll(".chats [role=tab]")];
+// The chats column lists the chats held (tabs) and the people waiting. A pane is fetched when its tab is
+// first chosen and then stays in the page, hidden, with its draft; taking a chat here opens a new tab
+// without leaving the page, so no draft is lost.
+const chats = document.querySelector("nav.chats");
+const tabs = () => [...document.querySelectorAll(".chats [role=tab]")];
+const shownPane = () => document.querySelector(".pane:not([hidden])");
 
 async function choose(tab) {
-  const pane = document.getElementById(tab.getAttribute("aria-controls"));
+  let pane = document.getElementById(tab.getAttribute("aria-controls"));
+  if (!pane) {
+    pane = Object.assign(document.createElement("section"), {className: "pane", id: tab.getAttribute("aria-controls"), hidden: true});
+    pane.setAttribute("role", "tabpanel");
+    pane.setAttribute("aria-labelledby", tab.id);
+    pane.dataset.consultation = tab.dataset.consultation;
+    document.querySelector(".workspace").append(pane);
+  }
   if (!pane.children.length) {
     const response = await fetch(tab.dataset.src, {credentials: "same-origin"});
     if (!response.ok) return;
@@ -112,26 +125,53 @@ async function choose(tab) {
     setUp(pane);
     pane.querySelectorAll("[data-live]:not(.messages)").forEach(refresh);
   }
-  for (const other of tabs) {
-    const chosen = other === tab;
-    other.setAttribute("aria-selected", chosen ? "true" : "false");
-    other.tabIndex = chosen ? 0 : -1;
-    document.getElementById(other.getAttribute("aria-controls")).hidden = !chosen;
-  }
+  document.querySelectorAll(".pane").forEach(other => { other.hidden = other !== pane; });
+  markChosen();
   history.replaceState(null, "", `/console/c/${tab.dataset.consultation}`);
+  chats.dataset.src = `/console/chats/live?open=${tab.dataset.consultation}`;
   document.title = document.title.replace(/相談 #\d+/, `相談 #${tab.dataset.consultation}`);
   pane.querySelectorAll(".messages").forEach(m => { m.scrollTop = m.scrollHeight; });
 }
 
-for (const [index, tab] of tabs.entries()) {
-  tab.addEventListener("click", () => choose(tab));
-  tab.addEventListener("keydown", event => {
+// The tab of the pane on show is the chosen one (also after the column is re-fetched).
+function markChosen() {
+  const shown = shownPane()?.dataset.consultation;
+  for (const tab of tabs()) {
+    const chosen = tab.dataset.consultation === shown;
+    tab.setAttribute("aria-selected", chosen ? "true" : "false");
+    tab.tabIndex = chosen ? 0 : -1;
+  }
+  showCounts();
+}
+
+if (chats) {
+  chats.addEventListener("click", event => {
+    const tab = event.target.closest("[role=tab]");
+    if (tab) choose(tab);
+  });
+  chats.addEventListener("keydown", event => {
     const step = {ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1}[event.key];
-    if (!step) return;
+    const all = tabs();
+    const index = all.indexOf(event.target);
+    if (!step || index < 0) return;
     event.preventDefault();
-    const next = tabs[(index + step + tabs.length) % tabs.length];
+    const next = all[(index + step + all.length) % all.length];
     next.focus();
     choose(next);
+  });
+  chats.addEventListener("submit", async event => {
+    const form = event.target;
+    if (!form.matches("form.take")) return;
+    event.preventDefault();
+    const id = form.closest("[data-consultation]").dataset.consultation;
+    const response = await fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin", redirect: "manual"});
+    if (response.type !== "opaqueredirect") {
+      showProblem(form, "対応できませんでした（ほかの相談員が先に対応したか、同時に対応できる数を超えています）。");
+      return;
+    }
+    await refresh(chats);
+    const tab = document.getElementById(`tab-${id}`);
+    if (tab) { await choose(tab); tab.focus(); }
   });
 }
 
@@ -184,7 +224,18 @@ if (flagCards.length) {
 // --- Attention: a sound, a desktop notification and the count in the tab title --------------------
 // /console/attention says what needs this staff member now (level, category, wait: never what a person
 // wrote) and how they want to be told. Each item is announced once per browser tab session.
-const baseTitle = document.title;
+let lastItems = [];
+
+// Each tab shows how many of the person's messages are still unanswered.
+function showCounts() {
+  for (const count of document.querySelectorAll("[data-unanswered]")) {
+    const tab = count.closest("[data-consultation]");
+    const item = lastItems.find(i => String(i.consultation) === tab.dataset.consultation);
+    count.hidden = !item;
+    count.textContent = item ? String(item.unanswered) : "";
+    count.setAttribute("aria-label", item ? `未返信 ${item.unanswered}件` : "");
+  }
+}
 const announced = new Set(JSON.parse(sessionStorage.getItem("tsunagi-announced") || "[]"));
 let audio = null;
 
@@ -217,14 +268,10 @@ async function checkAttention() {
   const response = await fetch("/console/attention", {credentials: "same-origin"});
   if (!response.ok) return;
   const now = await response.json();
-  document.title = now.title && now.items.length ? `(${now.items.length}) ${baseTitle}` : baseTitle;
-  for (const count of document.querySelectorAll("[data-unanswered]")) {
-    const tab = count.closest("[data-consultation]");
-    const item = now.items.find(i => String(i.consultation) === tab.dataset.consultation);
-    count.hidden = !item;
-    count.textContent = item ? String(item.unanswered) : "";
-    count.setAttribute("aria-label", item ? `未返信 ${item.unanswered}件` : "");
-  }
+  const base = document.title.replace(/^\(\d+\) /, "");
+  document.title = now.title && now.items.length ? `(${now.items.length}) ${base}` : base;
+  lastItems = now.items;
+  showCounts();
   const fresh = now.items.filter(item => !announced.has(item.key));
   if (!fresh.length) return;
   fresh.forEach(item => announced.add(item.key));
