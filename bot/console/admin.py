@@ -34,6 +34,7 @@ ACTION_WORDS = {
     "locked_out": "ログイン失敗によるロック",
     "opened_consultation": "相談を開いた",
     "opened_history": "以前の相談を開いた",
+    "attention_changed": "通知の設定を変更",
     "opened_record": "相談記録票を開いた",
     "record_draft": "相談記録票を下書き保存",
     "record_filed": "相談記録票を提出",

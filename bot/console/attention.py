@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.appkeys import CONTENT, SESSIONS, SETTINGS
 from bot.console import render
+from bot.console.actions import audited
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES
 from bot.console.words import CONSULTATION_STATUSES, LEVELS
@@ -144,12 +145,12 @@ async def save_settings(request: web.Request) -> web.Response:
     level = str(form.get("from_level", RiskLevel.HIGH))
     if level not in list(RiskLevel):
         raise web.HTTPBadRequest(text="段階を選んでください。")
-    async with request.app[SESSIONS]() as session:
-        staff = await session.get(StaffUser, request[STAFF_KEY].id)
+    async with audited(request, "attention_changed") as audit:
+        staff = await audit.session.get(StaffUser, request[STAFF_KEY].id)
         staff.attention_sound = form.get("sound") == "yes"
         staff.attention_desktop = form.get("desktop") == "yes"
         staff.attention_title = form.get("title") == "yes"
         staff.attention_from_level = RiskLevel(level)
-        session.add(staff)
-        await session.commit()
+        audit.session.add(staff)
+        audit.detail = f"音 {'入' if staff.attention_sound else '切'}・通知 {'入' if staff.attention_desktop else '切'}・題名 {'入' if staff.attention_title else '切'}・{LEVELS[staff.attention_from_level]}以上"
     raise web.HTTPSeeOther("/console/attention/settings?saved=1")

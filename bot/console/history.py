@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from sqlmodel import col, select
 
-from bot.appkeys import CONTENT, SESSIONS
+from bot.appkeys import CONTENT
 from bot.console import render
-from bot.console.auth import STAFF_KEY, requires
+from bot.console.actions import audited
+from bot.console.auth import requires
 from bot.console.counselor import CHAT_ROLES, earlier_of, openable_consultation
 from bot.console.records import summarise
-from bot.storage.models import AuditEntry, ConsultationRecord, Organisation, Referral
+from bot.storage.models import ConsultationRecord, Organisation, Referral
 
 routes = web.RouteTableDef()
 
@@ -20,15 +21,15 @@ routes = web.RouteTableDef()
 async def earlier_consultations(request: web.Request) -> web.Response:
     """The person's earlier consultations beside the chat: date, category, record and referrals (an audited read)."""
     content = request.app[CONTENT]
-    async with request.app[SESSIONS]() as session:
-        consultation = await openable_consultation(request, session)
-        earlier = await earlier_of(session, consultation)
+    async with audited(request, "opened_history") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        earlier = await earlier_of(audit.session, consultation)
         ids = [c.id for c in earlier]
-        records = {r.consultation_id: r for r in await session.exec(select(ConsultationRecord).where(col(ConsultationRecord.consultation_id).in_(ids)))}
-        referrals = list(await session.exec(select(Referral).where(col(Referral.consultation_id).in_(ids)).order_by(Referral.id)))
-        names = {o.id: o.name for o in await session.exec(select(Organisation).where(col(Organisation.id).in_({r.organisation_id for r in referrals})))}
-        session.add(AuditEntry(staff_id=request[STAFF_KEY].id, action="opened_history", consultation_id=consultation.id, detail=f"{len(earlier)}件"))
-        await session.commit()
+        records = {r.consultation_id: r for r in await audit.session.exec(select(ConsultationRecord).where(col(ConsultationRecord.consultation_id).in_(ids)))}
+        referrals = list(await audit.session.exec(select(Referral).where(col(Referral.consultation_id).in_(ids)).order_by(Referral.id)))
+        organisations = select(Organisation).where(col(Organisation.id).in_({r.organisation_id for r in referrals}))
+        names = {o.id: o.name for o in await audit.session.exec(organisations)}
+        audit.consultation_id, audit.detail = consultation.id, f"{len(earlier)}件"
     return render(
         request,
         "_earlier.html",
