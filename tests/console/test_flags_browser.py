@@ -42,13 +42,13 @@ async def test_flags_are_compact_in_context_and_reviewed_by_keyboard(service: Se
     first_id = await cards.first.get_attribute("data-flag")
     second_id = await cards.nth(1).get_attribute("data-flag")
     await page.keyboard.press("j")
-    await page.keyboard.press("3")
-    await page.wait_for_url("**/console/flags")
+    async with page.expect_navigation():
+        await page.keyboard.press("3")
     await page.locator("article.flag.current").wait_for()
     await page.keyboard.press("d")
     await page.keyboard.type("冗談だと本人が説明")
-    await page.keyboard.press("Enter")
-    await page.wait_for_load_state("load")
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
     async with service.app[SESSIONS]() as session:
         first, second = await session.get(RiskFlag, int(first_id)), await session.get(RiskFlag, int(second_id))
         audited = list(await session.exec(select(AuditEntry.action).where(AuditEntry.action.like("flag_%"))))
