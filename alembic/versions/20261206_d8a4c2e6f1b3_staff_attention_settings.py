@@ -1,7 +1,7 @@
 """staff attention settings: sound, desktop notification, tab title, and the level a counselor is told of
 
 Revision ID: d8a4c2e6f1b3
-Revises: d8e4a1c7f2b9
+Revises: 0fa6f0c11ab1
 Create Date: 2026-12-06 20:45:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = 'd8a4c2e6f1b3'
-down_revision: str | None = 'd8e4a1c7f2b9'
+down_revision: str | None = '0fa6f0c11ab1'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
