@@ -56,9 +56,14 @@ async def shoot(out: Path) -> list[Path]:
         await upgrade_to_head(engine)
         await engine.dispose()
         settings = load_settings(
-            line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token", console_secure_cookies=False, database_url=database_url
+            line_channel_secret="demo-channel-secret",
+            line_channel_access_token="demo-token",
+            console_secure_cookies=False,
+            database_url=database_url,
+            # As in `tsunagi demo`: no second factor for the demo's accounts.
+            console_second_factor_roles=frozenset(),
         )
-        emulator = LineEmulator(settings.line_channel_secret, settings.line_channel_access_token)
+        emulator = LineEmulator(settings.line_channel_secret.get_secret_value(), settings.line_channel_access_token.get_secret_value())
         async with AsyncExitStack() as stack:
             line_url = await stack.enter_async_context(running(emulator.app, "127.0.0.1", 0))
             app = init_app(settings.model_copy(update={"line_api_base": line_url}), load_content(settings.content_dir))
