@@ -5,7 +5,7 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 MODEL := models/risk/config.json
 
-.PHONY: demo test install model browser bench
+.PHONY: demo test install model browser bench screenshots
 
 $(INSTALLED): pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,6 +31,10 @@ model: $(MODEL)
 browser:
 	command -v chromium >/dev/null && fc-list :lang=ja | grep -q . || \
 	  (apt-get update -qq && apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null)
+
+# The console's pictures in the README, taken from a scripted demo evening.
+screenshots: install browser
+	$(BIN)/python -m bot.devtools.screenshots docs/screenshots
 
 demo: install model
 	$(BIN)/tsunagi db upgrade

@@ -13,10 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup, escape
 from aiohttp import web
 
 from bot.appkeys import SETTINGS
 from bot.console.auth import CSRF_KEY, STAFF_KEY
+from bot.console.words import ja
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -31,6 +33,22 @@ def visible(text: str) -> str:
 
 
 TEMPLATES.filters["visible"] = visible
+
+
+def marked(text: str, spans: list[tuple[int, int]]) -> Markup:
+    """The text shown as `visible` would, with the words at `spans` (the keyword floor's findings) marked."""
+    parts, at = [], 0
+    for start, end in sorted(spans):
+        if start < at or end > len(text):
+            continue  # overlapping or out of range (the message was edited since): left unmarked
+        parts += [escape(visible(text[at:start])), Markup("<mark>"), escape(visible(text[start:end])), Markup("</mark>")]
+        at = end
+    parts.append(escape(visible(text[at:])))
+    return Markup("").join(parts)
+
+
+TEMPLATES.globals["marked"] = marked
+TEMPLATES.filters["ja"] = ja
 
 
 def _local_time(value: datetime | None, zone: ZoneInfo, form: str = "%m/%d %H:%M") -> str:
@@ -59,8 +77,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
 
 def add_console(app: web.Application) -> None:
     """Add every console route to the service."""
-    from bot.console import admin, counselor, events, flags, login, records, referrals, reports, rooms, supervisor
+    from bot.console import admin, attention, counselor, events, flags, history, login, records, referrals, reports, rooms, supervisor
 
-    for module in (login, counselor, supervisor, records, referrals, flags, reports, rooms, admin, events):
+    for module in (login, counselor, history, attention, supervisor, records, referrals, flags, reports, rooms, admin, events):
         app.router.add_routes(module.routes)
     app.router.add_static("/console/static", Path(__file__).parent / "static")

@@ -19,6 +19,7 @@ from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES
 from bot.consultation.staff import active_sessions, end_sessions, locked_logins, reset_password, reset_second_factor, set_disabled, unlock
+from bot.console.words import ROLES
 from bot.guidance.content import STALE_AFTER_DAYS
 from bot.storage.models import AuditEntry, StaffRole, StaffSession, StaffUser, row_id
 
@@ -32,6 +33,8 @@ ACTION_WORDS = {
     "logged_in": "ログイン",
     "locked_out": "ログイン失敗によるロック",
     "opened_consultation": "相談を開いた",
+    "opened_history": "以前の相談を開いた",
+    "attention_changed": "通知の設定を変更",
     "opened_record": "相談記録票を開いた",
     "record_draft": "相談記録票を下書き保存",
     "record_filed": "相談記録票を提出",
@@ -63,14 +66,6 @@ ACTION_WORDS = {
     "took_over": "スーパーバイザーが相談を引き継いだ",
     "person_exported": "本人の記録を開示のために出力",
     "person_forgotten": "本人の希望で記録を削除",
-}
-ROLE_WORDS = {
-    StaffRole.COUNSELOR: "相談員",
-    StaffRole.SUPERVISOR: "スーパーバイザー",
-    StaffRole.COORDINATOR: "コーディネーター",
-    StaffRole.MODERATOR: "モデレーター",
-    StaffRole.FACILITATOR: "ファシリテーター",
-    StaffRole.ADMIN: "管理者",
 }
 
 
@@ -106,7 +101,7 @@ async def _admin_page(request: web.Request, one_time_code: tuple[str, str] | Non
         one_time_code=one_time_code,
         takes_chats=CHAT_ROLES,
         max_chats_limit=MAX_CHATS_LIMIT,
-        roles=ROLE_WORDS,
+        roles=ROLES,
         entries=entries,
         names={s.id: f"{s.display_name}（{s.login}）" for s in accounts},
         words=ACTION_WORDS,

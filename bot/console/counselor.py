@@ -13,6 +13,8 @@ from bot.appkeys import CONTENT, SESSIONS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
+from bot.console.words import MESSAGE_KINDS
+from bot.consultation.risk import raised_by
 from bot.consultation.queue import (
     TakeRefused,
     add_note,
@@ -34,6 +36,7 @@ from bot.storage.models import (
     StaffRole,
     StaffUser,
     UserMessage,
+    find_by_id,
     row_id,
     utcnow,
 )
@@ -45,8 +48,6 @@ CHAT_ROLES = (StaffRole.COUNSELOR, StaffRole.SUPERVISOR)
 EARLIER_SHOWN = 5
 # Longest message a counselor can send at once (LINE splits nothing; the outbox splits into messages).
 MAX_SEND_CHARACTERS = 5000
-# How non-text messages show in the chat.
-KIND_WORDS = {"sticker": "（スタンプ）", "image": "（画像）", "video": "（動画）", "audio": "（音声）", "file": "（ファイル）", "location": "（位置情報）"}
 # Words removed after their retention period (content/retention.yaml) or at the person's request.
 REMOVED = "（保存期間を過ぎたか、本人の希望で削除）"
 
@@ -94,7 +95,7 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
         Line(
             m.sent_at,
             "相談者",
-            m.text if m.kind == "text" and m.text is not None else ("（送信取消）" if m.unsent_at else KIND_WORDS.get(m.kind, REMOVED)),
+            m.text if m.kind == "text" and m.text is not None else ("（送信取消）" if m.unsent_at else (f"（{MESSAGE_KINDS[m.kind]}）" if m.kind in MESSAGE_KINDS else REMOVED)),
             "person",
             earlier=m.consultation_id != consultation.id,
             before_choice=m.consultation_id == consultation.id and m.sent_at < consultation.created_at,
@@ -109,6 +110,12 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
     return sorted(lines, key=lambda line: (not line.earlier, line.at))
 
 
+async def earlier_of(session: AsyncSession, consultation: Consultation) -> list[Consultation]:
+    """The person's consultations before this one, newest first."""
+    statement = select(Consultation).where(Consultation.user_id == consultation.user_id, Consultation.id != consultation.id, Consultation.created_at < consultation.created_at)
+    return list(await session.exec(statement.order_by(col(Consultation.created_at).desc())))
+
+
 async def _queue_context(request: web.Request) -> dict:
     staff = request[STAFF_KEY]
     async with request.app[SESSIONS]() as session:
@@ -120,8 +127,9 @@ async def _queue_context(request: web.Request) -> dict:
                 .order_by(Consultation.taken_at)
             )
         )
+        raised = await raised_by(session, [*queue, *mine])
     labels = {c.id: c.label for c in request.app[CONTENT].menu.categories}
-    return {"queue": queue, "mine": mine, "labels": labels, "now": utcnow()}
+    return {"queue": queue, "mine": mine, "raised": raised, "labels": labels, "now": utcnow()}
 
 
 @routes.get("/console/queue")
@@ -173,6 +181,7 @@ async def take_chat(request: web.Request) -> web.Response:
 
 
 async def _chat_context(request: web.Request, session: AsyncSession, consultation: Consultation) -> dict:
+    """What one chat pane shows (its caller audits the read)."""
     content = request.app[CONTENT]
     counselors = list(
         await session.exec(
@@ -183,6 +192,8 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
     return {
         "consultation": consultation,
         "flags": flags,
+        "raised": (await raised_by(session, [consultation])).get(consultation.id),
+        "earlier_count": len(await earlier_of(session, consultation)),
         "levels": list(RiskLevel),
         "lines": await history(session, consultation),
         "label": next((c.label for c in content.menu.categories if c.id == consultation.category), consultation.category),
@@ -196,12 +207,41 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
 @routes.get("/console/c/{id}")
 @requires(*CHAT_ROLES)
 async def chat_page(request: web.Request) -> web.Response:
-    """One consultation: its whole history, and (for its counselor) the reply box and actions."""
+    """One consultation in full, beside the other chats this staff member holds (as tabs) and the people waiting."""
     async with audited(request, "opened_consultation") as audit:
         consultation = await openable_consultation(request, audit.session)
         audit.consultation_id = consultation.id
         context = await _chat_context(request, audit.session, consultation)
-    return render(request, "chat.html", **context)
+    return render(request, "chat.html", **context, **await _chats_context(request, consultation))
+
+
+async def _chats_context(request: web.Request, shown: Consultation | None) -> dict:
+    """The chats column: the chats held (and the one shown, if it is not one of them), then the people waiting."""
+    context = await _queue_context(request)
+    tabs = context["mine"] if shown is None or shown.id in {c.id for c in context["mine"]} else [shown, *context["mine"]]
+    return {"tabs": tabs, "shown_id": shown.id if shown else None, **{key: context[key] for key in ("queue", "mine", "labels", "now")}}
+
+
+@routes.get("/console/chats/live")
+@requires(*CHAT_ROLES)
+async def chats_live(request: web.Request) -> web.Response:
+    """The chats column of the chat page, re-fetched when the queue changes or a chat is taken there."""
+    async with request.app[SESSIONS]() as session:
+        shown = await find_by_id(session, Consultation, request.query.get("open", ""))
+    if shown is not None and not can_open(request[STAFF_KEY], shown):
+        shown = None
+    return render(request, "_chats.html", **await _chats_context(request, shown))
+
+
+@routes.get("/console/c/{id}/pane")
+@requires(*CHAT_ROLES)
+async def chat_pane(request: web.Request) -> web.Response:
+    """One chat's pane, fetched when its tab is first chosen (drafts in the other panes stay where they are)."""
+    async with audited(request, "opened_consultation") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        audit.consultation_id = consultation.id
+        context = await _chat_context(request, audit.session, consultation)
+    return render(request, "_pane.html", **context)
 
 
 @routes.get("/console/c/{id}/live")
@@ -211,7 +251,8 @@ async def chat_live(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         consultation = await openable_consultation(request, session)
         lines = await history(session, consultation)
-    return render(request, "_messages.html", lines=lines, levels=list(RiskLevel), consultation=consultation)
+        raised = (await raised_by(session, [consultation])).get(consultation.id)
+    return render(request, "_messages.html", lines=lines, levels=list(RiskLevel), consultation=consultation, raised=raised)
 
 
 async def _held(request: web.Request, session: AsyncSession) -> Consultation:

@@ -31,8 +31,8 @@ from bot.storage.models import (
 routes = web.RouteTableDef()
 
 REVIEWERS = (StaffRole.MODERATOR, StaffRole.SUPERVISOR)
-# Messages shown on each side of a flagged one, so it is judged in its context.
-CONTEXT = 3
+# Messages shown on each side of a flagged one (folded), so it is judged in its context.
+CONTEXT = 2
 PAGE_SIZE = 100
 EMERGENCY_CONTACTS = ("110", "119", "児童相談所", "家族", "その他")
 ASSESSMENT = {"thoughts": "死にたい気持ち", "plan": "計画", "means": "手段", "timeframe": "時期"}
@@ -63,13 +63,13 @@ async def _flags(session: AsyncSession, filters: dict[str, str], zone: Any) -> l
     return flags
 
 
-async def _in_context(session: AsyncSession, flag: RiskFlag) -> list[tuple[UserMessage, bool]]:
-    """The flagged message with the person's messages just before and after it."""
+async def _in_context(session: AsyncSession, flag: RiskFlag) -> tuple[list[UserMessage], UserMessage, list[UserMessage]]:
+    """The person's messages just before the flagged one, the flagged one, and those just after it."""
     message = await session.get(UserMessage, flag.message_id)
     mine = UserMessage.user_id == message.user_id
     before = list(await session.exec(select(UserMessage).where(mine, UserMessage.sent_at < message.sent_at).order_by(col(UserMessage.sent_at).desc()).limit(CONTEXT)))
     after = list(await session.exec(select(UserMessage).where(mine, UserMessage.sent_at > message.sent_at).order_by(UserMessage.sent_at).limit(CONTEXT)))
-    return [(m, False) for m in reversed(before)] + [(message, True)] + [(m, False) for m in after]
+    return list(reversed(before)), message, after
 
 
 @routes.get("/console/flags")

@@ -22,6 +22,7 @@ from bot.console.actions import audited, find_or_404, refusal
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import CHAT_ROLES, openable_consultation
 from bot.console.records import RecordSummary, summarise
+from bot.console.words import REFERRAL_STATUSES
 from bot.consultation.referrals import REFERRABLE, ProposalRefused, propose_referral, with_history
 from bot.guidance.content import Content
 from bot.storage.models import (
@@ -40,14 +41,6 @@ from bot.storage.models import (
 routes = web.RouteTableDef()
 
 COORDINATION_ROLES = (StaffRole.COORDINATOR, StaffRole.ADMIN)
-STATUS_WORDS = {
-    ReferralStatus.PROPOSED: "本人の返事待ち",
-    ReferralStatus.CONSENTED: "同意あり",
-    ReferralStatus.DECLINED: "希望なし",
-    ReferralStatus.CONTACTED: "連絡済み",
-    ReferralStatus.CONNECTED: "つながった",
-    ReferralStatus.CLOSED: "終了",
-}
 # Without the person's yes, nothing about them reaches the coordinator.
 VISIBLE = (ReferralStatus.CONSENTED, ReferralStatus.CONTACTED, ReferralStatus.CONNECTED, ReferralStatus.CLOSED)
 # Forward one step at a time; a referral that goes nowhere can be closed at any step.
@@ -86,7 +79,7 @@ async def referral_part(request: web.Request) -> web.Response:
         organisations=[o for o in organisations if o.active and o.id not in asked],
         can_propose=consultation.status in REFERRABLE,
         back=back if back in BACK_PAGES else "chat",
-        words=STATUS_WORDS,
+        words=REFERRAL_STATUSES,
     )
 
 
@@ -154,7 +147,7 @@ async def _views(request: web.Request, session: AsyncSession, referrals: list[Re
             changes=[
                 Change(
                     at=datetime.fromisoformat(change["at"]),
-                    status=STATUS_WORDS.get(change["status"], change["status"]),
+                    status=REFERRAL_STATUSES.get(change["status"], change["status"]),
                     # Changes without a staff member are the person's own answer on LINE.
                     who=names.get(change["staff_id"], "スタッフ") if change.get("staff_id") else "相談者",
                     note=change.get("note") or "",
@@ -186,7 +179,7 @@ async def referrals_page(request: web.Request) -> web.Response:
         _audit_opened(request, session, open_views)
         await session.commit()
     closed = [v for v in reversed(views) if v.referral.status == ReferralStatus.CLOSED]
-    return render(request, "referrals.html", open_views=open_views, closed=closed, single=False, words=STATUS_WORDS)
+    return render(request, "referrals.html", open_views=open_views, closed=closed, single=False, words=REFERRAL_STATUSES)
 
 
 async def _visible_referral(request: web.Request, session: AsyncSession, *, for_update: bool = False) -> Referral:
@@ -204,7 +197,7 @@ async def referral_page(request: web.Request) -> web.Response:
         [view] = await _views(request, session, [await _visible_referral(request, session)])
         _audit_opened(request, session, [view])
         await session.commit()
-    return render(request, "referrals.html", open_views=[view], closed=[], single=True, words=STATUS_WORDS)
+    return render(request, "referrals.html", open_views=[view], closed=[], single=True, words=REFERRAL_STATUSES)
 
 
 @routes.post("/console/referrals/{rid}/status")

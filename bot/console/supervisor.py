@@ -14,6 +14,7 @@ from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.consultation.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
+from bot.consultation.risk import raised_by
 from bot.storage.after_commit import announce
 from bot.storage.models import (
     Availability,
@@ -52,10 +53,12 @@ async def _health(request: web.Request) -> dict:
         health = await queue_health(session)
         active = list(await session.exec(select(Consultation).where(Consultation.status == ConsultationStatus.ACTIVE)))
         escalated = await alerts(session)
+        raised = await raised_by(session, [*health["queue"], *escalated])
     return {
         **health,
         "active": active,
         "alerts": escalated,
+        "raised": raised,
         "labels": {c.id: c.label for c in request.app[CONTENT].menu.categories},
         "model_error": request.app[SCREENER].model_error,
     }

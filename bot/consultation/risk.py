@@ -8,7 +8,12 @@ category if they had none) and alerts supervisors live.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from moderation.screening import Screening
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consultation.queue import raise_level
 from bot.consultation.requests import crisis_consultation, open_consultation
@@ -58,3 +63,35 @@ def _flag(message: UserMessage, consultation: Consultation | None, screening: Sc
         source=screening.source,
         tags=[{"name": t.name, "span": list(t.span) if t.span else None, "text": t.text} for t in screening.tags],
     )
+
+
+@dataclass(frozen=True)
+class RaisedBy:
+    """Why a consultation stands at its level: the flag that set it and the message it was on."""
+
+    flag: RiskFlag
+    message: UserMessage
+
+    @property
+    def words(self) -> list[str]:
+        """The words the keyword floor found (empty when the model alone decided or a counselor reported it)."""
+        return list(dict.fromkeys(t["text"] for t in self.flag.tags if t.get("span") and t["name"] != "third_party"))
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Where those words are in the message, to mark them when it is shown."""
+        return sorted(tuple(t["span"]) for t in self.flag.tags if t.get("span") and t["name"] != "third_party")
+
+
+async def raised_by(session: AsyncSession, consultations: Iterable[Consultation]) -> dict[int, RaisedBy]:
+    """For each consultation above `low`, the first flag at its level (the one that raised it there)."""
+    levels = {c.id: c.risk_level for c in consultations if c.risk_level is not RiskLevel.LOW}
+    if not levels:
+        return {}
+    flags = await session.exec(select(RiskFlag).where(col(RiskFlag.consultation_id).in_(levels)).order_by(RiskFlag.created_at, RiskFlag.id))
+    first: dict[int, RiskFlag] = {}
+    for flag in flags:
+        if flag.level == levels[flag.consultation_id]:
+            first.setdefault(flag.consultation_id, flag)
+    messages = {m.id: m for m in await session.exec(select(UserMessage).where(col(UserMessage.id).in_([f.message_id for f in first.values()])))}
+    return {cid: RaisedBy(flag, messages[flag.message_id]) for cid, flag in first.items()}

@@ -39,7 +39,7 @@ JAPANESE_FONTS = ("IPAGothic", "IPAPGothic", "Noto Sans CJK JP", "Noto Sans JP",
 
 # Names of ids the report has fixed words for; the rest come from the content (see `labels_from_content`).
 FIXED_LABELS: dict[str, dict[str, str]] = {
-    "risk": {"low": "低", "medium": "中", "high": "高", "imminent": "切迫"},
+    "risk": {"low": "低", "medium": "中", "high": "高", "imminent": "緊急"},
     "referrals": {"proposed": "提案中", "consented": "同意", "declined": "辞退", "contacted": "連絡済み",
                   "connected": "つながった", "closed": "終了"},
     "records": {"unrecorded": "未記入"},

@@ -290,6 +290,12 @@ class StaffUser(SQLModel, table=True):
     totp_secret: str | None = Field(default=None, max_length=64)
     totp_last_step: int | None = None
     created_at: datetime = _timestamp(default_factory=utcnow)
+    # How the console draws this person's attention (bot/console/attention.py); each can be switched off.
+    attention_sound: bool = True
+    attention_desktop: bool = True
+    attention_title: bool = True
+    # A counselor is told of a new person waiting at this level or above.
+    attention_from_level: RiskLevel = Field(default=RiskLevel.HIGH, sa_type=String(16))
 
 
 class SessionStep(StrEnum):
