@@ -13,7 +13,6 @@ from aiohttp import web
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from moderation.lexicon import load_lexicon
 from moderation.screener import Screener
-from sqlalchemy import text
 
 from bot.appkeys import (
     CONTENT,
@@ -30,8 +29,10 @@ from bot.appkeys import (
 )
 from bot.console import add_console
 from bot.consultation.queue import sweep
+from bot.consultation.risk import alarm_for_unhandled
 from bot.conversation.handlers import handle_event
 from bot.guidance.content import RISK_FOLDER, Content
+from bot.line.deadletters import failure_counts
 from bot.line.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
 from bot.line.outbox import OutboxSender
 from bot.line.webhook import MAX_BODY_BYTES, callback
@@ -125,6 +126,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     worker = InboxWorker(
         background,
         partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=app[SCREENER]),
+        give_up=partial(alarm_for_unhandled, lexicon=app[SCREENER].lexicon),
         on_processed=sender.wake,
     )
     app[INBOX_WRITER], app[OUTBOX_SENDER], app[INBOX_WORKER] = writer, sender, worker
@@ -175,17 +177,25 @@ async def _sweep_forever(app: web.Application, sessions: SessionFactory) -> None
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers and both workers run; 503 naming what is down otherwise."""
+    """How the service is: 200 "ok"; 200 "degraded" (working, but something waits for a person); 503 "down".
+
+    Degraded names what: inbox events or outbox rows given up (`tsunagi inbox retry` / `outbox retry`).
+    Down is what a restart or an operator must fix at once: the database or a worker.
+    """
     app = request.app
-    parts = {
+    parts: dict[str, object] = {
         "inbox_worker": "running" if app[INBOX_WORKER].running else "stopped",
         "outbox_sender": "running" if app[OUTBOX_SENDER].running else "stopped",
     }
     try:
-        async with asyncio.timeout(2), app[ENGINE].connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with asyncio.timeout(2), app[SESSIONS]() as session:
+            counts = await failure_counts(session)
         parts["database"] = "ok"
+        parts["failed"] = {"inbox": counts.inbox, "outbox": counts.outbox}
     except Exception as exc:
         parts["database"] = f"down: {type(exc).__name__}"
-    healthy = parts["database"] == "ok" and all(parts[w] == "running" for w in ("inbox_worker", "outbox_sender"))
-    return web.json_response({"status": "ok" if healthy else "down", **parts}, status=200 if healthy else 503)
+        counts = None
+    if parts["database"] != "ok" or any(parts[w] != "running" for w in ("inbox_worker", "outbox_sender")):
+        return web.json_response({"status": "down", **parts}, status=503)
+    degraded = counts.any
+    return web.json_response({"status": "degraded" if degraded else "ok", **parts})

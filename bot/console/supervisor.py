@@ -15,6 +15,7 @@ from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.consultation.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
 from bot.consultation.risk import raised_by
+from bot.line.deadletters import failure_counts, failures
 from bot.storage.after_commit import announce
 from bot.storage.models import (
     Availability,
@@ -54,6 +55,9 @@ async def _health(request: web.Request) -> dict:
         active = list(await session.exec(select(Consultation).where(Consultation.status == ConsultationStatus.ACTIVE)))
         escalated = await alerts(session)
         raised = await raised_by(session, [*health["queue"], *escalated])
+        failed = await failure_counts(session)
+        # Texts given up whose keyword screening is urgent stand beside the alerts.
+        unhandled = [f for f in await failures(session) if f.floor_level in (RiskLevel.HIGH, RiskLevel.IMMINENT)] if failed.inbox else []
     return {
         **health,
         "active": active,
@@ -61,6 +65,8 @@ async def _health(request: web.Request) -> dict:
         "raised": raised,
         "labels": {c.id: c.label for c in request.app[CONTENT].menu.categories},
         "model_error": request.app[SCREENER].model_error,
+        "failed": failed,
+        "unhandled": unhandled,
     }
 
 
@@ -76,6 +82,15 @@ async def supervisor_page(request: web.Request) -> web.Response:
 async def supervisor_live(request: web.Request) -> web.Response:
     """The live part of the supervisor's page."""
     return render(request, "_supervisor.html", **await _health(request))
+
+
+@routes.get("/console/supervisor/failures")
+@requires(StaffRole.SUPERVISOR)
+async def failures_page(request: web.Request) -> web.Response:
+    """What the service gave up on: events it could not handle, messages it could not send (never their text)."""
+    async with request.app[SESSIONS]() as session:
+        listed = await failures(session)
+    return render(request, "failures.html", failures=listed)
 
 
 @routes.post("/console/c/{id}/takeover")

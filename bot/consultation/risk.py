@@ -8,20 +8,25 @@ category if they had none) and alerts supervisors live.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from moderation.screening import Screening
+from moderation.lexicon import Lexicon
+from moderation.screening import Screening, at_least
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.consultation.queue import raise_level
+from bot.consultation.queue import ALERTS_TOPIC, QUEUE_TOPIC, raise_level
 from bot.consultation.requests import crisis_consultation, open_consultation
 from bot.conversation.router import Turn
 from bot.guidance.finder import open_lines
 from bot.line.messages import texts
 from bot.storage.after_commit import announce
-from bot.storage.models import Consultation, RiskFlag, RiskLevel, UserMessage
+from bot.storage.models import OPEN_CONSULTATION, Consultation, InboxEvent, RiskFlag, RiskLevel, UserMessage, utcnow
+
+log = logging.getLogger(__name__)
 
 FLAGS_TOPIC = "flags"
 # Messages at this level or above are kept as flags for moderator review.
@@ -95,3 +100,33 @@ async def raised_by(session: AsyncSession, consultations: Iterable[Consultation]
             first.setdefault(flag.consultation_id, flag)
     messages = {m.id: m for m in await session.exec(select(UserMessage).where(col(UserMessage.id).in_([f.message_id for f in first.values()])))}
     return {cid: RaisedBy(flag, messages[flag.message_id]) for cid, flag in first.items()}
+
+
+async def alarm_for_unhandled(session: AsyncSession, record: InboxEvent, lexicon: Lexicon) -> None:
+    """Screen a text the service gave up on with the keyword floor, and raise the alarm if it is urgent.
+
+    Called as the inbox marks the event failed: the handler never screened it, and it may be the
+    message saying someone has taken pills. The level is kept on the event (supervisors see it at the
+    top of the failure list); at high or imminent the person's open consultation, if any, is escalated
+    and supervisors' pages are alerted live. Only the floor runs here: it is pure and cannot fail the
+    way the handler did.
+    """
+    message = record.payload.get("message") or {}
+    if message.get("type") != "text":
+        return
+    level = lexicon.floor(str(message.get("text") or "")).level
+    record.floor_level = level
+    session.add(record)
+    if not at_least(level, RiskLevel.HIGH):
+        return
+    await session.exec(
+        update(Consultation)
+        .where(
+            Consultation.user_id == record.source_id,
+            col(Consultation.status).in_(OPEN_CONSULTATION),
+            col(Consultation.escalated_at).is_(None),
+        )
+        .values(escalated_at=utcnow())
+    )
+    announce(session, ALERTS_TOPIC, QUEUE_TOPIC)
+    log.error("inbox event %s was given up and its text screens %s: supervisors alerted", record.id, level)
