@@ -179,13 +179,15 @@ async def _sweep_forever(app: web.Application, sessions: SessionFactory) -> None
 async def healthz(request: web.Request) -> web.Response:
     """How the service is: 200 "ok"; 200 "degraded" (working, but something waits for a person); 503 "down".
 
-    Degraded names what: inbox events or outbox rows given up (`tsunagi inbox retry` / `outbox retry`).
+    Degraded names what: inbox events or outbox rows given up (`tsunagi inbox retry` / `outbox retry`),
+    or sending paused because LINE refused the channel access token.
     Down is what a restart or an operator must fix at once: the database or a worker.
     """
     app = request.app
+    sender = app[OUTBOX_SENDER]
     parts: dict[str, object] = {
         "inbox_worker": "running" if app[INBOX_WORKER].running else "stopped",
-        "outbox_sender": "running" if app[OUTBOX_SENDER].running else "stopped",
+        "outbox_sender": "running" if sender.running else "stopped",
     }
     try:
         async with asyncio.timeout(2), app[SESSIONS]() as session:
@@ -194,8 +196,10 @@ async def healthz(request: web.Request) -> web.Response:
         parts["failed"] = {"inbox": counts.inbox, "outbox": counts.outbox}
     except Exception as exc:
         parts["database"] = f"down: {type(exc).__name__}"
-        counts = None
-    if parts["database"] != "ok" or any(parts[w] != "running" for w in ("inbox_worker", "outbox_sender")):
         return web.json_response({"status": "down", **parts}, status=503)
-    degraded = counts.any
+    if not (app[INBOX_WORKER].running and sender.running):
+        return web.json_response({"status": "down", **parts}, status=503)
+    if sender.paused is not None:
+        parts["outbox_sender"] = f"paused: {sender.paused}"
+    degraded = counts.any or sender.paused is not None
     return web.json_response({"status": "degraded" if degraded else "ok", **parts})

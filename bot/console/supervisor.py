@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import CONTENT, SCREENER, SESSIONS
+from bot.appkeys import CONTENT, OUTBOX_SENDER, SCREENER, SESSIONS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
@@ -66,6 +66,7 @@ async def _health(request: web.Request) -> dict:
         "labels": {c.id: c.label for c in request.app[CONTENT].menu.categories},
         "model_error": request.app[SCREENER].model_error,
         "failed": failed,
+        "sending_paused": request.app[OUTBOX_SENDER].paused,
         "unhandled": unhandled,
     }
 

@@ -78,6 +78,10 @@ class Fault:
     status: int | None = None
     delay: float = 0.0
     times: int = 1
+    # Until this moment (time.monotonic()) rather than a number of times.
+    until: float | None = None
+    # Do the work, then answer 200 with a body that cannot be read (a proxy's page, a cut connection).
+    garble: bool = False
 
 
 class LineEmulator:
@@ -112,9 +116,17 @@ class LineEmulator:
         user_id = user_id or "U" + secrets.token_hex(16)
         return self.users.setdefault(user_id, EmulatedUser(user_id, display_name))
 
-    def fail(self, endpoint: str, status: int, times: int = 1) -> None:
-        """The next `times` calls to `endpoint` ("reply", "push", ...) answer `status`."""
-        self._faults.setdefault(endpoint, []).append(Fault(status=status, times=times))
+    def fail(self, endpoint: str, status: int, times: int = 1, *, seconds: float | None = None) -> None:
+        """The next `times` calls to `endpoint` ("reply", "push", ..., or "*" for all) answer `status`.
+
+        With `seconds`, every call answers `status` for that long instead (a revoked token, an outage).
+        """
+        until = None if seconds is None else time.monotonic() + seconds
+        self._faults.setdefault(endpoint, []).append(Fault(status=status, times=times, until=until))
+
+    def garble(self, endpoint: str, times: int = 1) -> None:
+        """The next `times` calls to `endpoint` take effect but answer 200 with a body that is not JSON."""
+        self._faults.setdefault(endpoint, []).append(Fault(times=times, garble=True))
 
     def delay(self, endpoint: str, seconds: float, times: int = 1) -> None:
         """The next `times` calls to `endpoint` answer only after `seconds` (to provoke timeouts)."""
@@ -226,6 +238,7 @@ class LineEmulator:
         app.router.add_post("/v2/bot/chat/loading/start", self._api("loading", self._loading))
         app.router.add_post("/v2/bot/message/markAsRead", self._api("markAsRead", self._mark_as_read))
         app.router.add_get("/v2/bot/profile/{user_id}", self._api("profile", self._profile))
+        app.router.add_get("/v2/bot/info", self._api("info", self._bot_info))
         app.router.add_get("/", self._page)
         app.router.add_get("/_emulator/users/{user_id}", self._timeline)
         app.router.add_post("/_emulator/users/{user_id}/send", self._send_from_page)
@@ -241,10 +254,12 @@ class LineEmulator:
         async def respond(request: web.Request) -> web.Response:
             retry_key = request.headers.get("X-Line-Retry-Key")
             try:
-                await self._inject_fault(endpoint)
+                fault = await self._inject_fault(endpoint)
                 self._authorise(request)
                 body = None if request.method == "GET" else await _json_body(request)
                 response = await handler(request, body, retry_key)
+                if fault is not None and fault.garble and response.status == 200:
+                    response = web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
             except LineError as error:
                 response = error.response()
             self.requests.append({"endpoint": endpoint, "status": response.status, "retry_key": retry_key})
@@ -252,20 +267,26 @@ class LineEmulator:
 
         return respond
 
-    async def _inject_fault(self, endpoint: str) -> None:
-        faults = self._faults.get(endpoint)
+    async def _inject_fault(self, endpoint: str) -> Fault | None:
+        """Apply the first fault set for this endpoint (or for all); returns it for what follows the call."""
+        faults = self._faults.get(endpoint) or self._faults.get("*")
+        while faults and faults[0].until is not None and time.monotonic() >= faults[0].until:
+            faults.pop(0)
         if not faults:
-            return
+            return None
         fault = faults[0]
         fault.times -= 1
-        if fault.times <= 0:
+        if fault.times <= 0 and fault.until is None:
             faults.pop(0)
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.status == 429:
             raise LineError(429, "The API rate limit has been exceeded. Try again later.")
+        if fault.status in (401, 403):
+            raise LineError(fault.status, "Authentication failed due to the following reason: invalid token. (injected)")
         if fault.status is not None:
             raise LineError(fault.status, "An error occurred in the emulated LINE platform (injected).")
+        return fault
 
     def _authorise(self, request: web.Request) -> None:
         if request.headers.get("Authorization") != f"Bearer {self.channel_access_token}":
@@ -314,6 +335,9 @@ class LineEmulator:
         if user is None or not user.following:
             raise LineError(404, "Not found")
         return _ok({"userId": user.user_id, "displayName": user.display_name, "language": "ja"})
+
+    async def _bot_info(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        return _ok({"userId": "U" + "0" * 32, "basicId": "@000tsunagi", "displayName": "つなぎ", "chatMode": "bot", "markAsReadMode": "auto"})
 
     def _accept_once(self, retry_key: str | None) -> web.Response | None:
         """LINE's retry-key rule: a key already accepted within 24 h answers 409 and sends nothing."""

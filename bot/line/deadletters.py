@@ -7,8 +7,11 @@ for supervisors (what, whose, why, since when; never what the person wrote) and 
 
 from __future__ import annotations
 
+import os
+import traceback
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, update
 from sqlmodel import select
@@ -49,6 +52,17 @@ class Failure:
     attempts: int
     # The keyword floor's level of a failed text event (high and imminent raised the alarm).
     floor_level: str | None = None
+
+
+def describe(exc: BaseException) -> str:
+    """What failed and where, without the exception's message: that can quote what a person wrote
+    (the SDK puts a whole message in its ValueError), and this goes to logs and supervisors' pages."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    # The deepest line of tsunagi's own code says most; a library's innermost frame, little.
+    ours = [f for f in frames if f"{os.sep}bot{os.sep}" in f.filename or f"{os.sep}moderation{os.sep}" in f.filename]
+    where = (ours or frames or [None])[-1]
+    place = f" at {Path(where.filename).name}:{where.lineno} in {where.name}" if where else ""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}{place}".removeprefix("builtins.")
 
 
 async def failure_counts(session: AsyncSession) -> FailureCounts:
@@ -141,7 +155,7 @@ async def dismiss_outbox(session: AsyncSession, row_id: int) -> int:
     result = await session.exec(
         update(OutboxMessage)
         .where(OutboxMessage.id == row_id, OutboxMessage.status == OutboxStatus.FAILED)
-        .values(status=OutboxStatus.CANCELLED)
+        .values(status=OutboxStatus.CANCELLED, messages=[])
     )
     announce(session, FAILURES_TOPIC)
     return result.rowcount

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.line.deadletters import FAILURES_TOPIC
+from bot.line.deadletters import FAILURES_TOPIC, describe
 from bot.line.worker import KeyedWorker
 from bot.storage.after_commit import announce
 from bot.storage.models import InboxEvent, InboxStatus, utcnow
@@ -228,8 +228,8 @@ class InboxWorker(KeyedWorker):
                 failure = None
             except Exception as exc:
                 await session.rollback()
-                log.exception("inbox event %s failed (attempt %d of %d)", event_id, attempt, self.max_attempts)
-                failure = exc
+                failure = describe(exc)
+                log.error("inbox event %s failed (attempt %d of %d): %s", event_id, attempt, self.max_attempts, failure)
         if failure is not None:
             await self._record_failure(event_id, failure)
             return False
@@ -273,11 +273,11 @@ class InboxWorker(KeyedWorker):
             await session.commit()
             return event.id, event.attempts, more
 
-    async def _record_failure(self, event_id: int, exc: Exception) -> None:
+    async def _record_failure(self, event_id: int, failure: str) -> None:
         """Keep why the attempt failed; give the event up after its last attempt (the retry is already scheduled)."""
         async with self._sessions() as session:
             event = await session.get(InboxEvent, event_id)
-            event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            event.last_error = failure
             if event.attempts >= self.max_attempts:
                 await self._fail(session, event, None)
             session.add(event)

@@ -148,3 +148,20 @@ async def _logged_in(service: Service, console, login: str):
     await client.login(login)
     return client
 
+
+
+async def test_a_refused_token_shows_as_paused_in_healthz_and_to_supervisors(service: Service, console) -> None:
+    await add_account(service, "boss", StaffRole.SUPERVISOR)
+    supervisor = console()
+    await supervisor.login("boss")
+    service.line.fail("*", 401, seconds=60)
+    user = service.line.add_user().user_id
+    await service.line.follow(user)
+    await settle(service)
+    body = await health(service)
+    assert body["status"] == "degraded" and body["outbox_sender"].startswith("paused: LINE 401")
+    _, live = await supervisor.get("/console/supervisor/live")
+    assert "LINE への送信を止めています" in live
+    async with service.app[SESSIONS]() as session:
+        [greeting] = list(await session.exec(select(OutboxMessage)))
+    assert greeting.status == OutboxStatus.PENDING, "the backlog is kept"
