@@ -21,6 +21,7 @@ from bot.appkeys import (
     INBOX_WORKER,
     INBOX_WRITER,
     LINE_API,
+    LISTENING,
     OUTBOX_SENDER,
     ROOM_SCHEDULER,
     SCREENER,
@@ -89,7 +90,8 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
     if app[ENGINE].dialect.name != "postgresql":
         yield
         return
-    async with postgres_listener(app[SETTINGS].database, app[HUB]):
+    async with postgres_listener(app[SETTINGS].database, app[HUB]) as listening:
+        app[LISTENING] = listening
         yield
 
 
@@ -145,7 +147,9 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 
 async def _rooms(app: web.Application) -> AsyncIterator[None]:
     """The peer-support rooms' schedule; started after the workers so what it sends goes out at once."""
-    scheduler = RoomScheduler(app[SESSIONS], app[CONTENT], app[SETTINGS].timezone, on_change=app[OUTBOX_SENDER].wake)
+    scheduler = RoomScheduler(
+        app[SESSIONS], app[CONTENT], app[SETTINGS].timezone, on_change=app[OUTBOX_SENDER].wake, hub=app[HUB]
+    )
     app[ROOM_SCHEDULER] = scheduler
     await scheduler.start()
     yield
@@ -180,7 +184,8 @@ async def healthz(request: web.Request) -> web.Response:
     """How the service is: 200 "ok"; 200 "degraded" (working, but something waits for a person); 503 "down".
 
     Degraded names what: inbox events or outbox rows given up (`tsunagi inbox retry` / `outbox retry`),
-    or sending paused because LINE refused the channel access token.
+    sending paused because LINE refused the channel access token, or (PostgreSQL) the LISTEN connection
+    that carries other processes' changes is down and reconnecting.
     Down is what a restart or an operator must fix at once: the database or a worker.
     """
     app = request.app
@@ -201,5 +206,9 @@ async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "down", **parts}, status=503)
     if sender.paused is not None:
         parts["outbox_sender"] = f"paused: {sender.paused}"
-    degraded = counts.any or sender.paused is not None
+    listening = app.get(LISTENING)
+    if listening is not None:
+        # Without it this process's console pages stop updating and room changes elsewhere go unheard.
+        parts["live"] = "listening" if listening.up else f"down since {listening.down_since:%Y-%m-%dT%H:%M:%SZ}; reconnecting"
+    degraded = counts.any or sender.paused is not None or (listening is not None and not listening.up)
     return web.json_response({"status": "degraded" if degraded else "ok", **parts})
