@@ -30,7 +30,7 @@ from bot.appkeys import (
 )
 from bot.console import add_console
 from bot.consultation.queue import sweep
-from bot.consultation.risk import alarm_for_unhandled
+from bot.consultation.risk import ScreenedAhead, alarm_for_unhandled
 from bot.conversation.handlers import handle_event
 from bot.guidance.content import RISK_FOLDER, Content
 from bot.line.deadletters import failure_counts
@@ -125,10 +125,12 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     if app[ENGINE].dialect.name == "sqlite":
         background = yielding(app[SESSIONS], writer)
     sender = OutboxSender(background, app[LINE_API])
+    screened = ScreenedAhead(app[SCREENER])
     worker = InboxWorker(
         background,
-        partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=app[SCREENER]),
+        partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=screened),
         give_up=partial(alarm_for_unhandled, lexicon=app[SCREENER].lexicon),
+        before=screened.ahead,
         on_processed=sender.wake,
     )
     app[INBOX_WRITER], app[OUTBOX_SENDER], app[INBOX_WORKER] = writer, sender, worker

@@ -9,10 +9,12 @@ category if they had none) and alerts supervisors live.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from moderation.lexicon import Lexicon
+from moderation.screener import Screener
 from moderation.screening import Screening, at_least
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -56,6 +58,38 @@ async def screen_message(turn: Turn, message: UserMessage) -> tuple[RiskLevel, C
         safety = f"{turn.content.messages.imminent_safety}\n\n{await open_lines(turn, turn.record.occurred_at)}"
         turn.reply(texts(safety))
     return level, consultation
+
+
+class ScreenedAhead:
+    """The screener, with each text screened before the handler's transaction opens (screen first, then write).
+
+    `ahead` runs as the inbox worker's `before` hook; the handler's `screen` then finds the result
+    ready instead of waiting for the model inside its transaction. Results are kept by text (a
+    screening depends on the text alone), taken once, and at most `KEEP` are held.
+    """
+
+    KEEP = 256
+
+    def __init__(self, screener: Screener) -> None:
+        self._screener = screener
+        self._ready: OrderedDict[str, Screening] = OrderedDict()
+
+    async def ahead(self, record: InboxEvent) -> None:
+        """Screen the event's text, if it is a text message, and keep the result for the handler."""
+        message = record.payload.get("message") or {}
+        if record.event_type != "message" or message.get("type") != "text":
+            return
+        text = str(message.get("text") or "")
+        [self._ready[text]] = await self._screener.screen([text])
+        while len(self._ready) > self.KEEP:
+            self._ready.popitem(last=False)
+
+    async def screen(self, texts: list[str]) -> list[Screening]:
+        """One screening per text: those screened ahead at once, any other by the screener now."""
+        ready = {text: self._ready.pop(text) for text in set(texts) if text in self._ready}
+        missing = [text for text in dict.fromkeys(texts) if text not in ready]
+        ready.update(zip(missing, await self._screener.screen(missing)))
+        return [ready[text] for text in texts]
 
 
 def _flag(message: UserMessage, consultation: Consultation | None, screening: Screening) -> RiskFlag:

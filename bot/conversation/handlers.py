@@ -23,7 +23,6 @@ from linebot.v3.webhooks import (
     UnsendEvent,
     VideoMessageContent,
 )
-from moderation.screener import Screener
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consultation import referrals, requests
@@ -33,7 +32,7 @@ from bot.conversation import menu
 from bot.conversation.menu import menu_messages
 from bot.conversation.people import get_or_create_user, previous_message, store_message
 from bot.conversation.postbacks import Postback
-from bot.conversation.router import Router, Turn
+from bot.conversation.router import Router, Screens, Turn
 from bot.guidance import finder
 from bot.guidance.content import Content
 from bot.line.inbox import source_id
@@ -60,7 +59,7 @@ GROUP_EVENTS = (JoinEvent, MemberJoinedEvent)
 
 
 async def handle_event(
-    session: AsyncSession, record: InboxEvent, content: Content, zone: ZoneInfo, screener: Screener
+    session: AsyncSession, record: InboxEvent, content: Content, zone: ZoneInfo, screener: Screens
 ) -> None:
     """Process one stored webhook event (the inbox worker commits what this writes)."""
     if record.mode != "active":

@@ -157,6 +157,7 @@ class InboxWorker(KeyedWorker):
         handle: EventHandler,
         *,
         give_up: EventHandler | None = None,
+        before: Callable[[InboxEvent], Awaitable[None]] | None = None,
         on_processed: Callable[[], None] = lambda: None,
         retry_delays: Sequence[timedelta] = RETRY_DELAYS,
         **loop_options: Any,
@@ -168,6 +169,9 @@ class InboxWorker(KeyedWorker):
             handle: processes one event inside the worker's transaction.
             give_up: called in the transaction that marks an event failed, to raise whatever alarm
                 its content calls for (the handler could not).
+            before: slow work for an event (risk screening), done once its attempt is counted and
+                before its transaction opens: on SQLite a transaction holds every writer, the
+                webhook's included, so nothing slow may happen inside one.
             on_processed: called after each committed event (wakes the outbox sender).
             retry_delays: the wait before each retry; the event is given up after one more attempt
                 than there are delays.
@@ -177,6 +181,7 @@ class InboxWorker(KeyedWorker):
         self._sessions = sessions
         self._handle = handle
         self._give_up = give_up
+        self._before = before
         self._on_processed = on_processed
         self._retry_delays = list(retry_delays)
         self.max_attempts = len(self._retry_delays) + 1
@@ -203,9 +208,16 @@ class InboxWorker(KeyedWorker):
         claimed = await self._claim(source)
         if claimed is None:
             return False
-        event_id, attempt, more = claimed
+        claimed_event, attempt, more = claimed
         if attempt is None:
             return more  # given up without running: its last attempt never finished
+        event_id = claimed_event.id
+        try:
+            if self._before is not None:
+                await self._before(claimed_event)
+        except Exception as exc:
+            await self._record_failure(event_id, describe(exc))
+            return False
         async with self._sessions() as session:
             # Still ours? A lease that ran out (a very slow handler) may have let another process in.
             event = (
@@ -236,11 +248,11 @@ class InboxWorker(KeyedWorker):
         self._on_processed()
         return more
 
-    async def _claim(self, source: str) -> tuple[int, int | None, bool] | None:
+    async def _claim(self, source: str) -> tuple[InboxEvent, int | None, bool] | None:
         """Count an attempt at the source's oldest event if it is due, and commit that first.
 
-        Returns None when nothing is due, else the event's id, the attempt now counted (None if the
-        event was given up instead) and whether a later event of the source is waiting.
+        Returns None when nothing is due, else the event, the attempt now counted (None if the event
+        was given up instead) and whether a later event of the source is waiting.
         """
         async with self._sessions() as session:
             # On PostgreSQL the row locks keep a second process off these events until we commit; if
@@ -266,12 +278,12 @@ class InboxWorker(KeyedWorker):
             if event.attempts >= self.max_attempts:
                 await self._fail(session, event, "gave up: the last attempt never finished (the process stopped)")
                 await session.commit()
-                return event.id, None, more
+                return event, None, more
             event.attempts += 1
             event.next_attempt_at = now + self._retry_delays[min(event.attempts, self.max_attempts - 1) - 1]
             session.add(event)
             await session.commit()
-            return event.id, event.attempts, more
+            return event, event.attempts, more
 
     async def _record_failure(self, event_id: int, failure: str) -> None:
         """Keep why the attempt failed; give the event up after its last attempt (the retry is already scheduled)."""
