@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from moderation.lexicon import load_lexicon
 from moderation.screener import Screener
@@ -22,6 +23,7 @@ from bot.appkeys import (
     INBOX_WRITER,
     LINE_API,
     LISTENING,
+    METRICS,
     OUTBOX_SENDER,
     ROOM_SCHEDULER,
     SCREENER,
@@ -37,6 +39,7 @@ from bot.line.deadletters import failure_counts
 from bot.line.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
 from bot.line.outbox import OutboxSender
 from bot.line.webhook import MAX_BODY_BYTES, callback
+from bot.metrics import Metrics
 from bot.privacy.retention import NightlyRetention
 from bot.rooms.scheduler import RoomScheduler
 from bot.settings import Settings
@@ -55,7 +58,9 @@ class StartupError(Exception):
 
 def init_app(settings: Settings, content: Content) -> web.Application:
     """Build the service: webhook, health check, workers, database and LINE client."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    metrics = Metrics()
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[metrics.webhook_timer()])
+    app[METRICS] = metrics
     app[SETTINGS] = settings
     app[CONTENT] = content
     app[HUB] = Hub()
@@ -64,6 +69,7 @@ def init_app(settings: Settings, content: Content) -> web.Application:
     app.on_shutdown.append(_close_streams)
     app.router.add_post("/callback", callback)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
     add_console(app)
     return app
 
@@ -124,8 +130,11 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     background = app[SESSIONS]
     if app[ENGINE].dialect.name == "sqlite":
         background = yielding(app[SESSIONS], writer)
-    sender = OutboxSender(background, app[LINE_API])
-    screened = ScreenedAhead(app[SCREENER])
+    metrics = app[METRICS]
+    sender = OutboxSender(
+        background, app[LINE_API], on_api_error=lambda status: metrics.line_api_errors.labels(status=str(status)).inc()
+    )
+    screened = ScreenedAhead(app[SCREENER], observe=metrics.screening_seconds.observe)
     worker = InboxWorker(
         background,
         partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=screened),
@@ -214,3 +223,10 @@ async def healthz(request: web.Request) -> web.Response:
         parts["live"] = "listening" if listening.up else f"down since {listening.down_since:%Y-%m-%dT%H:%M:%SZ}; reconnecting"
     degraded = counts.any or sender.paused is not None or (listening is not None and not listening.up)
     return web.json_response({"status": "degraded" if degraded else "ok", **parts})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    """`/metrics` for Prometheus: backlogs, failures, the queue by risk level, latencies, LINE's errors, LISTEN."""
+    app = request.app
+    body = await app[METRICS].exposition(app[SESSIONS], app[INBOX_WORKER], app[OUTBOX_SENDER], app[HUB], app.get(LISTENING))
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

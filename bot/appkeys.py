@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.guidance.content import Content
 from bot.line.inbox import InboxWorker, InboxWriter
 from bot.line.outbox import OutboxSender
+from bot.metrics import Metrics
 from bot.rooms.scheduler import RoomScheduler
 from bot.settings import Settings
 from bot.storage.live import Hub, Listening
@@ -28,3 +29,4 @@ HUB = web.AppKey("hub", Hub)
 LISTENING = web.AppKey("listening", Listening)
 SCREENER = web.AppKey("screener", Screener)
 ROOM_SCHEDULER = web.AppKey("room_scheduler", RoomScheduler)
+METRICS = web.AppKey("metrics", Metrics)

@@ -66,8 +66,16 @@ def content_or_exit(directory: str) -> Content:
         raise fail(f"content in {directory} has {len(exc.problems)} problem(s); nothing was started") from None
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(log_format: str = "text") -> None:
+    """Log lines as text, or with LOG_FORMAT=json as JSON objects whose ids (`extra=`) are fields; never message text."""
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=True))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The room scheduler logs each transition itself; APScheduler's own line per job added or run is noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -83,7 +91,7 @@ def serve(
 
     settings = settings_or_exit()
     content = content_or_exit(settings.content_dir)
-    _logging()
+    _logging(settings.log_format)
 
     async def run() -> None:
         stop = stop_requested()
@@ -121,7 +129,7 @@ def demo(
         except RuntimeError as exc:
             raise fail(str(exc)) from None
         typer.echo(f"simulated a week: {summary}; open the console's 分析 page or run `tsunagi report`")
-    _logging()
+    _logging(settings.log_format)
     try:
         asyncio.run(run_demo(settings, content, host, port))
     except StartupError as exc:

@@ -71,7 +71,7 @@ def raise_level(session: AsyncSession, consultation: Consultation, level: RiskLe
     if level is RiskLevel.IMMINENT:
         consultation.escalated_at = consultation.escalated_at or utcnow()
         topics.append(ALERTS_TOPIC)
-        log.warning("consultation %s screened imminent; supervisors alerted", consultation.id)
+        log.warning("consultation %s screened imminent; supervisors alerted", consultation.id, extra={"consultation_id": consultation.id})
     session.add(consultation)
     announce(session, *topics)
 

@@ -9,8 +9,9 @@ category if they had none) and alerts supervisors live.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from moderation.lexicon import Lexicon
@@ -70,8 +71,10 @@ class ScreenedAhead:
 
     KEEP = 256
 
-    def __init__(self, screener: Screener) -> None:
+    def __init__(self, screener: Screener, observe: Callable[[float], None] = lambda seconds: None) -> None:
+        """`observe` is told how long each screening ahead took (for `/metrics`)."""
         self._screener = screener
+        self._observe = observe
         self._ready: OrderedDict[str, Screening] = OrderedDict()
 
     async def ahead(self, record: InboxEvent) -> None:
@@ -80,7 +83,9 @@ class ScreenedAhead:
         if record.event_type != "message" or message.get("type") != "text":
             return
         text = str(message.get("text") or "")
+        started = time.perf_counter()
         [self._ready[text]] = await self._screener.screen([text])
+        self._observe(time.perf_counter() - started)
         while len(self._ready) > self.KEEP:
             self._ready.popitem(last=False)
 
@@ -163,4 +168,4 @@ async def alarm_for_unhandled(session: AsyncSession, record: InboxEvent, lexicon
         .values(escalated_at=utcnow())
     )
     announce(session, ALERTS_TOPIC, QUEUE_TOPIC)
-    log.error("inbox event %s was given up and its text screens %s: supervisors alerted", record.id, level)
+    log.error("inbox event %s was given up and its text screens %s: supervisors alerted", record.id, level, extra={"event_id": record.id})

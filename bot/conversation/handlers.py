@@ -67,7 +67,7 @@ async def handle_event(
     try:
         event = Event.from_dict(record.payload)
     except ValueError:
-        log.info("inbox event %s: type %r has no handler", record.id, record.event_type)
+        log.info("inbox event %s: type %r has no handler", record.id, record.event_type, extra={"event_id": record.id})
         return
     source_type = (record.payload.get("source") or {}).get("type")
     if source_type != "user" and not isinstance(event, GROUP_EVENTS):
@@ -79,7 +79,7 @@ async def handle_event(
         language=user and user.language,
     )
     if not await router.dispatch(turn):
-        log.debug("inbox event %s: %s needs no answer", record.id, record.event_type)
+        log.debug("inbox event %s: %s needs no answer", record.id, record.event_type, extra={"event_id": record.id})
 
 
 async def _greet(turn: Turn) -> None:

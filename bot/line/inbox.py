@@ -241,7 +241,7 @@ class InboxWorker(KeyedWorker):
             except Exception as exc:
                 await session.rollback()
                 failure = describe(exc)
-                log.error("inbox event %s failed (attempt %d of %d): %s", event_id, attempt, self.max_attempts, failure)
+                log.error("inbox event %s failed (attempt %d of %d): %s", event_id, attempt, self.max_attempts, failure, extra={"event_id": event_id})
         if failure is not None:
             await self._record_failure(event_id, failure)
             return False
@@ -306,7 +306,7 @@ class InboxWorker(KeyedWorker):
         announce(session, FAILURES_TOPIC)
         if self._give_up is not None:
             await self._give_up(session, event)
-        log.error("inbox event %s (%s) given up after %d attempts", event.id, event.event_type, event.attempts)
+        log.error("inbox event %s (%s) given up after %d attempts", event.id, event.event_type, event.attempts, extra={"event_id": event.id})
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

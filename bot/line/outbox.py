@@ -126,6 +126,7 @@ class OutboxSender(KeyedWorker):
         request_timeout: float = 10.0,
         base_delay: float = 1.0,
         probe_interval: float = 30.0,
+        on_api_error: Callable[[int], None] = lambda status: None,
         clock: Callable[[], datetime] = utcnow,
         **loop_options: Any,
     ) -> None:
@@ -137,6 +138,7 @@ class OutboxSender(KeyedWorker):
             request_timeout: seconds before a request to LINE counts as timed out (the SDK's own is 300).
             base_delay: first retry delay; doubles per attempt, up to `MAX_DELAY`.
             probe_interval: seconds between checks of the token while sending is paused.
+            on_api_error: told the status of every answer from LINE outside 2xx (for `/metrics`).
             clock: the current time (tests move it to expire reply tokens).
             **loop_options: `poll_interval` and `concurrency`, as `KeyedWorker` takes them.
         """
@@ -146,6 +148,7 @@ class OutboxSender(KeyedWorker):
         self._request_timeout = request_timeout
         self._base_delay = base_delay
         self._probe_interval = timedelta(seconds=probe_interval)
+        self._on_api_error = on_api_error
         self._clock = clock
         #: Why sending is paused (LINE refused the token), or None while it runs.
         self.paused: str | None = None
@@ -228,7 +231,7 @@ class OutboxSender(KeyedWorker):
             # Later rows of this recipient wait: order matters more than speed.
             delay *= 1 + random.random() * 0.25
             await self._update(row, last_error=reason, next_attempt_at=now + timedelta(seconds=delay))
-            log.warning("outbox %s: %s; retrying in %.1fs", row.id, reason, delay)
+            log.warning("outbox %s: %s; retrying in %.1fs", row.id, reason, delay, extra={"outbox_id": row.id})
             return False
         await self._finish(row, OutboxStatus.SENT, None, sent_via=via)
         return True
@@ -260,6 +263,7 @@ class OutboxSender(KeyedWorker):
             sending = self._api.push_message(request, x_line_retry_key=row.retry_key, _request_timeout=timeout)
             return await _answered("push", sending)
         except ApiException as exc:
+            self._on_api_error(exc.status or 0)
             if exc.status == 409:
                 return "accepted-before"  # LINE already accepted this retry key
             if exc.status in (401, 403):
@@ -302,7 +306,7 @@ class OutboxSender(KeyedWorker):
 
     async def _give_up(self, row: OutboxMessage, reason: str) -> None:
         await self._finish(row, OutboxStatus.FAILED, reason)
-        log.error("outbox %s set aside: %s", row.id, reason)
+        log.error("outbox %s set aside: %s", row.id, reason, extra={"outbox_id": row.id})
 
     async def _finish(self, row: OutboxMessage, status: OutboxStatus, error: str | None, sent_via: str | None = None) -> None:
         now = self._clock()

@@ -79,7 +79,7 @@ class RoomScheduler:
 
     async def _plan_on_change(self, hub: Hub) -> None:
         """Plan again whenever a room's schedule changed, here or in another process (or changes were missed)."""
-        async with hub.listen() as topics:
+        async with hub.listen(page=False) as topics:
             while True:
                 topic = await topics.get()
                 if topic in (SCHEDULE_TOPIC, RESYNC):
@@ -138,10 +138,10 @@ class RoomScheduler:
                 await session.commit()
                 current = None if done else await session.get(RoomSession, session_id)
         except Exception:
-            log.exception("room session %s: %s failed; the next planning retries it", session_id, what)
+            log.exception("room session %s: %s failed; the next planning retries it", session_id, what, extra={"room_session_id": session_id})
             return
         if done:
-            log.info("room session %s: %s", session_id, what)
+            log.info("room session %s: %s", session_id, what, extra={"room_session_id": session_id})
             self._on_change()
         elif current is not None and current.status in UNFINISHED and self._time_of(what, current) > utcnow():
             # The database moved this transition later (a change made elsewhere): keep a job for the new time.

@@ -31,6 +31,8 @@ class Hub:
 
     def __init__(self) -> None:
         self._listeners: set[asyncio.Queue[str]] = set()
+        #: How many console pages are listening now (for `/metrics`).
+        self.pages = 0
 
     def publish(self, topics: Iterable[str]) -> None:
         """Tell every listener that these topics changed."""
@@ -39,14 +41,16 @@ class Hub:
                 listener.put_nowait(topic)
 
     @asynccontextmanager
-    async def listen(self) -> AsyncIterator[asyncio.Queue[str]]:
-        """A queue of topics for one page, for as long as it is connected."""
+    async def listen(self, *, page: bool = True) -> AsyncIterator[asyncio.Queue[str]]:
+        """A queue of topics for one page (or, with `page=False`, the service itself), while connected."""
         queue: asyncio.Queue[str] = asyncio.Queue()
         self._listeners.add(queue)
+        self.pages += page
         try:
             yield queue
         finally:
             self._listeners.discard(queue)
+            self.pages -= page
 
     def close(self) -> None:
         """End every listening stream (the service is stopping)."""
