@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import secrets
 import time
 import uuid
@@ -82,6 +83,10 @@ class Fault:
     until: float | None = None
     # Do the work, then answer 200 with a body that cannot be read (a proxy's page, a cut connection).
     garble: bool = False
+    # The delay comes after the call took effect, before its answer.
+    answer_late: bool = False
+    # The share of calls that meet the fault (the others go on to the next fault, or succeed).
+    share: float = 1.0
 
 
 class LineEmulator:
@@ -105,6 +110,7 @@ class LineEmulator:
         self._reply_tokens: dict[str, tuple[str, float]] = {}
         self._retry_keys: dict[str, tuple[str, float]] = {}
         self._faults: dict[str, list[Fault]] = {}
+        self._random = random.Random(20)  # faults drawn at random repeat from run to run
         self._changed = asyncio.Event()
         self._client: aiohttp.ClientSession | None = None
         self.app = self._make_app()
@@ -116,21 +122,26 @@ class LineEmulator:
         user_id = user_id or "U" + secrets.token_hex(16)
         return self.users.setdefault(user_id, EmulatedUser(user_id, display_name))
 
-    def fail(self, endpoint: str, status: int, times: int = 1, *, seconds: float | None = None) -> None:
+    def fail(self, endpoint: str, status: int, times: int = 1, *, seconds: float | None = None, share: float = 1.0) -> None:
         """The next `times` calls to `endpoint` ("reply", "push", ..., or "*" for all) answer `status`.
 
-        With `seconds`, every call answers `status` for that long instead (a revoked token, an outage).
+        With `seconds`, every call answers `status` for that long instead (a revoked token, an outage);
+        with `share`, only that share of calls does, drawn at random (a flaky platform).
         """
         until = None if seconds is None else time.monotonic() + seconds
-        self._faults.setdefault(endpoint, []).append(Fault(status=status, times=times, until=until))
+        self._faults.setdefault(endpoint, []).append(Fault(status=status, times=times, until=until, share=share))
 
     def garble(self, endpoint: str, times: int = 1) -> None:
         """The next `times` calls to `endpoint` take effect but answer 200 with a body that is not JSON."""
         self._faults.setdefault(endpoint, []).append(Fault(times=times, garble=True))
 
-    def delay(self, endpoint: str, seconds: float, times: int = 1) -> None:
-        """The next `times` calls to `endpoint` answer only after `seconds` (to provoke timeouts)."""
-        self._faults.setdefault(endpoint, []).append(Fault(delay=seconds, times=times))
+    def delay(self, endpoint: str, seconds: float, times: int = 1, *, after_work: bool = False) -> None:
+        """The next `times` calls to `endpoint` answer only after `seconds` (to provoke timeouts).
+
+        With `after_work`, the call takes effect at once and only its answer is late: the sender times
+        out on a message LINE has in fact delivered.
+        """
+        self._faults.setdefault(endpoint, []).append(Fault(delay=seconds, times=times, answer_late=after_work))
 
     def clear_faults(self) -> None:
         """From now on every call succeeds again."""
@@ -258,6 +269,8 @@ class LineEmulator:
                 self._authorise(request)
                 body = None if request.method == "GET" else await _json_body(request)
                 response = await handler(request, body, retry_key)
+                if fault is not None and fault.answer_late:
+                    await asyncio.sleep(fault.delay)
                 if fault is not None and fault.garble and response.status == 200:
                     response = web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
             except LineError as error:
@@ -268,17 +281,20 @@ class LineEmulator:
         return respond
 
     async def _inject_fault(self, endpoint: str) -> Fault | None:
-        """Apply the first fault set for this endpoint (or for all); returns it for what follows the call."""
+        """Apply the first fault set for this endpoint (or for all) that this call meets; returns it."""
         faults = self._faults.get(endpoint) or self._faults.get("*")
-        while faults and faults[0].until is not None and time.monotonic() >= faults[0].until:
-            faults.pop(0)
         if not faults:
             return None
-        fault = faults[0]
-        fault.times -= 1
-        if fault.times <= 0 and fault.until is None:
-            faults.pop(0)
-        if fault.delay:
+        now = time.monotonic()
+        faults[:] = [f for f in faults if f.until is None or now < f.until]
+        fault = next((f for f in faults if f.share >= 1.0 or self._random.random() < f.share), None)
+        if fault is None:
+            return None
+        if fault.until is None:
+            fault.times -= 1
+            if fault.times <= 0:
+                faults.remove(fault)
+        if fault.delay and not fault.answer_late:
             await asyncio.sleep(fault.delay)
         if fault.status == 429:
             raise LineError(429, "The API rate limit has been exceeded. Try again later.")

@@ -10,6 +10,7 @@ aside with LINE's reason (a dead letter, `bot.line.deadletters`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -43,8 +44,11 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 # The longest wait between two attempts at one row (its recipient's later rows wait behind it).
 MAX_DELAY = 300.0
-# A send whose process died mid-request is taken again after this; the retry key makes it safe.
-LEASE = timedelta(seconds=60)
+# A send whose process died mid-request is taken again after this (twice the request timeout, and
+# short enough that a reply token is usually still fresh); the retry key makes a push safe to repeat.
+LEASE = timedelta(seconds=20)
+# Attempts at recording an outcome already known (LINE took the message) while the database is away.
+RECORD_TRIES = 6
 LOADING_SECONDS = 20
 
 
@@ -230,7 +234,7 @@ class OutboxSender(KeyedWorker):
                 return True
             # Later rows of this recipient wait: order matters more than speed.
             delay *= 1 + random.random() * 0.25
-            await self._update(row, last_error=reason, next_attempt_at=now + timedelta(seconds=delay))
+            await self._update(row, last_error=reason, reply_token=row.reply_token, next_attempt_at=now + timedelta(seconds=delay))
             log.warning("outbox %s: %s; retrying in %.1fs", row.id, reason, delay, extra={"outbox_id": row.id})
             return False
         await self._finish(row, OutboxStatus.SENT, None, sent_via=via)
@@ -254,7 +258,13 @@ class OutboxSender(KeyedWorker):
                 except ApiException as exc:
                     if exc.status != 400 or "reply token" not in _reason(exc).lower():
                         raise
-                    # The token expired or was used up: fall through to push, as LINE advises.
+                    if row.attempts > 1:
+                        # A fresh token is refused only once used, and only this row holds it: an earlier
+                        # attempt whose outcome was lost (a timeout, a killed process) delivered it.
+                        return "reply-before"
+                    # The token was never good (expired or used elsewhere): push, as LINE advises, and
+                    # never reply again with it.
+                    row.reply_token = None
             if row.recipients is not None:
                 request = MulticastRequest.from_dict({"to": row.recipients, "messages": row.messages})
                 sending = self._api.multicast(request, x_line_retry_key=row.retry_key, _request_timeout=timeout)
@@ -309,29 +319,38 @@ class OutboxSender(KeyedWorker):
         log.error("outbox %s set aside: %s", row.id, reason, extra={"outbox_id": row.id})
 
     async def _finish(self, row: OutboxMessage, status: OutboxStatus, error: str | None, sent_via: str | None = None) -> None:
-        now = self._clock()
-        async with self._sessions() as session:
-            await session.exec(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(
-                    status=status,
-                    last_error=error,
-                    sent_via=sent_via,
-                    sent_at=now if status == OutboxStatus.SENT else None,
-                    failed_at=now if status == OutboxStatus.FAILED else None,
-                    # Delivered or cancelled: the words are not needed any more (content/retention.yaml).
-                    # A row given up keeps them until it is retried or dismissed.
-                    **({} if status == OutboxStatus.FAILED else {"messages": []}),
-                )
-            )
-            if status == OutboxStatus.FAILED:
-                announce(session, FAILURES_TOPIC)
-            await session.commit()
+        """Record a row's outcome, trying again while the database is away: only this process knows it.
 
-    async def _update(self, row: OutboxMessage, **values: Any) -> None:
+        A sent row left unrecorded would be sent again once its lease ran out.
+        """
+        now = self._clock()
+        values = {
+            "status": status,
+            "last_error": error,
+            "sent_via": sent_via,
+            "reply_token": row.reply_token,
+            "sent_at": now if status == OutboxStatus.SENT else None,
+            "failed_at": now if status == OutboxStatus.FAILED else None,
+        }
+        if status != OutboxStatus.FAILED:
+            # Delivered or cancelled: the words are not needed any more (content/retention.yaml); a row
+            # given up keeps them until it is retried or dismissed.
+            values["messages"] = []
+        for attempt in range(RECORD_TRIES):
+            try:
+                await self._update(row, announcing=status == OutboxStatus.FAILED, **values)
+                return
+            except Exception:
+                if attempt == RECORD_TRIES - 1:
+                    raise
+                log.warning("outbox %s: recording its outcome failed; trying again", row.id, extra={"outbox_id": row.id})
+                await asyncio.sleep(0.5 * 2**attempt)
+
+    async def _update(self, row: OutboxMessage, *, announcing: bool = False, **values: Any) -> None:
         async with self._sessions() as session:
             await session.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+            if announcing:
+                announce(session, FAILURES_TOPIC)
             await session.commit()
 
 

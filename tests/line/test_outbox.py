@@ -248,3 +248,17 @@ async def test_a_refused_token_pauses_sending_keeps_the_backlog_and_resumes_by_i
     assert 401 in rig.statuses("info") and rig.statuses("info")[-1] == 200, "a probe found the token working"
     for user in users:
         assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["0", "1", "2"]
+
+
+async def test_a_reply_that_timed_out_after_line_took_it_is_not_sent_again(rig: Rig) -> None:
+    user = following(rig)
+    token = rig.line.event("message", user)["replyToken"]
+    rig.line.delay("reply", seconds=1.0, after_work=True)  # LINE takes the reply; its answer comes too late
+    await rig.enqueue(user, "一度だけ届く", reply_token=token, event_time=utcnow())
+    await rig.sender.drain()
+    await asyncio.sleep(1.0)
+    await rig.deliver(passes=40)
+    [row] = await rig.rows()
+    assert (row.status, row.sent_via) == (OutboxStatus.SENT, "reply-before")
+    assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["一度だけ届く"]
+    assert rig.statuses("push") == [], "no push of a reply LINE had delivered"
