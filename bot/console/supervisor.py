@@ -15,7 +15,7 @@ from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.consultation.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
 from bot.consultation.risk import raised_by
-from bot.line.deadletters import failure_counts, failures
+from bot.line.deadletters import dismiss_inbox, dismiss_outbox, failure_counts, failures, retry_inbox, retry_outbox
 from bot.storage.after_commit import announce
 from bot.storage.models import (
     Availability,
@@ -92,6 +92,30 @@ async def failures_page(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         listed = await failures(session)
     return render(request, "failures.html", failures=listed)
+
+
+# What a supervisor may do with a dead letter: (kind, what) -> the change.
+FAILURE_ACTIONS = {
+    ("inbox", "retry"): retry_inbox,
+    ("inbox", "dismiss"): dismiss_inbox,
+    ("outbox", "retry"): retry_outbox,
+    ("outbox", "dismiss"): dismiss_outbox,
+}
+
+
+@routes.post(r"/console/supervisor/failures/{kind}/{id:\d+}/{do}")
+@requires(StaffRole.SUPERVISOR)
+async def act_on_failure(request: web.Request) -> web.Response:
+    """Put a failed event or message back in line, or set it aside once dealt with (audited)."""
+    kind, do, item_id = request.match_info["kind"], request.match_info["do"], int(request.match_info["id"])
+    change = FAILURE_ACTIONS.get((kind, do))
+    if change is None:
+        raise web.HTTPNotFound(text="その操作はありません。")
+    async with audited(request, f"{kind}_{do}") as audit:
+        if await change(audit.session, item_id) == 0:
+            raise web.HTTPNotFound(text="これはもう処理できなかったものの一覧にありません。")
+        audit.detail = f"{kind} #{item_id}"
+    raise web.HTTPSeeOther("/console/supervisor/failures")
 
 
 @routes.post("/console/c/{id}/takeover")

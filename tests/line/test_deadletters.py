@@ -17,7 +17,7 @@ from bot.appkeys import SESSIONS
 from bot.consultation.risk import alarm_for_unhandled
 from bot.line.inbox import InboxWorker, store_events
 from bot.storage.db import create_engine, session_factory
-from bot.storage.models import Consultation, InboxEvent, InboxStatus, OutboxMessage, OutboxStatus, StaffRole, utcnow
+from bot.storage.models import AuditEntry, Consultation, InboxEvent, InboxStatus, OutboxMessage, OutboxStatus, StaffRole, utcnow
 
 LEXICON = load_lexicon(REPO / "content" / "risk" / "lexicon.yaml")
 SECRET_TEXT = "今から飛び降りる"
@@ -165,3 +165,28 @@ async def test_a_refused_token_shows_as_paused_in_healthz_and_to_supervisors(ser
     async with service.app[SESSIONS]() as session:
         [greeting] = list(await session.exec(select(OutboxMessage)))
     assert greeting.status == OutboxStatus.PENDING, "the backlog is kept"
+
+
+async def test_a_supervisor_retries_and_dismisses_from_the_console_and_each_is_audited(service: Service, console) -> None:
+    user = service.line.add_user().user_id
+    await service.line.follow(user)
+    await settle(service)
+    async with service.app[SESSIONS]() as session:
+        retried = OutboxMessage(to=user, messages=[{"type": "text", "text": "もう一度"}], status=OutboxStatus.FAILED, last_error="LINE 500", failed_at=utcnow())
+        dismissed = OutboxMessage(to=user, messages=[{"type": "text", "text": "不要"}], status=OutboxStatus.FAILED, last_error="LINE 400", failed_at=utcnow())
+        session.add_all([retried, dismissed])
+        await session.commit()
+    await add_account(service, "boss", StaffRole.SUPERVISOR)
+    supervisor = console()
+    await supervisor.login("boss")
+    await supervisor.get("/console/supervisor/failures")
+    assert (await supervisor.post(f"/console/supervisor/failures/outbox/{retried.id}/retry"))[0] == 303
+    assert (await supervisor.post(f"/console/supervisor/failures/outbox/{dismissed.id}/dismiss"))[0] == 303
+    assert (await supervisor.post(f"/console/supervisor/failures/outbox/{dismissed.id}/dismiss"))[0] == 404, "only a failed item"
+    assert (await supervisor.post(f"/console/supervisor/failures/outbox/{retried.id}/erase"))[0] == 404
+    await settle(service)
+    assert [m["message"]["text"] for m in service.line.messages_for(user)][-1] == "もう一度"
+    assert (await health(service))["status"] == "ok"
+    async with service.app[SESSIONS]() as session:
+        audited = [(e.action, e.detail) for e in await session.exec(select(AuditEntry).where(AuditEntry.action.startswith("outbox_")))]
+    assert audited == [("outbox_retry", f"outbox #{retried.id}"), ("outbox_dismiss", f"outbox #{dismissed.id}")]
