@@ -47,6 +47,7 @@ test: install model browser
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_webhook.py
+	$(BIN)/python tests/benchmarks/bench_end_to_end.py
 	$(BIN)/python tests/benchmarks/bench_console.py
 	$(BIN)/python tests/benchmarks/bench_risk.py
 	$(BIN)/python tests/benchmarks/bench_report.py

@@ -10,10 +10,10 @@ from functools import partial
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from moderation.lexicon import load_lexicon
 from moderation.screener import Screener
-from sqlalchemy import text
 
 from bot.appkeys import (
     CONTENT,
@@ -22,6 +22,8 @@ from bot.appkeys import (
     INBOX_WORKER,
     INBOX_WRITER,
     LINE_API,
+    LISTENING,
+    METRICS,
     OUTBOX_SENDER,
     ROOM_SCHEDULER,
     SCREENER,
@@ -30,11 +32,14 @@ from bot.appkeys import (
 )
 from bot.console import add_console
 from bot.consultation.queue import sweep
+from bot.consultation.risk import ScreenedAhead, alarm_for_unhandled
 from bot.conversation.handlers import handle_event
 from bot.guidance.content import RISK_FOLDER, Content
+from bot.line.deadletters import failure_counts
 from bot.line.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
 from bot.line.outbox import OutboxSender
 from bot.line.webhook import MAX_BODY_BYTES, callback
+from bot.metrics import Metrics
 from bot.privacy.retention import NightlyRetention
 from bot.rooms.scheduler import RoomScheduler
 from bot.settings import Settings
@@ -53,7 +58,9 @@ class StartupError(Exception):
 
 def init_app(settings: Settings, content: Content) -> web.Application:
     """Build the service: webhook, health check, workers, database and LINE client."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    metrics = Metrics()
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[metrics.webhook_timer()])
+    app[METRICS] = metrics
     app[SETTINGS] = settings
     app[CONTENT] = content
     app[HUB] = Hub()
@@ -62,6 +69,7 @@ def init_app(settings: Settings, content: Content) -> web.Application:
     app.on_shutdown.append(_close_streams)
     app.router.add_post("/callback", callback)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
     add_console(app)
     return app
 
@@ -88,7 +96,8 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
     if app[ENGINE].dialect.name != "postgresql":
         yield
         return
-    async with postgres_listener(app[SETTINGS].database, app[HUB]):
+    async with postgres_listener(app[SETTINGS].database, app[HUB]) as listening:
+        app[LISTENING] = listening
         yield
 
 
@@ -121,10 +130,16 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     background = app[SESSIONS]
     if app[ENGINE].dialect.name == "sqlite":
         background = yielding(app[SESSIONS], writer)
-    sender = OutboxSender(background, app[LINE_API])
+    metrics = app[METRICS]
+    sender = OutboxSender(
+        background, app[LINE_API], on_api_error=lambda status: metrics.line_api_errors.labels(status=str(status)).inc()
+    )
+    screened = ScreenedAhead(app[SCREENER], observe=metrics.screening_seconds.observe)
     worker = InboxWorker(
         background,
-        partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=app[SCREENER]),
+        partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=screened),
+        give_up=partial(alarm_for_unhandled, lexicon=app[SCREENER].lexicon),
+        before=screened.ahead,
         on_processed=sender.wake,
     )
     app[INBOX_WRITER], app[OUTBOX_SENDER], app[INBOX_WORKER] = writer, sender, worker
@@ -143,7 +158,9 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 
 async def _rooms(app: web.Application) -> AsyncIterator[None]:
     """The peer-support rooms' schedule; started after the workers so what it sends goes out at once."""
-    scheduler = RoomScheduler(app[SESSIONS], app[CONTENT], app[SETTINGS].timezone, on_change=app[OUTBOX_SENDER].wake)
+    scheduler = RoomScheduler(
+        app[SESSIONS], app[CONTENT], app[SETTINGS].timezone, on_change=app[OUTBOX_SENDER].wake, hub=app[HUB]
+    )
     app[ROOM_SCHEDULER] = scheduler
     await scheduler.start()
     yield
@@ -175,17 +192,41 @@ async def _sweep_forever(app: web.Application, sessions: SessionFactory) -> None
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers and both workers run; 503 naming what is down otherwise."""
+    """How the service is: 200 "ok"; 200 "degraded" (working, but something waits for a person); 503 "down".
+
+    Degraded names what: inbox events or outbox rows given up (`tsunagi inbox retry` / `outbox retry`),
+    sending paused because LINE refused the channel access token, or (PostgreSQL) the LISTEN connection
+    that carries other processes' changes is down and reconnecting.
+    Down is what a restart or an operator must fix at once: the database or a worker.
+    """
     app = request.app
-    parts = {
+    sender = app[OUTBOX_SENDER]
+    parts: dict[str, object] = {
         "inbox_worker": "running" if app[INBOX_WORKER].running else "stopped",
-        "outbox_sender": "running" if app[OUTBOX_SENDER].running else "stopped",
+        "outbox_sender": "running" if sender.running else "stopped",
     }
     try:
-        async with asyncio.timeout(2), app[ENGINE].connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with asyncio.timeout(2), app[SESSIONS]() as session:
+            counts = await failure_counts(session)
         parts["database"] = "ok"
+        parts["failed"] = {"inbox": counts.inbox, "outbox": counts.outbox}
     except Exception as exc:
         parts["database"] = f"down: {type(exc).__name__}"
-    healthy = parts["database"] == "ok" and all(parts[w] == "running" for w in ("inbox_worker", "outbox_sender"))
-    return web.json_response({"status": "ok" if healthy else "down", **parts}, status=200 if healthy else 503)
+        return web.json_response({"status": "down", **parts}, status=503)
+    if not (app[INBOX_WORKER].running and sender.running):
+        return web.json_response({"status": "down", **parts}, status=503)
+    if sender.paused is not None:
+        parts["outbox_sender"] = f"paused: {sender.paused}"
+    listening = app.get(LISTENING)
+    if listening is not None:
+        # Without it this process's console pages stop updating and room changes elsewhere go unheard.
+        parts["live"] = "listening" if listening.up else f"down since {listening.down_since:%Y-%m-%dT%H:%M:%SZ}; reconnecting"
+    degraded = counts.any or sender.paused is not None or (listening is not None and not listening.up)
+    return web.json_response({"status": "degraded" if degraded else "ok", **parts})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    """`/metrics` for Prometheus: backlogs, failures, the queue by risk level, latencies, LINE's errors, LISTEN."""
+    app = request.app
+    body = await app[METRICS].exposition(app[SESSIONS], app[INBOX_WORKER], app[OUTBOX_SENDER], app[HUB], app.get(LISTENING))
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -11,9 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.guidance.content import Content
 from bot.line.inbox import InboxWorker, InboxWriter
 from bot.line.outbox import OutboxSender
+from bot.metrics import Metrics
 from bot.rooms.scheduler import RoomScheduler
 from bot.settings import Settings
-from bot.storage.live import Hub
+from bot.storage.live import Hub, Listening
 
 SETTINGS = web.AppKey("settings", Settings)
 CONTENT = web.AppKey("content", Content)
@@ -24,5 +25,8 @@ INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
 INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)
 HUB = web.AppKey("hub", Hub)
+# Only on PostgreSQL: whether this process hears the others.
+LISTENING = web.AppKey("listening", Listening)
 SCREENER = web.AppKey("screener", Screener)
 ROOM_SCHEDULER = web.AppKey("room_scheduler", RoomScheduler)
+METRICS = web.AppKey("metrics", Metrics)

@@ -30,12 +30,16 @@ content_app = typer.Typer(help="Content files (menus, messages, helplines).", no
 user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
 retention_app = typer.Typer(help="Removing what has outlived content/retention.yaml.", no_args_is_help=True)
 person_app = typer.Typer(help="Disclosure and deletion requests from a person on LINE.", no_args_is_help=True)
+inbox_app = typer.Typer(help="Webhook events the service gave up on: list, retry, dismiss.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Messages to LINE the service gave up on: list, retry, dismiss.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(risk_app, name="risk")
 app.add_typer(content_app, name="content")
 app.add_typer(user_app, name="user")
 app.add_typer(retention_app, name="retention")
 app.add_typer(person_app, name="person")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(outbox_app, name="outbox")
 
 
 def fail(message: str) -> typer.Exit:
@@ -62,8 +66,16 @@ def content_or_exit(directory: str) -> Content:
         raise fail(f"content in {directory} has {len(exc.problems)} problem(s); nothing was started") from None
 
 
-def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(log_format: str = "text") -> None:
+    """Log lines as text, or with LOG_FORMAT=json as JSON objects whose ids (`extra=`) are fields; never message text."""
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s", timestamp=True))
+        logging.basicConfig(level=logging.INFO, handlers=[handler])
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The room scheduler logs each transition itself; APScheduler's own line per job added or run is noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
@@ -79,7 +91,7 @@ def serve(
 
     settings = settings_or_exit()
     content = content_or_exit(settings.content_dir)
-    _logging()
+    _logging(settings.log_format)
 
     async def run() -> None:
         stop = stop_requested()
@@ -117,7 +129,7 @@ def demo(
         except RuntimeError as exc:
             raise fail(str(exc)) from None
         typer.echo(f"simulated a week: {summary}; open the console's 分析 page or run `tsunagi report`")
-    _logging()
+    _logging(settings.log_format)
     try:
         asyncio.run(run_demo(settings, content, host, port))
     except StartupError as exc:
@@ -376,3 +388,74 @@ def person_forget(
         reason = "a consultation of theirs is open" if refusal is Refusal.OPEN_CONSULTATION else "an emergency record about them is in progress"
         raise fail(f"not deleted: {reason}; try again once it has ended")
     typer.echo("deleted: their words and identifiers are gone; the report's counts are unchanged")
+
+
+def _list_failures(kind: str) -> None:
+    from bot.line.deadletters import failures
+
+    listed = [f for f in _in_session(settings_or_exit(StorageSettings), failures) if f.kind == kind]
+    for f in listed:
+        alarm = f" floor={f.floor_level}" if f.floor_level else ""
+        typer.echo(f"{f.id}\t{f.since:%Y-%m-%d %H:%M:%S}Z\t{f.what}\t{f.whose}\t{f.attempts} attempt(s){alarm}\t{f.why}")
+    typer.echo(f"{len(listed)} failed {kind} item(s)", err=True)
+
+
+def _retry(kind: str, item: int | None, every: bool) -> None:
+    from bot.line.deadletters import retry_inbox, retry_outbox
+
+    if (item is None) == (not every):
+        raise fail("give one ID or --all")
+    retry = retry_inbox if kind == "inbox" else retry_outbox
+    count = _in_session(settings_or_exit(StorageSettings), lambda session: retry(session, item))
+    if item is not None and count == 0:
+        raise fail(f"{kind} item {item} is not failed (see `tsunagi {kind} failed`)")
+    typer.echo(f"put {count} failed {kind} item(s) back in line; a running service takes them within seconds")
+
+
+def _dismiss(kind: str, item: int) -> None:
+    from bot.line.deadletters import dismiss_inbox, dismiss_outbox
+
+    dismiss = dismiss_inbox if kind == "inbox" else dismiss_outbox
+    if _in_session(settings_or_exit(StorageSettings), lambda session: dismiss(session, item)) == 0:
+        raise fail(f"{kind} item {item} is not failed (see `tsunagi {kind} failed`)")
+    typer.echo(f"dismissed failed {kind} item {item}")
+
+
+ItemId = Annotated[int | None, typer.Argument(help="The item's id, as `failed` lists it.")]
+EveryItem = Annotated[bool, typer.Option("--all", help="Every failed item.")]
+
+
+@inbox_app.command("failed")
+def inbox_failed() -> None:
+    """List webhook events given up: id, since, type, whose, attempts, keyword-floor level, why (never text)."""
+    _list_failures("inbox")
+
+
+@inbox_app.command("retry")
+def inbox_retry(event_id: ItemId = None, every: EveryItem = False) -> None:
+    """Put one failed webhook event (or --all) back in the inbox with fresh attempts."""
+    _retry("inbox", event_id, every)
+
+
+@inbox_app.command("dismiss")
+def inbox_dismiss(event_id: Annotated[int, typer.Argument(help="The event's id.")]) -> None:
+    """Set a failed webhook event aside for good, once someone has dealt with it."""
+    _dismiss("inbox", event_id)
+
+
+@outbox_app.command("failed")
+def outbox_failed() -> None:
+    """List messages to LINE given up: id, since, kind, to whom, attempts, why (never text)."""
+    _list_failures("outbox")
+
+
+@outbox_app.command("retry")
+def outbox_retry(row_id: ItemId = None, every: EveryItem = False) -> None:
+    """Send one failed outbox row (or --all) again, as a push with its own retry key."""
+    _retry("outbox", row_id, every)
+
+
+@outbox_app.command("dismiss")
+def outbox_dismiss(row_id: Annotated[int, typer.Argument(help="The row's id.")]) -> None:
+    """Set a failed outbox row aside for good, once someone has dealt with it."""
+    _dismiss("outbox", row_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -29,6 +29,8 @@ class StorageSettings(BaseSettings):
     content_dir: str = "content"
     # The trained risk classifier (`tsunagi risk train` writes it); without one the keyword floor screens alone.
     risk_model_dir: str = "models/risk"
+    # "json": one JSON object per log line (with the event, outbox or consultation id as a field), for log collectors.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod

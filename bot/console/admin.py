@@ -66,6 +66,10 @@ ACTION_WORDS = {
     "took_over": "スーパーバイザーが相談を引き継いだ",
     "person_exported": "本人の記録を開示のために出力",
     "person_forgotten": "本人の希望で記録を削除",
+    "inbox_retry": "処理できなかった受信を再試行",
+    "inbox_dismiss": "処理できなかった受信を対応済みにした",
+    "outbox_retry": "届けられなかった送信を再試行",
+    "outbox_dismiss": "届けられなかった送信を対応済みにした",
 }
 
 

@@ -9,12 +9,13 @@ from aiohttp import web
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import CONTENT, SCREENER, SESSIONS
+from bot.appkeys import CONTENT, OUTBOX_SENDER, SCREENER, SESSIONS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.consultation.queue import QUEUE_TOPIC, alerts, consultation_topic, waiting
 from bot.consultation.risk import raised_by
+from bot.line.deadletters import dismiss_inbox, dismiss_outbox, failure_counts, failures, retry_inbox, retry_outbox
 from bot.storage.after_commit import announce
 from bot.storage.models import (
     Availability,
@@ -54,6 +55,9 @@ async def _health(request: web.Request) -> dict:
         active = list(await session.exec(select(Consultation).where(Consultation.status == ConsultationStatus.ACTIVE)))
         escalated = await alerts(session)
         raised = await raised_by(session, [*health["queue"], *escalated])
+        failed = await failure_counts(session)
+        # Texts given up whose keyword screening is urgent stand beside the alerts.
+        unhandled = [f for f in await failures(session) if f.floor_level in (RiskLevel.HIGH, RiskLevel.IMMINENT)] if failed.inbox else []
     return {
         **health,
         "active": active,
@@ -61,6 +65,9 @@ async def _health(request: web.Request) -> dict:
         "raised": raised,
         "labels": {c.id: c.label for c in request.app[CONTENT].menu.categories},
         "model_error": request.app[SCREENER].model_error,
+        "failed": failed,
+        "sending_paused": request.app[OUTBOX_SENDER].paused,
+        "unhandled": unhandled,
     }
 
 
@@ -76,6 +83,39 @@ async def supervisor_page(request: web.Request) -> web.Response:
 async def supervisor_live(request: web.Request) -> web.Response:
     """The live part of the supervisor's page."""
     return render(request, "_supervisor.html", **await _health(request))
+
+
+@routes.get("/console/supervisor/failures")
+@requires(StaffRole.SUPERVISOR)
+async def failures_page(request: web.Request) -> web.Response:
+    """What the service gave up on: events it could not handle, messages it could not send (never their text)."""
+    async with request.app[SESSIONS]() as session:
+        listed = await failures(session)
+    return render(request, "failures.html", failures=listed)
+
+
+# What a supervisor may do with a dead letter: (kind, what) -> the change.
+FAILURE_ACTIONS = {
+    ("inbox", "retry"): retry_inbox,
+    ("inbox", "dismiss"): dismiss_inbox,
+    ("outbox", "retry"): retry_outbox,
+    ("outbox", "dismiss"): dismiss_outbox,
+}
+
+
+@routes.post(r"/console/supervisor/failures/{kind}/{id:\d+}/{do}")
+@requires(StaffRole.SUPERVISOR)
+async def act_on_failure(request: web.Request) -> web.Response:
+    """Put a failed event or message back in line, or set it aside once dealt with (audited)."""
+    kind, do, item_id = request.match_info["kind"], request.match_info["do"], int(request.match_info["id"])
+    change = FAILURE_ACTIONS.get((kind, do))
+    if change is None:
+        raise web.HTTPNotFound(text="その操作はありません。")
+    async with audited(request, f"{kind}_{do}") as audit:
+        if await change(audit.session, item_id) == 0:
+            raise web.HTTPNotFound(text="これはもう処理できなかったものの一覧にありません。")
+        audit.detail = f"{kind} #{item_id}"
+    raise web.HTTPSeeOther("/console/supervisor/failures")
 
 
 @routes.post("/console/c/{id}/takeover")

@@ -13,7 +13,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -71,7 +71,7 @@ def raise_level(session: AsyncSession, consultation: Consultation, level: RiskLe
     if level is RiskLevel.IMMINENT:
         consultation.escalated_at = consultation.escalated_at or utcnow()
         topics.append(ALERTS_TOPIC)
-        log.warning("consultation %s screened imminent; supervisors alerted", consultation.id)
+        log.warning("consultation %s screened imminent; supervisors alerted", consultation.id, extra={"consultation_id": consultation.id})
     session.add(consultation)
     announce(session, *topics)
 
@@ -152,9 +152,13 @@ async def take(session: AsyncSession, content: Content, consultation_id: int, st
     The conditional UPDATE is the arbiter on both databases: on PostgreSQL the second updater waits
     for the first's row lock and then finds the status changed; SQLite runs writers one at a time.
 
+    The counselor's own row is locked first (on PostgreSQL; SQLite has one writer), so their takes
+    in two tabs or two processes are counted one after the other and the chat limit holds.
+
     Raises:
         TakeRefused: someone else took it, it is no longer waiting, or the counselor is at capacity.
     """
+    await session.exec(select(StaffUser.id).where(StaffUser.id == staff.id).with_for_update())
     if await active_count(session, staff.id) >= staff.max_chats:
         raise TakeRefused(f"同時に対応できるのは {staff.max_chats} 件までです。")
     now = utcnow()
@@ -263,33 +267,43 @@ async def sweep(session: AsyncSession, content: Content, idle_after: timedelta, 
 
     A high-risk consultation is never closed for silence: it is escalated instead. A high-risk
     person waiting longer than `high_risk_max_wait` is escalated too. Each is escalated once.
+
+    Every change is one conditional UPDATE that re-checks its reason in the database, so with
+    several processes sweeping at once each consultation is closed or escalated exactly once, and
+    a counselor's own end, a take-over or a raised level committed meanwhile is never overwritten
+    (on PostgreSQL an UPDATE that waited for another's row lock re-checks its WHERE afterwards).
     """
     now = utcnow()
     serious = (RiskLevel.HIGH, RiskLevel.IMMINENT)
-    rows = list(await session.exec(select(Consultation).where(col(Consultation.status).in_(OPEN_CONSULTATION))))
-    alerted = False
-    for consultation in rows:
-        high_risk = consultation.risk_level in serious
-        if consultation.status == ConsultationStatus.REQUESTED:
-            if high_risk and consultation.escalated_at is None and now - consultation.queued_at > high_risk_max_wait:
-                consultation.escalated_at, alerted = now, True
-                session.add(consultation)
-            continue
-        last_word = max(filter(None, [consultation.last_person_message_at, consultation.taken_at]))
-        if now - last_word <= idle_after:
-            continue
-        if high_risk:
-            if consultation.escalated_at is None:
-                consultation.escalated_at, alerted = now, True
-                session.add(consultation)
-            continue
-        consultation.status, consultation.ended_at = ConsultationStatus.CLOSED_IDLE, now
-        session.add(consultation)
-        session.add(ChatEntry(consultation_id=consultation.id, kind=ChatEntryKind.EVENT, text="応答がないため終了しました"))
-        words = (await person_content(session, content, consultation.user_id)).messages
-        enqueue(session, consultation.user_id, texts(words.consultation_idle_closed))
-        announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
-    if alerted:
+    silent = and_(
+        Consultation.status == ConsultationStatus.ACTIVE,
+        Consultation.taken_at < now - idle_after,
+        or_(col(Consultation.last_person_message_at).is_(None), Consultation.last_person_message_at < now - idle_after),
+    )
+    waited_too_long = and_(
+        Consultation.status == ConsultationStatus.REQUESTED, Consultation.queued_at < now - high_risk_max_wait
+    )
+    escalated = await session.exec(
+        update(Consultation)
+        .where(col(Consultation.risk_level).in_(serious), col(Consultation.escalated_at).is_(None), or_(waited_too_long, silent))
+        .values(escalated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    closed = list(
+        await session.exec(
+            update(Consultation)
+            .where(silent, col(Consultation.risk_level).not_in(serious))
+            .values(status=ConsultationStatus.CLOSED_IDLE, ended_at=now)
+            .returning(Consultation.id, Consultation.user_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    for consultation_id, user_id in closed:
+        session.add(ChatEntry(consultation_id=consultation_id, kind=ChatEntryKind.EVENT, text="応答がないため終了しました"))
+        words = (await person_content(session, content, user_id)).messages
+        enqueue(session, user_id, texts(words.consultation_idle_closed))
+        announce(session, QUEUE_TOPIC, consultation_topic(consultation_id))
+    if escalated.rowcount:
         announce(session, ALERTS_TOPIC, QUEUE_TOPIC)
 
 

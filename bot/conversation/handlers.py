@@ -23,7 +23,6 @@ from linebot.v3.webhooks import (
     UnsendEvent,
     VideoMessageContent,
 )
-from moderation.screener import Screener
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.consultation import referrals, requests
@@ -33,7 +32,7 @@ from bot.conversation import menu
 from bot.conversation.menu import menu_messages
 from bot.conversation.people import get_or_create_user, previous_message, store_message
 from bot.conversation.postbacks import Postback
-from bot.conversation.router import Router, Turn
+from bot.conversation.router import Router, Screens, Turn
 from bot.guidance import finder
 from bot.guidance.content import Content
 from bot.line.inbox import source_id
@@ -60,7 +59,7 @@ GROUP_EVENTS = (JoinEvent, MemberJoinedEvent)
 
 
 async def handle_event(
-    session: AsyncSession, record: InboxEvent, content: Content, zone: ZoneInfo, screener: Screener
+    session: AsyncSession, record: InboxEvent, content: Content, zone: ZoneInfo, screener: Screens
 ) -> None:
     """Process one stored webhook event (the inbox worker commits what this writes)."""
     if record.mode != "active":
@@ -68,7 +67,7 @@ async def handle_event(
     try:
         event = Event.from_dict(record.payload)
     except ValueError:
-        log.info("inbox event %s: type %r has no handler", record.id, record.event_type)
+        log.info("inbox event %s: type %r has no handler", record.id, record.event_type, extra={"event_id": record.id})
         return
     source_type = (record.payload.get("source") or {}).get("type")
     if source_type != "user" and not isinstance(event, GROUP_EVENTS):
@@ -80,7 +79,7 @@ async def handle_event(
         language=user and user.language,
     )
     if not await router.dispatch(turn):
-        log.debug("inbox event %s: %s needs no answer", record.id, record.event_type)
+        log.debug("inbox event %s: %s needs no answer", record.id, record.event_type, extra={"event_id": record.id})
 
 
 async def _greet(turn: Turn) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from linebot.v3.webhooks import Event, MessageEvent
-from moderation.screener import Screener
+from moderation.screening import Screening
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.conversation.postbacks import Postback
@@ -21,6 +21,13 @@ from bot.line.inbox import source_id
 from bot.line.messages import Message
 from bot.line.outbox import enqueue
 from bot.storage.models import InboxEvent
+
+
+class Screens(Protocol):
+    """What screens texts for risk: `moderation.screener.Screener`, or `risk.ScreenedAhead` around it."""
+
+    async def screen(self, texts: list[str]) -> list[Screening]:
+        """One screening per text, in order."""
 
 
 @dataclass
@@ -33,8 +40,8 @@ class Turn:
     zone: ZoneInfo
     record: InboxEvent
     event: Event
-    #: Screens what people write for risk (`moderation.screener.Screener`).
-    screener: Screener
+    #: Screens what people write for risk.
+    screener: Screens
     language: str | None = None
 
     @property

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import secrets
 import time
 import uuid
@@ -78,6 +79,14 @@ class Fault:
     status: int | None = None
     delay: float = 0.0
     times: int = 1
+    # Until this moment (time.monotonic()) rather than a number of times.
+    until: float | None = None
+    # Do the work, then answer 200 with a body that cannot be read (a proxy's page, a cut connection).
+    garble: bool = False
+    # The delay comes after the call took effect, before its answer.
+    answer_late: bool = False
+    # The share of calls that meet the fault (the others go on to the next fault, or succeed).
+    share: float = 1.0
 
 
 class LineEmulator:
@@ -101,6 +110,7 @@ class LineEmulator:
         self._reply_tokens: dict[str, tuple[str, float]] = {}
         self._retry_keys: dict[str, tuple[str, float]] = {}
         self._faults: dict[str, list[Fault]] = {}
+        self._random = random.Random(20)  # faults drawn at random repeat from run to run
         self._changed = asyncio.Event()
         self._client: aiohttp.ClientSession | None = None
         self.app = self._make_app()
@@ -112,13 +122,26 @@ class LineEmulator:
         user_id = user_id or "U" + secrets.token_hex(16)
         return self.users.setdefault(user_id, EmulatedUser(user_id, display_name))
 
-    def fail(self, endpoint: str, status: int, times: int = 1) -> None:
-        """The next `times` calls to `endpoint` ("reply", "push", ...) answer `status`."""
-        self._faults.setdefault(endpoint, []).append(Fault(status=status, times=times))
+    def fail(self, endpoint: str, status: int, times: int = 1, *, seconds: float | None = None, share: float = 1.0) -> None:
+        """The next `times` calls to `endpoint` ("reply", "push", ..., or "*" for all) answer `status`.
 
-    def delay(self, endpoint: str, seconds: float, times: int = 1) -> None:
-        """The next `times` calls to `endpoint` answer only after `seconds` (to provoke timeouts)."""
-        self._faults.setdefault(endpoint, []).append(Fault(delay=seconds, times=times))
+        With `seconds`, every call answers `status` for that long instead (a revoked token, an outage);
+        with `share`, only that share of calls does, drawn at random (a flaky platform).
+        """
+        until = None if seconds is None else time.monotonic() + seconds
+        self._faults.setdefault(endpoint, []).append(Fault(status=status, times=times, until=until, share=share))
+
+    def garble(self, endpoint: str, times: int = 1) -> None:
+        """The next `times` calls to `endpoint` take effect but answer 200 with a body that is not JSON."""
+        self._faults.setdefault(endpoint, []).append(Fault(times=times, garble=True))
+
+    def delay(self, endpoint: str, seconds: float, times: int = 1, *, after_work: bool = False) -> None:
+        """The next `times` calls to `endpoint` answer only after `seconds` (to provoke timeouts).
+
+        With `after_work`, the call takes effect at once and only its answer is late: the sender times
+        out on a message LINE has in fact delivered.
+        """
+        self._faults.setdefault(endpoint, []).append(Fault(delay=seconds, times=times, answer_late=after_work))
 
     def clear_faults(self) -> None:
         """From now on every call succeeds again."""
@@ -213,7 +236,8 @@ class LineEmulator:
         return await self.send_events([self.event("message", user_id, message=message)])
 
     def _record(self, user_id: str, entry: dict[str, Any]) -> None:
-        self.add_user(user_id).timeline.append(entry)
+        # `at` (time.monotonic()) lets a benchmark time a message from the webhook to the phone.
+        self.add_user(user_id).timeline.append({**entry, "at": time.monotonic()})
         self._changed.set()
 
     # ----- the Messaging API ------------------------------------------------------------------
@@ -226,6 +250,7 @@ class LineEmulator:
         app.router.add_post("/v2/bot/chat/loading/start", self._api("loading", self._loading))
         app.router.add_post("/v2/bot/message/markAsRead", self._api("markAsRead", self._mark_as_read))
         app.router.add_get("/v2/bot/profile/{user_id}", self._api("profile", self._profile))
+        app.router.add_get("/v2/bot/info", self._api("info", self._bot_info))
         app.router.add_get("/", self._page)
         app.router.add_get("/_emulator/users/{user_id}", self._timeline)
         app.router.add_post("/_emulator/users/{user_id}/send", self._send_from_page)
@@ -241,10 +266,14 @@ class LineEmulator:
         async def respond(request: web.Request) -> web.Response:
             retry_key = request.headers.get("X-Line-Retry-Key")
             try:
-                await self._inject_fault(endpoint)
+                fault = await self._inject_fault(endpoint)
                 self._authorise(request)
                 body = None if request.method == "GET" else await _json_body(request)
                 response = await handler(request, body, retry_key)
+                if fault is not None and fault.answer_late:
+                    await asyncio.sleep(fault.delay)
+                if fault is not None and fault.garble and response.status == 200:
+                    response = web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
             except LineError as error:
                 response = error.response()
             self.requests.append({"endpoint": endpoint, "status": response.status, "retry_key": retry_key})
@@ -252,20 +281,29 @@ class LineEmulator:
 
         return respond
 
-    async def _inject_fault(self, endpoint: str) -> None:
-        faults = self._faults.get(endpoint)
+    async def _inject_fault(self, endpoint: str) -> Fault | None:
+        """Apply the first fault set for this endpoint (or for all) that this call meets; returns it."""
+        faults = self._faults.get(endpoint) or self._faults.get("*")
         if not faults:
-            return
-        fault = faults[0]
-        fault.times -= 1
-        if fault.times <= 0:
-            faults.pop(0)
-        if fault.delay:
+            return None
+        now = time.monotonic()
+        faults[:] = [f for f in faults if f.until is None or now < f.until]
+        fault = next((f for f in faults if f.share >= 1.0 or self._random.random() < f.share), None)
+        if fault is None:
+            return None
+        if fault.until is None:
+            fault.times -= 1
+            if fault.times <= 0:
+                faults.remove(fault)
+        if fault.delay and not fault.answer_late:
             await asyncio.sleep(fault.delay)
         if fault.status == 429:
             raise LineError(429, "The API rate limit has been exceeded. Try again later.")
+        if fault.status in (401, 403):
+            raise LineError(fault.status, "Authentication failed due to the following reason: invalid token. (injected)")
         if fault.status is not None:
             raise LineError(fault.status, "An error occurred in the emulated LINE platform (injected).")
+        return fault
 
     def _authorise(self, request: web.Request) -> None:
         if request.headers.get("Authorization") != f"Bearer {self.channel_access_token}":
@@ -314,6 +352,9 @@ class LineEmulator:
         if user is None or not user.following:
             raise LineError(404, "Not found")
         return _ok({"userId": user.user_id, "displayName": user.display_name, "language": "ja"})
+
+    async def _bot_info(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        return _ok({"userId": "U" + "0" * 32, "basicId": "@000tsunagi", "displayName": "つなぎ", "chatMode": "bot", "markAsReadMode": "auto"})
 
     def _accept_once(self, retry_key: str | None) -> web.Response | None:
         """LINE's retry-key rule: a key already accepted within 24 h answers 409 and sends nothing."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,12 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.line.deadletters import FAILURES_TOPIC, describe
 from bot.line.worker import KeyedWorker
+from bot.storage.after_commit import announce
 from bot.storage.models import InboxEvent, InboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 5
+# Waits before each retry of a failing event: hours in all, so a fault fixed in the meantime (a
+# database, a deploy) still gets the message handled; after the last, the event is given up.
+RETRY_DELAYS = tuple(timedelta(minutes=m) for m in (0.5, 2, 10, 30, 60, 120, 240))
 # PostgreSQL's answer to FOR UPDATE NOWAIT on a row another transaction holds.
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -139,15 +143,23 @@ def yielding(sessions: async_sessionmaker[AsyncSession], writer: InboxWriter) ->
 
 
 class InboxWorker(KeyedWorker):
-    """Takes pending inbox events and runs the handler: in order per source, sources concurrently."""
+    """Takes pending inbox events and runs the handler: in order per source, sources concurrently.
+
+    An attempt is counted, and the next one scheduled, in its own committed transaction before the
+    handler runs: a process that dies inside a handler has still used up that attempt, so an event
+    that kills its process ends as a dead letter instead of looping. The schedule doubles as a lease
+    (no other process takes the event before it is due again).
+    """
 
     def __init__(
         self,
         sessions: SessionFactory,
         handle: EventHandler,
         *,
+        give_up: EventHandler | None = None,
+        before: Callable[[InboxEvent], Awaitable[None]] | None = None,
         on_processed: Callable[[], None] = lambda: None,
-        base_delay: float = 1.0,
+        retry_delays: Sequence[timedelta] = RETRY_DELAYS,
         **loop_options: Any,
     ) -> None:
         """Set up the worker.
@@ -155,15 +167,24 @@ class InboxWorker(KeyedWorker):
         Args:
             sessions: where events are read and the handler's writes committed.
             handle: processes one event inside the worker's transaction.
+            give_up: called in the transaction that marks an event failed, to raise whatever alarm
+                its content calls for (the handler could not).
+            before: slow work for an event (risk screening), done once its attempt is counted and
+                before its transaction opens: on SQLite a transaction holds every writer, the
+                webhook's included, so nothing slow may happen inside one.
             on_processed: called after each committed event (wakes the outbox sender).
-            base_delay: first retry delay after a handler error; doubles per attempt.
+            retry_delays: the wait before each retry; the event is given up after one more attempt
+                than there are delays.
             **loop_options: `poll_interval` and `concurrency`, as `KeyedWorker` takes them.
         """
         super().__init__(**loop_options)
         self._sessions = sessions
         self._handle = handle
+        self._give_up = give_up
+        self._before = before
         self._on_processed = on_processed
-        self._base_delay = base_delay
+        self._retry_delays = list(retry_delays)
+        self.max_attempts = len(self._retry_delays) + 1
 
     async def due_keys(self) -> list[str]:
         """Sources with a pending event that is due."""
@@ -184,6 +205,55 @@ class InboxWorker(KeyedWorker):
 
     async def _process_next(self, source: str) -> bool:
         """Process the source's oldest pending event. Returns whether another one is waiting."""
+        claimed = await self._claim(source)
+        if claimed is None:
+            return False
+        claimed_event, attempt, more = claimed
+        if attempt is None:
+            return more  # given up without running: its last attempt never finished
+        event_id = claimed_event.id
+        try:
+            if self._before is not None:
+                await self._before(claimed_event)
+        except Exception as exc:
+            await self._record_failure(event_id, describe(exc))
+            return False
+        async with self._sessions() as session:
+            # Still ours? A lease that ran out (a very slow handler) may have let another process in.
+            event = (
+                await session.exec(
+                    select(InboxEvent)
+                    .where(InboxEvent.id == event_id, InboxEvent.status == InboxStatus.PENDING, InboxEvent.attempts == attempt)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if event is None:
+                return False
+            try:
+                await self._handle(session, event)
+                event.status = InboxStatus.DONE
+                event.processed_at = utcnow()
+                # What the person wrote is in the handler's tables now; only the id stays, for de-duplication.
+                event.payload = {}
+                session.add(event)
+                await session.commit()
+                failure = None
+            except Exception as exc:
+                await session.rollback()
+                failure = describe(exc)
+                log.error("inbox event %s failed (attempt %d of %d): %s", event_id, attempt, self.max_attempts, failure, extra={"event_id": event_id})
+        if failure is not None:
+            await self._record_failure(event_id, failure)
+            return False
+        self._on_processed()
+        return more
+
+    async def _claim(self, source: str) -> tuple[InboxEvent, int | None, bool] | None:
+        """Count an attempt at the source's oldest event if it is due, and commit that first.
+
+        Returns None when nothing is due, else the event, the attempt now counted (None if the event
+        was given up instead) and whether a later event of the source is waiting.
+        """
         async with self._sessions() as session:
             # On PostgreSQL the row locks keep a second process off these events until we commit; if
             # the oldest is locked, NOWAIT makes us stop rather than skip ahead and break the order.
@@ -200,43 +270,43 @@ class InboxWorker(KeyedWorker):
             except DBAPIError as exc:
                 if _sqlstate(exc) != LOCK_NOT_AVAILABLE:
                     raise
-                return False
-            if not oldest_two or oldest_two[0].next_attempt_at > utcnow():
-                return False
-            event = oldest_two[0]
-            event_id, attempts = event.id, event.attempts
-            try:
-                await self._handle(session, event)
-                event.status = InboxStatus.DONE
-                event.processed_at = utcnow()
-                # What the person wrote is in the handler's tables now; only the id stays, for de-duplication.
-                event.payload = {}
-                event.attempts = attempts + 1
-                session.add(event)
+                return None
+            now = utcnow()
+            if not oldest_two or oldest_two[0].next_attempt_at > now:
+                return None
+            event, more = oldest_two[0], len(oldest_two) == 2
+            if event.attempts >= self.max_attempts:
+                await self._fail(session, event, "gave up: the last attempt never finished (the process stopped)")
                 await session.commit()
-                failure = None
-            except Exception as exc:
-                await session.rollback()
-                log.exception("inbox event %s failed (attempt %d)", event_id, attempts + 1)
-                failure = exc
-        if failure is not None:
-            await self._record_failure(event_id, attempts + 1, failure)
-            return False
-        self._on_processed()
-        return len(oldest_two) == 2
-
-    async def _record_failure(self, event_id: int, attempts: int, exc: Exception) -> None:
-        async with self._sessions() as session:
-            event = await session.get(InboxEvent, event_id)
-            event.attempts = attempts
-            event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if attempts >= MAX_ATTEMPTS:
-                # Give up so one broken event cannot hold the person's later messages forever.
-                event.status = InboxStatus.FAILED
-            else:
-                event.next_attempt_at = utcnow() + timedelta(seconds=self._base_delay * 2 ** (attempts - 1))
+                return event, None, more
+            event.attempts += 1
+            event.next_attempt_at = now + self._retry_delays[min(event.attempts, self.max_attempts - 1) - 1]
             session.add(event)
             await session.commit()
+            return event, event.attempts, more
+
+    async def _record_failure(self, event_id: int, failure: str) -> None:
+        """Keep why the attempt failed; give the event up after its last attempt (the retry is already scheduled)."""
+        async with self._sessions() as session:
+            event = await session.get(InboxEvent, event_id)
+            event.last_error = failure
+            if event.attempts >= self.max_attempts:
+                await self._fail(session, event, None)
+            session.add(event)
+            await session.commit()
+
+    async def _fail(self, session: AsyncSession, event: InboxEvent, reason: str | None) -> None:
+        # Give up so one broken event cannot hold the person's later messages; it stays listed for
+        # supervisors (`bot.line.deadletters`) until retried or dismissed.
+        event.status = InboxStatus.FAILED
+        event.failed_at = utcnow()
+        if reason is not None:
+            event.last_error = reason
+        session.add(event)
+        announce(session, FAILURES_TOPIC)
+        if self._give_up is not None:
+            await self._give_up(session, event)
+        log.error("inbox event %s (%s) given up after %d attempts", event.id, event.event_type, event.attempts, extra={"event_id": event.id})
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

@@ -2,16 +2,19 @@
 
 Delivery rules (LINE's own): reply with the reply token while it is fresh, else push (multicast for
 several recipients) with an `X-Line-Retry-Key` kept on the row, so a retried request is accepted once.
-5xx and timeouts are retried with exponential backoff and jitter, 429 backs off longer, 409 means
-LINE already accepted the request, and any other 4xx fails the row with LINE's reason.
+5xx, timeouts and anything unforeseen are retried with exponential backoff and jitter, 429 backs off
+longer, 409 means LINE already accepted the request, a 2xx whose body cannot be read counts as sent,
+401/403 pause all sending until a probe finds the token working, and any other 4xx sets the row
+aside with LINE's reason (a dead letter, `bot.line.deadletters`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,18 +31,24 @@ from sqlalchemy import func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.line.deadletters import FAILURES_TOPIC, describe
 from bot.line.inbox import SessionFactory
 from bot.line.limits import MESSAGES_PER_REQUEST, REPLY_TOKEN_FRESH_SECONDS
 from bot.line.messages import Message
 from bot.line.worker import KeyedWorker
-from bot.storage.after_commit import note_send_queued
+from bot.storage.after_commit import announce, note_send_queued
 from bot.storage.models import LineUser, OutboxKind, OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
-# A send whose process died mid-request is taken again after this; the retry key makes it safe.
-LEASE = timedelta(seconds=60)
+# The longest wait between two attempts at one row (its recipient's later rows wait behind it).
+MAX_DELAY = 300.0
+# A send whose process died mid-request is taken again after this (twice the request timeout, and
+# short enough that a reply token is usually still fresh); the retry key makes a push safe to repeat.
+LEASE = timedelta(seconds=20)
+# Attempts at recording an outcome already known (LINE took the message) while the database is away.
+RECORD_TRIES = 6
 LOADING_SECONDS = 20
 
 
@@ -100,8 +109,18 @@ class _Retry(Exception):
         self.delay = delay
 
 
+class _Refused(Exception):
+    """LINE refused the channel itself (401/403): no row can go until the token works again."""
+
+
 class OutboxSender(KeyedWorker):
-    """Delivers pending outbox rows: one recipient's rows in order, recipients concurrently."""
+    """Delivers pending outbox rows: one recipient's rows in order, recipients concurrently.
+
+    Fails safe: every attempt is counted when the row is claimed (before the request), so even a
+    process that dies mid-send stops trying after `MAX_ATTEMPTS`; a row given up is set aside as a
+    dead letter and the person's later rows go on. When LINE refuses the token (401/403) nothing is
+    given up: sending pauses, the backlog waits, and a probe every `probe_interval` resumes it.
+    """
 
     def __init__(
         self,
@@ -110,6 +129,8 @@ class OutboxSender(KeyedWorker):
         *,
         request_timeout: float = 10.0,
         base_delay: float = 1.0,
+        probe_interval: float = 30.0,
+        on_api_error: Callable[[int], None] = lambda status: None,
         clock: Callable[[], datetime] = utcnow,
         **loop_options: Any,
     ) -> None:
@@ -119,7 +140,9 @@ class OutboxSender(KeyedWorker):
             sessions: where the outbox lives.
             api: the LINE Messaging API client.
             request_timeout: seconds before a request to LINE counts as timed out (the SDK's own is 300).
-            base_delay: first retry delay; doubles per attempt.
+            base_delay: first retry delay; doubles per attempt, up to `MAX_DELAY`.
+            probe_interval: seconds between checks of the token while sending is paused.
+            on_api_error: told the status of every answer from LINE outside 2xx (for `/metrics`).
             clock: the current time (tests move it to expire reply tokens).
             **loop_options: `poll_interval` and `concurrency`, as `KeyedWorker` takes them.
         """
@@ -128,10 +151,17 @@ class OutboxSender(KeyedWorker):
         self._api = api
         self._request_timeout = request_timeout
         self._base_delay = base_delay
+        self._probe_interval = timedelta(seconds=probe_interval)
+        self._on_api_error = on_api_error
         self._clock = clock
+        #: Why sending is paused (LINE refused the token), or None while it runs.
+        self.paused: str | None = None
+        self._probe_at = clock()
 
     async def due_keys(self) -> list[str]:
-        """Recipients with a pending row that is due."""
+        """Recipients with a pending row that is due (none while paused, unless a probe finds LINE back)."""
+        if self.paused is not None and not await self._probe():
+            return []
         async with self._sessions() as session:
             result = await session.exec(
                 select(OutboxMessage.to)
@@ -144,15 +174,17 @@ class OutboxSender(KeyedWorker):
 
     async def work(self, key: str) -> None:
         """Deliver the recipient's due rows in order, stopping at one that must wait for a retry."""
-        while not self.stopping and (claimed := await self._claim(key)) is not None:
+        while not self.stopping and self.paused is None and (claimed := await self._claim(key)) is not None:
             row, may_send = claimed
             if not may_send:
                 await self._finish(row, OutboxStatus.CANCELLED, "recipient unfollowed")
+            elif row.attempts > MAX_ATTEMPTS:
+                await self._give_up(row, "the last attempt never finished (the process stopped)")
             elif not await self._attempt(row):
                 return
 
     async def _claim(self, to: str) -> tuple[OutboxMessage, bool] | None:
-        """Lease the oldest pending row of `to` if it is due; also say whether it may still be sent."""
+        """Lease the oldest pending row of `to` if it is due, counting the attempt; also say whether it may still be sent."""
         now = self._clock()
         async with self._sessions() as session:
             oldest = (
@@ -167,7 +199,7 @@ class OutboxSender(KeyedWorker):
             claimed = await session.exec(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == oldest, OutboxMessage.next_attempt_at <= now)
-                .values(next_attempt_at=now + LEASE)
+                .values(next_attempt_at=now + LEASE, attempts=OutboxMessage.attempts + 1)
                 .returning(OutboxMessage.id)
             )
             row_id = claimed.scalar_one_or_none()
@@ -184,61 +216,68 @@ class OutboxSender(KeyedWorker):
         now = self._clock()
         try:
             via = await self._send(row, now)
-        except _Retry as retry:
-            attempts = row.attempts + 1
-            if attempts >= MAX_ATTEMPTS:
-                await self._finish(row, OutboxStatus.FAILED, f"gave up after {attempts} attempts: {retry}")
-                return True
-            # Later rows of this recipient wait: order matters more than speed.
-            delay = retry.delay * (1 + random.random() * 0.25)
-            await self._update(row, attempts=attempts, last_error=str(retry), next_attempt_at=now + timedelta(seconds=delay))
-            log.warning("outbox %s: %s; retrying in %.1fs", row.id, retry, delay)
+        except _Refused as refused:
+            # Not the row's fault: it keeps its place and its attempts, and goes when LINE takes the token.
+            await self._update(row, attempts=row.attempts - 1, last_error=str(refused), next_attempt_at=now)
+            await self._pause(str(refused))
             return False
         except ApiException as exc:
-            await self._finish(row, OutboxStatus.FAILED, f"LINE {exc.status}: {_reason(exc)}")
-            log.error("outbox %s failed: LINE %s %s", row.id, exc.status, _reason(exc))
+            await self._give_up(row, f"LINE {exc.status}: {_reason(exc)}")
             return True
+        except Exception as exc:
+            # A 5xx, a timeout, or anything unforeseen (a malformed stored message, a bug): counted,
+            # retried later, and set aside after the last attempt so later rows are not held forever.
+            delay = exc.delay if isinstance(exc, _Retry) else self._delay(row.attempts)
+            reason = str(exc) if isinstance(exc, _Retry) else describe(exc)
+            if row.attempts >= MAX_ATTEMPTS:
+                await self._give_up(row, f"gave up after {row.attempts} attempts: {reason}")
+                return True
+            # Later rows of this recipient wait: order matters more than speed.
+            delay *= 1 + random.random() * 0.25
+            await self._update(row, last_error=reason, reply_token=row.reply_token, next_attempt_at=now + timedelta(seconds=delay))
+            log.warning("outbox %s: %s; retrying in %.1fs", row.id, reason, delay, extra={"outbox_id": row.id})
+            return False
         await self._finish(row, OutboxStatus.SENT, None, sent_via=via)
         return True
 
+    def _delay(self, attempts: int) -> float:
+        return min(self._base_delay * 2 ** (attempts - 1), MAX_DELAY)
+
     async def _send(self, row: OutboxMessage, now: datetime) -> str:
-        """One request to LINE. Returns how it was sent; raises _Retry or ApiException."""
-        delay = self._base_delay * 2**row.attempts
+        """One request to LINE. Returns how it was sent; raises _Retry, _Refused or ApiException."""
+        delay = self._delay(row.attempts)
         timeout = self._request_timeout
         try:
             if row.kind == OutboxKind.LOADING:
-                await self._api.show_loading_animation(
-                    ShowLoadingAnimationRequest(chatId=row.to, loadingSeconds=LOADING_SECONDS),
-                    _request_timeout=timeout,
-                )
-                return "loading"
+                request = ShowLoadingAnimationRequest(chatId=row.to, loadingSeconds=LOADING_SECONDS)
+                return await _answered("loading", self._api.show_loading_animation(request, _request_timeout=timeout))
             if row.reply_token and row.reply_deadline and now < row.reply_deadline:
+                request = ReplyMessageRequest.from_dict({"replyToken": row.reply_token, "messages": row.messages})
                 try:
-                    await self._api.reply_message(
-                        ReplyMessageRequest.from_dict({"replyToken": row.reply_token, "messages": row.messages}),
-                        _request_timeout=timeout,
-                    )
-                    return "reply"
+                    return await _answered("reply", self._api.reply_message(request, _request_timeout=timeout))
                 except ApiException as exc:
                     if exc.status != 400 or "reply token" not in _reason(exc).lower():
                         raise
-                    # The token expired or was used up: fall through to push, as LINE advises.
+                    if row.attempts > 1:
+                        # A fresh token is refused only once used, and only this row holds it: an earlier
+                        # attempt whose outcome was lost (a timeout, a killed process) delivered it.
+                        return "reply-before"
+                    # The token was never good (expired or used elsewhere): push, as LINE advises, and
+                    # never reply again with it.
+                    row.reply_token = None
             if row.recipients is not None:
-                await self._api.multicast(
-                    MulticastRequest.from_dict({"to": row.recipients, "messages": row.messages}),
-                    x_line_retry_key=row.retry_key,
-                    _request_timeout=timeout,
-                )
-                return "multicast"
-            await self._api.push_message(
-                PushMessageRequest.from_dict({"to": row.to, "messages": row.messages}),
-                x_line_retry_key=row.retry_key,
-                _request_timeout=timeout,
-            )
-            return "push"
+                request = MulticastRequest.from_dict({"to": row.recipients, "messages": row.messages})
+                sending = self._api.multicast(request, x_line_retry_key=row.retry_key, _request_timeout=timeout)
+                return await _answered("multicast", sending)
+            request = PushMessageRequest.from_dict({"to": row.to, "messages": row.messages})
+            sending = self._api.push_message(request, x_line_retry_key=row.retry_key, _request_timeout=timeout)
+            return await _answered("push", sending)
         except ApiException as exc:
+            self._on_api_error(exc.status or 0)
             if exc.status == 409:
                 return "accepted-before"  # LINE already accepted this retry key
+            if exc.status in (401, 403):
+                raise _Refused(f"LINE {exc.status}: {_reason(exc)}") from exc
             if exc.status == 429:
                 raise _Retry(f"LINE 429: {_reason(exc)}", max(delay, 30.0)) from exc
             if exc.status is not None and exc.status >= 500:
@@ -247,22 +286,89 @@ class OutboxSender(KeyedWorker):
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "), delay) from exc
 
-    async def _finish(self, row: OutboxMessage, status: OutboxStatus, error: str | None, sent_via: str | None = None) -> None:
-        await self._update(
-            row,
-            status=status,
-            attempts=row.attempts + 1,
-            last_error=error,
-            sent_via=sent_via,
-            sent_at=self._clock() if status == OutboxStatus.SENT else None,
-            # Delivered or given up: the words are not needed any more (content/retention.yaml).
-            messages=[],
-        )
+    async def _pause(self, reason: str) -> None:
+        """Stop sending; supervisors' pages hear of it at once (they show `paused`)."""
+        self._probe_at = self._clock() + self._probe_interval
+        if self.paused is not None:
+            return
+        self.paused = reason
+        log.error("outbox: LINE refused the channel access token (%s); sending paused, backlog kept", reason)
+        async with self._sessions() as session:
+            announce(session, FAILURES_TOPIC)
+            await session.commit()
 
-    async def _update(self, row: OutboxMessage, **values: Any) -> None:
+    async def _probe(self) -> bool:
+        """While paused: ask LINE about the bot when a probe is due; resume if the token works again."""
+        if self._clock() < self._probe_at:
+            return False
+        try:
+            await self._api.get_bot_info(_request_timeout=self._request_timeout)
+        except Exception as exc:
+            self._probe_at = self._clock() + self._probe_interval
+            log.warning("outbox: still paused; the probe failed: %s", _reason(exc) if isinstance(exc, ApiException) else describe(exc))
+            return False
+        log.warning("outbox: LINE takes the token again; sending resumed")
+        self.paused = None
+        async with self._sessions() as session:
+            announce(session, FAILURES_TOPIC)
+            await session.commit()
+        return True
+
+    async def _give_up(self, row: OutboxMessage, reason: str) -> None:
+        await self._finish(row, OutboxStatus.FAILED, reason)
+        log.error("outbox %s set aside: %s", row.id, reason, extra={"outbox_id": row.id})
+
+    async def _finish(self, row: OutboxMessage, status: OutboxStatus, error: str | None, sent_via: str | None = None) -> None:
+        """Record a row's outcome, trying again while the database is away: only this process knows it.
+
+        A sent row left unrecorded would be sent again once its lease ran out.
+        """
+        now = self._clock()
+        values = {
+            "status": status,
+            "last_error": error,
+            "sent_via": sent_via,
+            "reply_token": row.reply_token,
+            "sent_at": now if status == OutboxStatus.SENT else None,
+            "failed_at": now if status == OutboxStatus.FAILED else None,
+        }
+        if status != OutboxStatus.FAILED:
+            # Delivered or cancelled: the words are not needed any more (content/retention.yaml); a row
+            # given up keeps them until it is retried or dismissed.
+            values["messages"] = []
+        for attempt in range(RECORD_TRIES):
+            try:
+                await self._update(row, announcing=status == OutboxStatus.FAILED, **values)
+                return
+            except Exception:
+                if attempt == RECORD_TRIES - 1:
+                    raise
+                log.warning("outbox %s: recording its outcome failed; trying again", row.id, extra={"outbox_id": row.id})
+                await asyncio.sleep(0.5 * 2**attempt)
+
+    async def _update(self, row: OutboxMessage, *, announcing: bool = False, **values: Any) -> None:
         async with self._sessions() as session:
             await session.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+            if announcing:
+                announce(session, FAILURES_TOPIC)
             await session.commit()
+
+
+async def _answered(via: str, request: Awaitable[object]) -> str:
+    """Await one request to LINE; `via` if LINE took it, even when its answer could not be read.
+
+    The SDK raises ApiException for every answer outside 2xx and aiohttp's errors for the transport;
+    anything else it raises comes from reading a 2xx answer. LINE has accepted that message, so
+    trying again would deliver it twice (a reply cannot carry a retry key): it counts as sent.
+    """
+    try:
+        await request
+    except (ApiException, aiohttp.ClientError, TimeoutError):
+        raise
+    except Exception as exc:
+        log.warning("LINE accepted a %s but its answer could not be read (%s); counted as sent", via, type(exc).__name__)
+        return f"{via}-unread"
+    return via
 
 
 async def cancel_pending_for(session: AsyncSession, user_id: str) -> None:

@@ -15,7 +15,7 @@ from typing import get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Console pages listen to these: the list of sessions, and one session's transcript.
 ROOMS_TOPIC = "rooms"
+# A room's schedule changed: every process's scheduler plans again (heard through NOTIFY on PostgreSQL).
+SCHEDULE_TOPIC = "rooms:schedule"
 # How far ahead sessions are planned (and listed to people on LINE).
 PLAN_AHEAD = timedelta(days=7)
 UNFINISHED = (RoomSessionStatus.SCHEDULED, RoomSessionStatus.OPEN)
@@ -102,7 +104,7 @@ async def change_room(
     elif change is not None:
         await session.delete(change)
     await _follow_schedule(session, content, zone, room)
-    announce(session, ROOMS_TOPIC)
+    announce(session, ROOMS_TOPIC, SCHEDULE_TOPIC)
     return []
 
 
@@ -143,10 +145,14 @@ async def unfinished_sessions(session: AsyncSession) -> Sequence[RoomSession]:
     return (await session.exec(select(RoomSession).where(col(RoomSession.status).in_(UNFINISHED)).order_by(RoomSession.starts_at))).all()
 
 
-async def _transition(session: AsyncSession, session_id: int, from_states: Sequence[RoomSessionStatus], **values: object) -> bool:
-    """Move a session out of `from_states` if it is still in one; whether this call did it."""
+async def _transition(
+    session: AsyncSession, session_id: int, from_states: Sequence[RoomSessionStatus], *conditions: ColumnElement[bool], **values: object
+) -> bool:
+    """Move a session out of `from_states` if it is still in one (and `conditions` hold); whether this call did it."""
     result = await session.exec(
-        update(RoomSession).where(RoomSession.id == session_id, col(RoomSession.status).in_(from_states)).values(**values)
+        update(RoomSession)
+        .where(RoomSession.id == session_id, col(RoomSession.status).in_(from_states), *conditions)
+        .values(**values)
     )
     if result.rowcount != 1:
         return False
@@ -186,18 +192,25 @@ async def open_session(session: AsyncSession, content: Content, session_id: int)
     return True
 
 
-async def close_session(session: AsyncSession, content: Content, session_id: int, reason: str | None = None) -> bool:
-    """Close an open session (closing words and a one-tap check-in), or cancel one that never opened."""
+async def close_session(
+    session: AsyncSession, content: Content, session_id: int, reason: str | None = None, *, when_due: bool = False
+) -> bool:
+    """Close an open session (closing words and a one-tap check-in), or cancel one that never opened.
+
+    With `when_due` (the schedule's closing) it happens only if the session's end, as the database has
+    it now, has come: a job planned before an admin lengthened the session must not close it early.
+    """
     room_session, room = await _session_and_room(session, content, session_id)
     if room_session is None or room is None:
         return False
     words, now = content.rooms.words, utcnow()
+    due = [RoomSession.ends_at <= now] if when_due else []
     if room_session.status == RoomSessionStatus.SCHEDULED:
-        if not await _transition(session, session_id, [RoomSessionStatus.SCHEDULED], status=RoomSessionStatus.CANCELLED, closed_at=now, close_reason=reason or "no facilitator"):
+        if not await _transition(session, session_id, [RoomSessionStatus.SCHEDULED], *due, status=RoomSessionStatus.CANCELLED, closed_at=now, close_reason=reason or "no facilitator"):
             return False
         _multicast(session, session_id, await _reminded_users(session, session_id), texts(words.cancelled.format(title=room.title)))
         return True
-    if not await _transition(session, session_id, [RoomSessionStatus.OPEN], status=RoomSessionStatus.CLOSED, closed_at=now, close_reason=reason):
+    if not await _transition(session, session_id, [RoomSessionStatus.OPEN], *due, status=RoomSessionStatus.CLOSED, closed_at=now, close_reason=reason):
         return False
     checkin = [postback_item(getattr(words, f"checkin_{answer}"), CheckinTap(id=session_id, v=answer).pack()) for answer in CHECKIN_ANSWERS]
     closing = texts(words.closing.format(title=room.title)) + texts(words.checkin_question, quick_reply=checkin)

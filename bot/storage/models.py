@@ -91,7 +91,9 @@ class InboxStatus(StrEnum):
 
     PENDING = "pending"
     DONE = "done"
+    # Given up after its attempts: listed for supervisors until retried or dismissed.
     FAILED = "failed"
+    DISMISSED = "dismissed"
 
 
 class InboxEvent(SQLModel, table=True):
@@ -115,6 +117,9 @@ class InboxEvent(SQLModel, table=True):
     last_error: str | None = None
     received_at: datetime = _timestamp(default_factory=utcnow)
     processed_at: datetime | None = _timestamp(default=None)
+    failed_at: datetime | None = _timestamp(default=None)
+    # The keyword floor's level of a text event that was given up (its text itself is never shown).
+    floor_level: str | None = Field(default=None, max_length=16)
 
 
 class OutboxStatus(StrEnum):
@@ -153,6 +158,7 @@ class OutboxMessage(SQLModel, table=True):
     sent_via: str | None = Field(default=None, max_length=16)
     created_at: datetime = _timestamp(default_factory=utcnow)
     sent_at: datetime | None = _timestamp(default=None)
+    failed_at: datetime | None = _timestamp(default=None)
 
 
 class LineUser(SQLModel, table=True):

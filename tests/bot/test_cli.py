@@ -87,7 +87,9 @@ def test_demo_comes_up_answers_health_and_stops_on_ctrl_c(tmp_path: Path) -> Non
                     health = json.load(response)
             except OSError:
                 time.sleep(0.1)
-        assert health == {"status": "ok", "database": "ok", "inbox_worker": "running", "outbox_sender": "running"}
+        assert health == {
+            "status": "ok", "database": "ok", "inbox_worker": "running", "outbox_sender": "running", "failed": {"inbox": 0, "outbox": 0}
+        }
         with urllib.request.urlopen(f"http://127.0.0.1:{port + 1}/", timeout=5) as page:
             assert page.status == 200
         process.send_signal(signal.SIGINT)

@@ -8,6 +8,8 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
+import asyncpg
 import pytest
 from conftest import PASSWORD, REPO, SECRET, TOKEN, Console, Service, add_account, free_port, run_service, start_serve
 from sqlmodel import select
@@ -19,6 +21,7 @@ from bot.devtools.emulator import LineEmulator
 from bot.runner import running
 from bot.settings import load_settings
 from bot.storage.db import create_engine, session_factory
+from bot.storage.live import CHANNEL, RESYNC, Hub, postgres_listener
 from bot.storage.models import Availability, Consultation, StaffRole
 
 
@@ -85,6 +88,8 @@ async def test_postgres_processes_hear_each_other(postgres_url: str, content, co
                     await hear(heard, "queue")
             finally:
                 await counselor.close()
+        async with aiohttp.ClientSession() as client, client.get(f"{first.url}/healthz") as response:
+            assert (await response.json())["live"] == "listening"
 
 
 @pytest.mark.postgres
@@ -133,3 +138,30 @@ async def _login_of(url: str, staff_id: int) -> str:
         staff = await session.get(StaffUser, staff_id)
     await engine.dispose()
     return staff.login
+
+
+@pytest.mark.postgres
+async def test_the_listen_connection_comes_back_after_the_database_cuts_it(postgres_url: str) -> None:
+    hub = Hub()
+    admin = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://"))
+    database = postgres_url.rsplit("/", 1)[1]
+    try:
+        async with hub.listen() as heard, postgres_listener(postgres_url, hub, check_every=0.5) as listening:
+            await admin.execute("SELECT pg_notify($1, 'before')", CHANNEL)
+            assert await asyncio.wait_for(heard.get(), 5) == "before"
+            cut = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                database,
+            )
+            assert cut == 1, "the LISTEN connection was the only other one"
+            for _ in range(100):
+                if not listening.up:
+                    break
+                await asyncio.sleep(0.02)
+            assert not listening.up and listening.down_since is not None, "the loss is seen (healthz reports it)"
+            assert await asyncio.wait_for(heard.get(), 10) == RESYNC, "pages are told to fetch what they missed"
+            assert listening.up
+            await admin.execute("SELECT pg_notify($1, 'after')", CHANNEL)
+            assert await asyncio.wait_for(heard.get(), 5) == "after"
+    finally:
+        await admin.close()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.line.inbox import MAX_ATTEMPTS, InboxWorker, store_events
+from bot.line.inbox import RETRY_DELAYS, InboxWorker, store_events
 from bot.storage.db import create_engine, pending_migrations, session_factory
 from bot.storage.models import InboxEvent, InboxStatus, LineUser
 
 _ids = itertools.count()
+MAX_ATTEMPTS = 5
 
 
 def event(user: str, timestamp: int, event_id: str | None = None) -> dict:
@@ -107,15 +109,22 @@ async def test_failing_handler_writes_nothing_retries_then_gives_up(engine: Asyn
             raise RuntimeError("handler bug")
 
     await store(engine, [event("U1", 1000, "01POISON000000000000000000"), event("U1", 2000)])
-    worker = InboxWorker(session_factory(engine), handle, base_delay=0)
+    given_up: list[int] = []
+
+    async def give_up(session, inbox_event: InboxEvent) -> None:
+        given_up.append(inbox_event.id)
+
+    worker = InboxWorker(session_factory(engine), handle, give_up=give_up, retry_delays=[timedelta(0)] * (MAX_ATTEMPTS - 1))
     for _ in range(MAX_ATTEMPTS + 1):
         await worker.drain()
     assert calls == [1000] * MAX_ATTEMPTS + [2000], "the later event waited for the failing one, in order"
+    assert given_up == [1], "the give-up hook ran once, for the failed event"
     async with session_factory(engine)() as session:
         poison = (await session.exec(select(InboxEvent).where(InboxEvent.webhook_event_id == "01POISON000000000000000000"))).one()
         users = list(await session.exec(select(LineUser)))
     assert poison.status == InboxStatus.FAILED and poison.attempts == MAX_ATTEMPTS
-    assert "handler bug" in poison.last_error
+    assert poison.failed_at is not None
+    assert poison.last_error.startswith("RuntimeError at "), poison.last_error
     assert len(users) == 1, "writes of the failed attempts were rolled back"
 
 
@@ -157,3 +166,67 @@ async def test_a_locked_oldest_event_stops_the_source_instead_of_skipping_it(dat
     await InboxWorker(session_factory(engine), handle).drain()
     assert handled == [1000, 2000]
     await engine.dispose()
+
+
+def test_retries_back_off_for_hours_before_giving_up() -> None:
+    total = sum(RETRY_DELAYS, timedelta(0))
+    assert total >= timedelta(hours=4), total
+    assert RETRY_DELAYS[0] >= timedelta(seconds=10), "the first retry must not come seconds later"
+
+
+async def test_an_event_that_kills_its_process_is_given_up_after_its_attempts(engine: AsyncEngine) -> None:
+    """A handler that never returns (its process killed) still uses up an attempt each time."""
+    entered = asyncio.Event()
+    runs: list[int] = []
+
+    async def dies(session, inbox_event: InboxEvent) -> None:
+        runs.append(inbox_event.id)
+        entered.set()
+        await asyncio.Event().wait()  # until the "process" is killed
+
+    given_up: list[int] = []
+
+    async def give_up(session, inbox_event: InboxEvent) -> None:
+        given_up.append(inbox_event.id)
+
+    await store(engine, [event("U1", 1000, "01KILLER000000000000000000"), event("U1", 2000)])
+    delays = [timedelta(0)] * 2
+    for _ in range(3):
+        # A fresh worker each time stands for a restarted process.
+        worker = InboxWorker(session_factory(engine), dies, give_up=give_up, retry_delays=delays)
+        entered.clear()
+        task = asyncio.create_task(worker.work("U1"))
+        await asyncio.wait_for(entered.wait(), 10)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert len(runs) == 3
+
+    handled: list[int] = []
+
+    async def handle(session, inbox_event: InboxEvent) -> None:
+        handled.append(inbox_event.payload["timestamp"])
+
+    await InboxWorker(session_factory(engine), handle, give_up=give_up, retry_delays=delays).drain()
+    assert handled == [2000], "the killer was not run a fourth time; the later event went on"
+    async with session_factory(engine)() as session:
+        killer = (await session.exec(select(InboxEvent).where(InboxEvent.webhook_event_id == "01KILLER000000000000000000"))).one()
+    assert killer.status == InboxStatus.FAILED and killer.attempts == 3
+    assert "never finished" in killer.last_error
+    assert given_up == [killer.id]
+
+
+async def test_a_counted_attempt_holds_the_event_until_its_retry_is_due(engine: AsyncEngine) -> None:
+    """The attempt is committed before the handler runs, with the next try scheduled: a crash leaves a lease."""
+    await store(engine, [event("U1", 1000)])
+    seen_attempts: list[int] = []
+
+    async def look(session, inbox_event: InboxEvent) -> None:
+        async with session_factory(engine)() as other:  # what another process sees meanwhile
+            stored = (await other.exec(select(InboxEvent))).one()
+            seen_attempts.append(stored.attempts)
+            assert stored.next_attempt_at >= inbox_event.received_at + RETRY_DELAYS[0] - timedelta(seconds=1)
+
+    if engine.dialect.name == "sqlite":
+        pytest.skip("one SQLite connection per process cannot read beside the handler's transaction")
+    await InboxWorker(session_factory(engine), look).drain()
+    assert seen_attempts == [1]

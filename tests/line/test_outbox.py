@@ -11,11 +11,12 @@ import pytest
 from conftest import SECRET, TOKEN
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import update
 from sqlmodel import select
 
 from bot.devtools.emulator import LineEmulator
 from bot.line.messages import texts
-from bot.line.outbox import OutboxSender, cancel_pending_for, enqueue
+from bot.line.outbox import MAX_ATTEMPTS, OutboxSender, cancel_pending_for, enqueue
 from bot.runner import running
 from bot.storage.db import session_factory
 from bot.storage.models import LineUser, OutboxMessage, OutboxStatus, utcnow
@@ -30,6 +31,11 @@ class Rig:
     async def enqueue(self, to: str, text: str, **options: object) -> None:
         async with session_factory(self.engine)() as session:
             enqueue(session, to, texts(text), **options)
+            await session.commit()
+
+    async def change(self, row_id: int, **values: object) -> None:
+        async with session_factory(self.engine)() as session:
+            await session.exec(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
             await session.commit()
 
     async def rows(self) -> list[OutboxMessage]:
@@ -53,7 +59,7 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     line = LineEmulator(SECRET, TOKEN)
     async with running(line.app, "127.0.0.1", 0) as url:
         async with AsyncApiClient(Configuration(host=url, access_token=TOKEN)) as client:
-            sender = OutboxSender(session_factory(engine), AsyncMessagingApi(client), base_delay=0.01, request_timeout=0.5)
+            sender = OutboxSender(session_factory(engine), AsyncMessagingApi(client), base_delay=0.01, request_timeout=0.5, probe_interval=0.1)
             yield Rig(line, sender, engine)
 
 
@@ -176,3 +182,83 @@ async def test_more_than_five_messages_are_split_and_multicast_reaches_many(rig:
     assert personal == [str(n) for n in range(7)]
     assert all([m["message"]["text"] for m in rig.line.messages_for(u) if m["via"] == "multicast"] == ["みなさんへ"] for u in users)
     assert rig.statuses("push") == [200, 200]
+
+
+async def test_an_unexpected_failure_counts_backs_off_and_is_set_aside_so_later_messages_go(rig: Rig) -> None:
+    user = following(rig)
+    async with session_factory(rig.engine)() as session:
+        enqueue(session, user, [{"type": "no-such-type", "text": "壊れた"}])  # the SDK cannot build this request
+        await session.commit()
+    await rig.enqueue(user, "あとの返事")
+    await rig.deliver()  # retry delays are tiny here; each attempt is counted and waited for
+    broken, later = await rig.rows()
+    assert broken.status == OutboxStatus.FAILED and broken.attempts == MAX_ATTEMPTS and broken.failed_at is not None
+    assert f"gave up after {MAX_ATTEMPTS} attempts: ValueError" in broken.last_error
+    assert "壊れた" not in broken.last_error and "\\u58ca" not in broken.last_error, "no message text in what supervisors see"
+    assert later.status == OutboxStatus.SENT, "the person's later message went once the broken one was set aside"
+    assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["あとの返事"]
+
+
+async def test_a_row_whose_sender_died_on_its_last_attempt_is_set_aside_unsent(rig: Rig) -> None:
+    user = following(rig)
+    await rig.enqueue(user, "最後")
+    [row] = await rig.rows()
+    # Every attempt so far was counted when claimed, and none finished (the process was killed each time).
+    await rig.change(row.id, attempts=MAX_ATTEMPTS)
+    await rig.deliver()
+    [row] = await rig.rows()
+    assert row.status == OutboxStatus.FAILED and "never finished" in row.last_error
+    assert rig.line.requests == []
+
+
+async def test_an_unreadable_answer_to_a_reply_counts_as_sent_and_nothing_goes_twice(rig: Rig) -> None:
+    user = following(rig)
+    token = rig.line.event("message", user)["replyToken"]
+    rig.line.garble("reply")
+    await rig.enqueue(user, "一回だけ", reply_token=token, event_time=utcnow())
+    rig.line.garble("push")
+    await rig.enqueue(user, "二通目")
+    await rig.deliver()
+    assert [(r.status, r.sent_via) for r in await rig.rows()] == [(OutboxStatus.SENT, "reply-unread"), (OutboxStatus.SENT, "push-unread")]
+    assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["一回だけ", "二通目"]
+    assert rig.statuses("reply") == [200] and rig.statuses("push") == [200]
+
+
+async def test_a_refused_token_pauses_sending_keeps_the_backlog_and_resumes_by_itself(rig: Rig) -> None:
+    users = [following(rig) for _ in range(3)]
+    rig.line.fail("*", 401, seconds=1.0)
+    for n in range(3):
+        for user in users:
+            await rig.enqueue(user, f"{n}")
+    await rig.sender.drain()
+    assert rig.sender.paused is not None and "401" in rig.sender.paused
+    rows = await rig.rows()
+    assert {r.status for r in rows} == {OutboxStatus.PENDING}, "nothing thrown away"
+    assert {r.attempts for r in rows} == {0}, "a refused token is not the rows' fault"
+    refused = len(rig.line.requests)
+    assert refused <= len(users), "sending stopped at the first refusals instead of working through the backlog"
+    await rig.sender.drain()
+    assert len(rig.line.requests) == refused, "no probe before its interval"
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        await rig.deliver(passes=1)
+        if rig.sender.paused is None and all(r.status == OutboxStatus.SENT for r in await rig.rows()):
+            break
+    assert rig.sender.paused is None
+    assert 401 in rig.statuses("info") and rig.statuses("info")[-1] == 200, "a probe found the token working"
+    for user in users:
+        assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["0", "1", "2"]
+
+
+async def test_a_reply_that_timed_out_after_line_took_it_is_not_sent_again(rig: Rig) -> None:
+    user = following(rig)
+    token = rig.line.event("message", user)["replyToken"]
+    rig.line.delay("reply", seconds=1.0, after_work=True)  # LINE takes the reply; its answer comes too late
+    await rig.enqueue(user, "一度だけ届く", reply_token=token, event_time=utcnow())
+    await rig.sender.drain()
+    await asyncio.sleep(1.0)
+    await rig.deliver(passes=40)
+    [row] = await rig.rows()
+    assert (row.status, row.sent_via) == (OutboxStatus.SENT, "reply-before")
+    assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["一度だけ届く"]
+    assert rig.statuses("push") == [], "no push of a reply LINE had delivered"

@@ -6,12 +6,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from bot.rooms.sessions import close_session, forget_transcripts, open_session, plan_sessions, session_measures
+from bot.rooms.scheduler import RoomScheduler
+from bot.rooms.sessions import SCHEDULE_TOPIC, close_session, forget_transcripts, open_session, plan_sessions, session_measures
+from bot.storage.after_commit import announce
 from bot.storage.db import create_engine, session_factory
-from bot.storage.live import Hub
+from bot.storage.live import Hub, postgres_listener
 from bot.storage.models import (
     LineUser,
     OutboxMessage,
@@ -115,3 +118,51 @@ async def test_transcripts_are_forgotten_after_retention_and_the_counts_stay(eng
     assert texts == ["", "", "今日の分"]
     assert (measures.participants, measures.messages, measures.held, measures.leaves, measures.reports) == (3, 3, {"contact": 1}, 1, 1)
     assert measures.checkins == {"better": 2}
+
+
+async def test_a_job_planned_before_a_session_was_lengthened_does_not_close_it_early(engine: AsyncEngine, content) -> None:
+    sessions = session_factory(engine, Hub())
+    scheduler = RoomScheduler(sessions, content, TOKYO, on_change=lambda: None)
+    now = datetime.now(UTC)
+    async with sessions() as session:
+        row = RoomSession(room_id="young_adult_night", starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=1),
+                          status=RoomSessionStatus.OPEN, opened_at=now - timedelta(minutes=5))
+        session.add(row)
+        await session.commit()
+    await scheduler.start()
+    try:
+        # Another process planned the closing for the old end, before an admin lengthened the session.
+        scheduler.schedule(row.model_copy(update={"ends_at": datetime.now(UTC) + timedelta(seconds=0.2)}))
+        await asyncio.sleep(0.6)
+        async with sessions() as session:
+            assert (await session.get(RoomSession, row.id)).status == RoomSessionStatus.OPEN, "not closed before its end"
+        job = scheduler._scheduler.get_job(f"close:{row.id}")
+        assert job is not None and abs(job.next_run_time - row.ends_at) < timedelta(seconds=1), "planned again for the new end"
+    finally:
+        await scheduler.stop()
+
+
+@pytest.mark.postgres
+async def test_a_schedule_change_in_one_process_is_planned_at_once_in_another(postgres_url: str, content) -> None:
+    engines = [create_engine(postgres_url), create_engine(postgres_url)]
+    hub = Hub()
+    changer = session_factory(engines[0], Hub())
+    async with postgres_listener(postgres_url, hub):
+        other = RoomScheduler(session_factory(engines[1], hub), content, TOKYO, on_change=lambda: None, hub=hub)
+        await other.start()
+        try:
+            async with changer() as session:
+                start = datetime.now(UTC) + timedelta(minutes=20)
+                row = RoomSession(room_id="young_adult_night", starts_at=start, ends_at=start + timedelta(hours=1))
+                session.add(row)
+                announce(session, SCHEDULE_TOPIC)
+                await session.commit()
+            for _ in range(100):
+                if other._scheduler.get_job(f"open:{row.id}") is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert other._scheduler.get_job(f"open:{row.id}") is not None, "the other process planned the new session"
+        finally:
+            await other.stop()
+    for engine in engines:
+        await engine.dispose()

@@ -28,10 +28,13 @@ if (hasStaff) {
     topicListeners.forEach(listener => listener(null));
   });
   source.addEventListener("message", event => {
+    // "*": the server missed changes for a while (its database connection was lost); fetch everything,
+    // as when the stream (re)opens.
+    const everything = event.data === "*";
     for (const part of document.querySelectorAll("[data-live]")) {
-      if (part.dataset.live.split(" ").includes(event.data)) refresh(part);
+      if (everything || part.dataset.live.split(" ").includes(event.data)) refresh(part);
     }
-    topicListeners.forEach(listener => listener(event.data));
+    topicListeners.forEach(listener => listener(everything ? null : event.data));
   });
 }
 
