@@ -1,7 +1,7 @@
 """dead letters: when and what the keyword floor said
 
 Revision ID: 6c04bd2fb3a2
-Revises: 0fa6f0c11ab1
+Revises: d8a4c2e6f1b3
 Create Date: 2026-12-06 19:54:18.988417
 """
 
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = '6c04bd2fb3a2'
-down_revision: str | None = '0fa6f0c11ab1'
+down_revision: str | None = 'd8a4c2e6f1b3'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
