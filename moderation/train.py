@@ -142,6 +142,10 @@ def train(
     held = _Split.read(heldout, ngram) if heldout and Path(heldout).is_file() else None
     card: dict = {"base": "none (quick model: n-gram and keywords)" if quick else base, "data": str(data), "train_examples": len(texts),
                   "date": date.today().isoformat()}
+    if val is not None:
+        # What each epoch's blend is measured against: does the transformer add anything?
+        card["ngram_alone_urgent"] = round(choose_scored(val.ngram, None, val.floors, val.truth)[1][2], 3)
+        log.info("on validation the n-gram model alone gives urgent score %.3f", card["ngram_alone_urgent"])
     model = tokenizer = None
     if not quick:
         model, tokenizer, default_lr = _start(base, texts, size)
@@ -298,7 +302,8 @@ def model_card(card: dict) -> str:
         f"- training time on CPU, in seconds: {', '.join(f'{name} {value}' for name, value in card['seconds'].items())}",
     ]
     if "parameters" in card:
-        lines.append(f"- transformer: {card['parameters']:,} parameters, learning rate {card['learning_rate']}")
+        lines.append(f"- transformer: {card['parameters']:,} parameters, learning rate {card['learning_rate']}; the urgent score "
+                     f"(urgent found at high+, plus imminent as imminent) on validation is {card.get('ngram_alone_urgent')} for the n-gram model alone")
         for row in card["epochs"]:
             calm = f", calm flagged {row['calm_flagged']} (over budget)" if row["calm_flagged"] is not None else ""
             lines.append(f"  - epoch {row['epoch']}: on validation the blend gives it weight {row['transformer_weight']}, urgent score "
