@@ -167,7 +167,8 @@ def train(
     def read(split: _Split) -> list[list[float]] | None:
         return transformer_probabilities(model, tokenizer, split.texts, level_columns(model)) if model is not None else None
 
-    decision, alone = Decision(0.0), {}
+    # Without validation: what `RiskClassifier` does with a directory that has no decision.json.
+    decision, alone = (Decision() if model is not None else Decision(0.0)), {}
     if val is not None:
         card["validation"] = str(validation)
         if model is None:
