@@ -4,6 +4,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 MODEL := models/risk/config.json
+# Any model at all: the quick one (keyword floor and n-gram reader) has this file, the full one too.
+QUICK_MODEL := models/risk/ngram.joblib
 
 .PHONY: demo test install model browser bench screenshots
 
@@ -36,7 +38,13 @@ browser:
 screenshots: install browser
 	$(BIN)/python -m bot.devtools.screenshots docs/screenshots
 
-demo: install model
+# The demo serves at once: the keyword floor screens from the first message, then the quick model (a few
+# minutes), then the full one, each trained in the background and picked up live by the screener; the
+# supervisor's page says which screens. One training at a time (flock); its output goes to models/train.log.
+demo: install
+	mkdir -p models
+	(flock -n models/.training sh -c 'test -f $(QUICK_MODEL) || $(BIN)/tsunagi risk train --quick; $(MAKE) model' \
+	  >> models/train.log 2>&1 &)
 	$(BIN)/tsunagi db upgrade
 	$(BIN)/tsunagi demo
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,7 @@ from typing import Annotated
 import typer
 
 from moderation.dataset import read_jsonl
-from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT, DEFAULT_VALIDATION, default_model_dir
+from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_EPOCHS, DEFAULT_HELDOUT, DEFAULT_VALIDATION, default_model_dir
 from moderation.lexicon import LexiconError, load_lexicon
 
 app = typer.Typer(help="Risk screening: the keyword floor and the model.", no_args_is_help=True)
@@ -38,7 +39,8 @@ def train(
     base: Annotated[str, typer.Option(help="'scratch', a sudachi-c-imitator-transformers package folder, a model folder, or hub:owner/name.")] = DEFAULT_BASE,
     data: Annotated[Path, typer.Option(help="Training JSONL ({text, level, tags}).")] = DEFAULT_DATA,
     out: Annotated[Path | None, typer.Option(help="Where to write the model (default: $RISK_MODEL_DIR or models/risk).")] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the data.")] = 12,
+    epochs: Annotated[int, typer.Option(help="Passes over the data at most (training stops earlier when validation stops improving).")] = DEFAULT_EPOCHS,
+    quick: Annotated[bool, typer.Option(help="The n-gram model alone, in minutes: screening with more than keywords while the transformer trains.")] = False,
     validation: Annotated[Path, typer.Option(help="Validation JSONL on which the blend and thresholds are chosen.")] = DEFAULT_VALIDATION,
     heldout: Annotated[Path, typer.Option(help="Held-out JSONL for the model card's figures.")] = DEFAULT_HELDOUT,
 ) -> None:
@@ -46,8 +48,9 @@ def train(
     from moderation.train import train as run
 
     _lexicon_or_exit()  # the held-out figures at the end need it: fail now, not after minutes of training
-    card = run(base=base, data=data, out=out or Path(default_model_dir()), epochs=epochs, validation=validation, heldout=heldout)
-    typer.echo(f"trained {card['base']} on {card['train_examples']} examples in {card['seconds']} s → {out or default_model_dir()}")
+    logging.basicConfig(level=logging.INFO, format="risk: %(message)s")
+    card = run(base=base, data=data, out=out or Path(default_model_dir()), epochs=epochs, validation=validation, heldout=heldout, quick=quick)
+    typer.echo(f"trained {card['base']} on {card['train_examples']} examples in {card['seconds']['total']} s → {out or default_model_dir()}")
 
 
 @app.command("eval")

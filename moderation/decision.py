@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -61,19 +60,30 @@ class Decision:
         return decision
 
 
+Score = tuple[bool, float, float, float, float]
+
+
 def choose(transformer: list[list[float]], ngram: list[list[float]] | None, floors: list[str], truth: list[str]) -> Decision:
     """The decision that does best on these validation messages (probabilities in `LEVELS` order)."""
+    return choose_scored(transformer, ngram, floors, truth)[0]
+
+
+def choose_scored(
+    transformer: list[list[float]], ngram: list[list[float]] | None, floors: list[str], truth: list[str]
+) -> tuple[Decision, Score]:
+    """The best decision and its score (a key to maximise: see `grid_scores`); the first of equals on the grid wins."""
     floor = np.array([rank(level) for level in floors])
     true = np.array([rank(level) for level in truth])
     best, best_score = Decision(), None
     for weight in WEIGHT_GRID if ngram is not None else [1.0]:
-        above = levels_or_above(np.asarray(Decision(weight).blend(transformer, ngram)))
-        for t_medium, t_high, t_imminent in product(THRESHOLD_GRID, repeat=3):
-            thresholds = {"medium": t_medium, "high": t_high, "imminent": t_imminent}
-            score = _score(np.maximum(verdicts(above, thresholds), floor), true)
-            if best_score is None or score > best_score:
-                best, best_score = Decision(weight, thresholds), score
-    return best
+        scores = grid_scores(levels_or_above(np.asarray(Decision(weight).blend(transformer, ngram))), floor, true)
+        # Lexicographic maximum, the earliest on the grid among equals (lexsort puts it last).
+        index = int(np.lexsort((-np.arange(len(scores[0])), *reversed(scores)))[-1])
+        score = tuple(bool(scores[0][index]) if k == 0 else float(scores[k][index]) for k in range(len(scores)))
+        if best_score is None or score > best_score:
+            thresholds = dict(zip(LEVELS[1:], (THRESHOLD_GRID[i] for i in np.unravel_index(index, (len(THRESHOLD_GRID),) * 3))))
+            best, best_score = Decision(weight, thresholds), score
+    return best, best_score
 
 
 def levels_or_above(probabilities: np.ndarray) -> np.ndarray:
@@ -81,21 +91,39 @@ def levels_or_above(probabilities: np.ndarray) -> np.ndarray:
     return np.cumsum(probabilities[:, ::-1], axis=1)[:, ::-1]
 
 
-def verdicts(above: np.ndarray, thresholds: dict[str, float]) -> np.ndarray:
-    """The ranks `screening.decide` gives, for many rows at once (about 100,000 threshold sets are tried)."""
-    ranks = np.zeros(len(above), dtype=int)
-    for index in range(1, len(LEVELS)):
-        ranks[above[:, index] >= thresholds[LEVELS[index]]] = index
-    return ranks
+def grid_scores(above: np.ndarray, floor: np.ndarray, true: np.ndarray) -> list[np.ndarray]:
+    """How good the screener's verdicts are at every threshold set of the grid, flattened in `product`
+    order (medium threshold slowest), as the parts of a key to maximise: within the budget first, then
+    as the module says.
 
+    Counted, not tried one by one: a row is raised to a level exactly at the thresholds below the
+    number of grid values its probability of that level or above reaches, so how many rows of a group
+    stay below given levels at each threshold set is a cumulative count over those numbers.
+    """
+    size = len(THRESHOLD_GRID)
+    reach = np.searchsorted(THRESHOLD_GRID, above[:, 1:], side="right")
 
-def _score(said: np.ndarray, true: np.ndarray) -> tuple[bool, float, float, float, float]:
-    """How good these verdicts are, as a key to maximise: within the budget first, then as the module says."""
+    def below(rows: np.ndarray, levels: tuple[int, ...] = (1, 2, 3)) -> np.ndarray:
+        """For each threshold set, how many of `rows` the model raises to none of `levels`."""
+        counts = np.zeros((size + 1,) * 3)
+        index = tuple(reach[rows, level - 1] if level in levels else np.zeros(int(rows.sum()), dtype=int) for level in (1, 2, 3))
+        np.add.at(counts, index, 1)
+        return counts.cumsum(0).cumsum(1).cumsum(2)[:size, :size, :size].ravel()
 
-    def share(flags: np.ndarray) -> float:
-        return float(flags.mean()) if flags.size else 0.0
+    def share(count: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return count / rows.sum() if rows.any() else np.zeros(size**3)
 
-    calm_flagged = share(said[true == 0] >= 1)
+    calm, medium, high, imminent = (true == level for level in range(len(LEVELS)))
+    urgent = high | imminent
+    calm_flagged = share(calm.sum() - below(calm & (floor == 0)), calm)
     within = calm_flagged <= LOW_FLAGGED_BUDGET
-    urgent = share(said[true >= 2] >= 2) + share(said[true == 3] == 3)
-    return within, 0.0 if within else -calm_flagged, urgent, share(said[true == 1] >= 1), share(said == true)
+    urgent_found = share(urgent.sum() - below(urgent & (floor < 2), (2, 3)), urgent)
+    urgent_found = urgent_found + share(imminent.sum() - below(imminent & (floor < 3), (3,)), imminent)
+    medium_flagged = share(medium.sum() - below(medium & (floor == 0)), medium)
+    right = (
+        below(calm & (floor == 0))
+        + below(medium & (floor <= 1), (2, 3)) - below(medium & (floor == 0))
+        + below(high & (floor <= 2), (3,)) - below(high & (floor <= 1), (2, 3))
+        + imminent.sum() - below(imminent & (floor < 3), (3,))
+    )
+    return [within, np.where(within, 0.0, -calm_flagged), urgent_found, medium_flagged, right / len(true)]

@@ -12,6 +12,8 @@ from moderation.dataset import RISK_DIR
 
 DEFAULT_MODEL_DIR = "models/risk"
 DEFAULT_BASE = "sudachi-c-imitator"
+# The transformer's passes over the data at most: training stops earlier when validation stops improving.
+DEFAULT_EPOCHS = 6
 DEFAULT_DATA = RISK_DIR / "train.jsonl"
 DEFAULT_VALIDATION = RISK_DIR / "validation.jsonl"
 DEFAULT_HELDOUT = RISK_DIR / "heldout.jsonl"

@@ -47,14 +47,18 @@ def figures(truth: list[str], predicted: list[str]) -> dict:
 def evaluate(examples: list[dict], classifier: RiskClassifier | None, lexicon: Lexicon | None = None) -> dict:
     """Figures for `lexicon`, `model` (its verdicts at its thresholds) and `combined` (as the screener decides)."""
     lexicon = lexicon or load_lexicon()
-    truth = [e["level"] for e in examples]
     floors = [lexicon.floor(e["text"]).level for e in examples]
-    report = {"lexicon": figures(truth, floors)}
-    if classifier is not None:
-        verdicts = [level for level, _ in classifier.predict([e["text"] for e in examples])]
-        report["model"] = figures(truth, verdicts)
-        report["combined"] = figures(truth, [highest(m, f) for m, f in zip(verdicts, floors)])
-    return report
+    verdicts = [level for level, _ in classifier.predict([e["text"] for e in examples])] if classifier else None
+    return report([e["level"] for e in examples], floors, verdicts)
+
+
+def report(truth: list[str], floors: list[str], verdicts: list[str] | None) -> dict:
+    """`evaluate`'s figures from the keyword floor's levels and the model's verdicts (None: no model)."""
+    result = {"lexicon": figures(truth, floors)}
+    if verdicts is not None:
+        result["model"] = figures(truth, verdicts)
+        result["combined"] = figures(truth, [highest(m, f) for m, f in zip(verdicts, floors)])
+    return result
 
 
 def meets_targets(result: dict) -> dict[str, bool]:

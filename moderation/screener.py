@@ -5,6 +5,11 @@ runs two inferences fighting for the same two cores. Requests that arrive while 
 (or in the same turn of the loop) are batched into one inference. If the model is missing or fails,
 the floor still screens every message: nothing is dropped, and `model_error` says why in a short
 line that the service can show to supervisors.
+
+A model trained while the service runs is picked up without a restart: before each inference the
+screener looks at the model directory's card, and when `tsunagi risk train` has put a new directory
+in place it loads that one (keeping the old one if the new one does not load). `readers` says which
+readers screen, so that supervisors know when only the quick model does.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from moderation.screening import Screening, rank
 log = logging.getLogger(__name__)
 
 ModelResult = list[tuple[str, float]] | None
+MODEL_CARD = "MODEL_CARD.md"
+_NOT_LOOKED = object()
 
 
 class Screener:
@@ -32,7 +39,7 @@ class Screener:
         self.lexicon = lexicon or load_lexicon()
         self.model_error: str | None = None
         self._classifier: RiskClassifier | None = None
-        self._loaded = False
+        self._loaded_card: tuple[int, int] | None | object = _NOT_LOOKED
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="risk-model")
         self._pending: list[tuple[list[str], asyncio.Future[ModelResult]]] = []
         self._draining: asyncio.Task[None] | None = None
@@ -75,12 +82,19 @@ class Screener:
                     future.set_result(None if results is None else results[start : start + len(batch)])
                 start += len(batch)
 
+    @property
+    def readers(self) -> list[str]:
+        """The model's readers screening now ("transformer", "n-gram"); empty while only keywords screen."""
+        return self._classifier.readers if self._classifier is not None else []
+
     def _infer(self, texts: list[str]) -> ModelResult:
-        """On the worker thread: load the model once, then classify."""
-        if not self._loaded:
-            self._loaded = True
+        """On the worker thread: load the model if it is new, then classify."""
+        card = _card(self.model_dir)
+        if card != self._loaded_card:
+            self._loaded_card = card
             try:
                 self._classifier = RiskClassifier(self.model_dir)
+                log.info("risk model loaded from %s (%s)", self.model_dir, " and ".join(self._classifier.readers))
             except Exception as exc:
                 self._fail(f"model {self.model_dir} unavailable", exc)
         if self._classifier is None:
@@ -92,6 +106,15 @@ class Screener:
     def _fail(self, what: str, exc: BaseException) -> None:
         self.model_error = f"{what}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
         log.error("risk screening continues on keywords only; %s", self.model_error)
+
+
+def _card(model_dir: str) -> tuple[int, int] | None:
+    """Which model directory is in place: its card's inode and modification time (written last, moved in whole)."""
+    try:
+        found = (Path(model_dir) / MODEL_CARD).stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_mtime_ns
 
 
 def _combine(floor: Screening, level: str, score: float) -> Screening:

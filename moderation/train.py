@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,13 +50,14 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from moderation.classifier import HUB_PREFIX, MAX_LENGTH, RiskClassifier, set_threads
+from moderation.classifier import HUB_PREFIX, MAX_LENGTH, level_columns, set_threads, transformer_probabilities
 from moderation.dataset import read_jsonl
-from moderation.decision import Decision, choose
-from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_HELDOUT, DEFAULT_VALIDATION
+from moderation.decision import Decision, choose, choose_scored
+from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_EPOCHS, DEFAULT_HELDOUT, DEFAULT_VALIDATION
 from moderation.lexicon import load_lexicon
+from moderation.evaluate import report
 from moderation.ngram import NgramModel
-from moderation.screening import LEVELS
+from moderation.screening import LEVELS, decide
 
 IMITATOR_PACKAGE = "sudachi-c-imitator-transformers==0.2.1"
 IMITATOR_MODULE = "sudachi_c_imitator_transformers"
@@ -63,6 +66,8 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # The keyword floor gives recall on the phrasings reviewers know; the model adds paraphrases and must
 # not flood counselors with flags, so a calm message weighs more when it is mistaken.
 CLASS_WEIGHTS = [2.0, 1.0, 1.0, 1.0]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,36 @@ class Size:
 
 
 TINY = Size(hidden=32, layers=1, heads=2, intermediate=64)
+# Training stops once this many epochs in a row do not improve the blend on validation.
+PATIENCE = 1
+# Training batches are drawn from windows of this many batches sorted by length: each batch pads little,
+# and the order still changes every epoch.
+SORT_WINDOW = 50
+
+
+@dataclass
+class _Split:
+    """An evaluation split with what does not change while the transformer trains: the truth, the
+    keyword floor's levels and the n-gram model's probabilities."""
+
+    texts: list[str]
+    truth: list[str]
+    floors: list[str]
+    ngram: list[list[float]]
+
+    @classmethod
+    def read(cls, path: Path | str, ngram: NgramModel) -> _Split:
+        examples = read_jsonl(path)
+        texts = [e["text"] for e in examples]
+        lexicon = load_lexicon()
+        return cls(texts, [e["level"] for e in examples], [lexicon.floor(t).level for t in texts], ngram.probabilities(texts))
 
 
 def train(
     base: str = DEFAULT_BASE,
     data: Path | str = DEFAULT_DATA,
     out: Path | str = "models/risk",
-    epochs: int = 12,
+    epochs: int = DEFAULT_EPOCHS,
     batch_size: int = 32,
     learning_rate: float | None = None,
     validation: Path | str | None = DEFAULT_VALIDATION,
@@ -92,37 +120,105 @@ def train(
     seed: int = 7,
     class_weights: tuple[float, ...] | None = None,
     progress: bool = True,
+    quick: bool = False,
 ) -> dict:
-    """Fine-tune `base` and fit the n-gram model on `data`, choose the decision on `validation`, write the
-    model directory `out` with MODEL_CARD.md, and return the card's figures."""
+    """Fit the n-gram model and fine-tune `base` on `data` (the n-gram model alone if `quick`), choose
+    the decision on `validation`, write the model directory `out` with MODEL_CARD.md, and return the
+    card's figures.
+
+    The directory is written beside `out` and moved into place when complete, so a screener watching
+    `out` picks up the new model whole (`screener.py`).
+    """
     set_threads()
     random.seed(seed)
     torch.manual_seed(seed)
+    started = time.monotonic()
     examples = read_jsonl(data)
     texts = [e["text"] for e in examples]
-    labels = [LEVELS.index(e["level"]) for e in examples]
-    model, tokenizer, default_lr = _start(base, texts, size)
-    lr = learning_rate or default_lr
+    ngram = NgramModel.fit(texts, [e["level"] for e in examples])
+    seconds = {"n-gram": time.monotonic() - started}
+    log.info("n-gram model fitted in %.0f s", seconds["n-gram"])
+    val = _Split.read(validation, ngram) if validation and Path(validation).is_file() else None
+    held = _Split.read(heldout, ngram) if heldout and Path(heldout).is_file() else None
+    card: dict = {"base": "none (quick model: n-gram and keywords)" if quick else base, "data": str(data), "train_examples": len(texts),
+                  "date": date.today().isoformat()}
+    if val is not None:
+        # What each epoch's blend is measured against: does the transformer add anything?
+        card["ngram_alone_urgent"] = round(choose_scored(val.ngram, None, val.floors, val.truth)[1][2], 3)
+        log.info("on validation the n-gram model alone gives urgent score %.3f", card["ngram_alone_urgent"])
+    model = tokenizer = None
+    if not quick:
+        model, tokenizer, default_lr = _start(base, texts, size)
+        lr = learning_rate or default_lr
+        moment = time.monotonic()
+        card["epochs"] = _fine_tune(model, tokenizer, texts, [LEVELS.index(e["level"]) for e in examples], val, epochs, batch_size, lr,
+                                    class_weights or CLASS_WEIGHTS, progress)
+        seconds["transformer"] = time.monotonic() - moment
+        card.update(learning_rate=lr, parameters=sum(p.numel() for p in model.parameters()))
+    out = Path(out)
+    staging = out.with_name(out.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    if model is not None:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+    ngram.save(staging)
+    moment = time.monotonic()
+    def read(split: _Split) -> list[list[float]] | None:
+        return transformer_probabilities(model, tokenizer, split.texts, level_columns(model)) if model is not None else None
+
+    # Without validation: what `RiskClassifier` does with a directory that has no decision.json.
+    decision, alone = (Decision() if model is not None else Decision(0.0)), {}
+    if val is not None:
+        card["validation"] = str(validation)
+        if model is None:
+            decision = Decision(0.0, choose(val.ngram, None, val.floors, val.truth).thresholds)
+        else:
+            decision, alone = _decide(read(val), val)
+        decision.save(staging)
+        card["decision"] = decision
+    if held is not None:
+        card["heldout"] = str(heldout)
+        card["heldout_examples"] = len(held.texts)
+        transformer = read(held)
+        card["report"] = _report(held, transformer, decision)
+        # Each reader alone, at the thresholds validation chose for it, to show what the blend adds.
+        card["readers"] = {name: _report(held, transformer, d)["combined"] for name, d in alone.items()}
+        if alone:
+            card["readers"]["blend"] = card["report"]["combined"]
+    seconds["decision and figures"] = time.monotonic() - moment
+    card["seconds"] = {name: round(value, 1) for name, value in seconds.items()} | {"total": round(time.monotonic() - started, 1)}
+    (staging / "MODEL_CARD.md").write_text(model_card(card), encoding="utf-8")
+    _publish(staging, out)
+    return card
+
+
+def _fine_tune(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, texts: list[str], labels: list[int], val: _Split | None,
+    epochs: int, batch_size: int, lr: float, class_weights: tuple[float, ...] | list[float], progress: bool,
+) -> list[dict]:
+    """Fine-tune `model` in place for at most `epochs`, keeping the weights of the epoch whose blend with
+    the n-gram model did best on validation; returns each epoch's validation figures."""
+    # Tokenized once: each batch only pads its own ids.
+    ids = tokenizer(texts, truncation=True, max_length=MAX_LENGTH, return_token_type_ids=False, return_attention_mask=False)["input_ids"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * -(-len(texts) // batch_size)
     warmup = max(1, steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(0.0, (steps - step) / max(1, steps - warmup)))
     )
-    loss_function = torch.nn.CrossEntropyLoss(weight=torch.tensor(class_weights or CLASS_WEIGHTS, dtype=torch.float), label_smoothing=0.1)
-    started = time.monotonic()
-    model.train()
-    order = list(range(len(texts)))
+    loss_function = torch.nn.CrossEntropyLoss(weight=torch.tensor(class_weights, dtype=torch.float), label_smoothing=0.1)
+    columns = level_columns(model)
+    history: list[dict] = []
+    best: tuple | None = None
+    best_epoch, best_state = 0, {}
+    began = time.monotonic()
     # On a terminal only (disable=None): a log file or CI would get a line per redraw.
-    with tqdm(total=steps, desc=f"training ({base})", unit="step", disable=None if progress else True) as bar:
-        for _ in range(epochs):
-            random.shuffle(order)
-            for start in range(0, len(order), batch_size):
-                chosen = order[start : start + batch_size]
-                batch = tokenizer(
-                    [texts[i] for i in chosen], padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt",
-                    return_token_type_ids=False,
-                )
+    with tqdm(total=steps, desc="training the transformer", unit="step", disable=None if progress else True) as bar:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            for chosen in epoch_batches([len(row) for row in ids], batch_size):
+                batch = tokenizer.pad({"input_ids": [ids[i] for i in chosen]}, return_tensors="pt")
                 loss = loss_function(model(**batch).logits, torch.tensor([labels[i] for i in chosen]))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -131,53 +227,64 @@ def train(
                 optimizer.zero_grad()
                 bar.update()
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+            model.eval()
+            if val is None:
+                continue
+            decision, score = choose_scored(transformer_probabilities(model, tokenizer, val.texts, columns), val.ngram, val.floors, val.truth)
+            history.append({"epoch": epoch, "transformer_weight": decision.transformer_weight, "urgent": round(score[2], 3),
+                            "calm_flagged": round(-score[1], 3) if not score[0] else None})
+            log.info("epoch %d (%.0f s since training began): on validation the blend gives the transformer weight %.1f, urgent score %.3f",
+                     epoch, time.monotonic() - began, decision.transformer_weight, score[2])
+            if best is None or score > best:
+                best, best_epoch, best_state = score, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()}
+            elif epoch - best_epoch >= PATIENCE:
+                break
+    for row in history:
+        row["kept"] = row["epoch"] == best_epoch
+    if best_state:
+        model.load_state_dict(best_state)
     model.eval()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    NgramModel.fit(texts, [e["level"] for e in examples]).save(out)
-    seconds = time.monotonic() - started
-    card = {"base": base, "data": str(data), "train_examples": len(texts), "epochs": epochs, "learning_rate": lr,
-            "seconds": round(seconds, 1), "parameters": sum(p.numel() for p in model.parameters()), "date": date.today().isoformat()}
-    classifier = RiskClassifier(out)
-    alone: dict[str, Decision] = {}
-    if validation and Path(validation).is_file():
-        card["validation"] = str(validation)
-        classifier.decision, alone = _decide(classifier, read_jsonl(validation))
-        classifier.decision.save(out)
-        card["decision"] = classifier.decision
-    if heldout and Path(heldout).is_file():
-        from moderation.evaluate import evaluate
-
-        held = read_jsonl(heldout)
-        card["heldout"] = str(heldout)
-        card["heldout_examples"] = len(held)
-        card["report"] = evaluate(held, classifier)
-        # Each reader alone, at the thresholds validation chose for it, to show what the blend adds.
-        card["readers"] = {}
-        if alone:
-            blend = card["report"]["combined"]
-            for name, decision in alone.items():
-                classifier.decision = decision
-                card["readers"][name] = evaluate(held, classifier)["combined"]
-            card["readers"]["blend"] = blend
-    (out / "MODEL_CARD.md").write_text(model_card(card), encoding="utf-8")
-    return card
+    return history
 
 
-def _decide(classifier: RiskClassifier, examples: list[dict]) -> tuple[Decision, dict[str, Decision]]:
-    """How `classifier`'s transformer and n-gram model are best blended and thresholded on these examples,
-    with the best decision for each of them alone."""
-    texts = [e["text"] for e in examples]
-    lexicon = load_lexicon()
-    transformer, ngram = classifier.transformer_probabilities(texts), classifier.ngram.probabilities(texts)
-    floors, truth = [lexicon.floor(text).level for text in texts], [e["level"] for e in examples]
+def epoch_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """One epoch's batches: shuffled, sorted by length within windows of `SORT_WINDOW` batches, in random order."""
+    order = list(range(len(lengths)))
+    random.shuffle(order)
+    window = batch_size * SORT_WINDOW
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    random.shuffle(batches)
+    return batches
+
+
+def _decide(transformer: list[list[float]], val: _Split) -> tuple[Decision, dict[str, Decision]]:
+    """How the transformer and the n-gram model are best blended and thresholded on validation, with the
+    best decision for each of them alone."""
     alone = {
-        "transformer": choose(transformer, None, floors, truth),
-        "n-gram": Decision(0.0, choose(ngram, None, floors, truth).thresholds),
+        "transformer": choose(transformer, None, val.floors, val.truth),
+        "n-gram": Decision(0.0, choose(val.ngram, None, val.floors, val.truth).thresholds),
     }
-    return choose(transformer, ngram, floors, truth), alone
+    return choose(transformer, val.ngram, val.floors, val.truth), alone
+
+
+def _report(split: _Split, transformer: list[list[float]] | None, decision: Decision) -> dict:
+    """The evaluation report of `decision` on a split whose readers' probabilities are known."""
+    probabilities = split.ngram if transformer is None else decision.blend(transformer, split.ngram)
+    return report(split.truth, split.floors, [decide(p, decision.thresholds)[0] for p in probabilities])
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move the finished directory to `out`, replacing what was there, in two renames: a screener that
+    reloads in between finds no model for an instant and keeps the one it has."""
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def model_card(card: dict) -> str:
@@ -190,17 +297,23 @@ def model_card(card: dict) -> str:
         "alone must never decide that a message is safe.",
         "",
         f"- date: {card['date']}",
-        f"- base: {card['base']}",
-        f"- parameters: {card['parameters']:,}",
-        f"- training data: {card['data']} ({card['train_examples']} examples), {card['epochs']} epochs, learning rate {card['learning_rate']}",
-        f"- training time: {card['seconds']} s on CPU",
-        "- beside it: an n-gram model (logistic regression over character n-grams, UniDic lemmas and chiVe word vectors, ngram.joblib)",
+        f"- transformer base: {card['base']}",
+        f"- training data: {card['data']} ({card['train_examples']} examples)",
+        "- n-gram model: logistic regression over character n-grams, UniDic lemmas and chiVe word vectors (ngram.joblib)",
+        f"- training time on CPU, in seconds: {', '.join(f'{name} {value}' for name, value in card['seconds'].items())}",
     ]
+    if "parameters" in card:
+        lines.append(f"- transformer: {card['parameters']:,} parameters, learning rate {card['learning_rate']}; the urgent score "
+                     f"(urgent found at high+, plus imminent as imminent) on validation is {card.get('ngram_alone_urgent')} for the n-gram model alone")
+        for row in card["epochs"]:
+            calm = f", calm flagged {row['calm_flagged']} (over budget)" if row["calm_flagged"] is not None else ""
+            lines.append(f"  - epoch {row['epoch']}: on validation the blend gives it weight {row['transformer_weight']}, urgent score "
+                         f"{row['urgent']}{calm}{' (kept)' if row['kept'] else ''}")
     if "decision" in card:
         decision = card["decision"]
         lines.append(f"- decision, chosen on {card['validation']}: transformer weight {decision.transformer_weight} "
                      f"(n-gram model {1 - decision.transformer_weight:.1f}), thresholds {decision.thresholds} (decision.json)")
-    if card["base"] != "scratch":
+    if "parameters" in card and card["base"] != "scratch":
         lines.append("- licence: the base's terms apply; the sudachi-c-imitator ALBERT is CC-BY-SA 3.0, so this model is shared alike")
     if "report" in card:
         from moderation.evaluate import format_figures, format_report

@@ -68,6 +68,7 @@ async def _health(request: web.Request) -> dict:
         "failed": failed,
         "sending_paused": request.app[OUTBOX_SENDER].paused,
         "unhandled": unhandled,
+        "model_readers": request.app[SCREENER].readers,
     }
 
 

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.consultation.queue import QUEUE_TOPIC, consultation_topic, place_in_line, raise_level, waiting_messages
 from bot.consultation.taps import HelpedTap, QueueTap
 from bot.conversation.router import Router, Turn
+from bot.guidance.content import Category
 from bot.line.messages import texts
 from bot.storage.after_commit import announce
 from bot.storage.models import (
@@ -39,29 +40,30 @@ async def open_consultation(session: AsyncSession, user_id: str) -> Consultation
 
 
 async def request_consultation(
-    session: AsyncSession, user_id: str, category: str, at: datetime, in_hours: bool
+    session: AsyncSession, user_id: str, category: Category, at: datetime, in_hours: bool
 ) -> Consultation:
     """Record a request in a category, with everything the person wrote before choosing it.
 
     What they wrote carries its screened level: most people write first and choose after, and the
-    queue must see the risk in those first words. Out of hours the request is still recorded (the response-rate report counts it as arrived out
+    queue must see the risk in those first words. The category's `risk_floor` is the least it starts
+    at. Out of hours the request is still recorded (the response-rate report counts it as arrived out
     of hours) but not opened, since nobody will take it.
     """
     if not in_hours:
         # What they wrote stays unattached, so it goes with their next request in hours.
         consultation = Consultation(
-            user_id=user_id, category=category, arrived_in_hours=False, status=ConsultationStatus.UNSERVED, created_at=at
+            user_id=user_id, category=category.id, arrived_in_hours=False, status=ConsultationStatus.UNSERVED, created_at=at
         )
         session.add(consultation)
         return consultation
     consultation = await open_consultation(session, user_id)
     if consultation is None:
-        consultation = Consultation(user_id=user_id, category=category, arrived_in_hours=True, created_at=at, queued_at=at)
+        consultation = Consultation(user_id=user_id, category=category.id, arrived_in_hours=True, created_at=at, queued_at=at)
         session.add(consultation)
         await session.flush()
     elif consultation.status == ConsultationStatus.REQUESTED:
         # Choosing again while waiting means they picked the wrong category: move, don't duplicate.
-        consultation.category = category
+        consultation.category = category.id
         session.add(consultation)
     await session.exec(
         update(UserMessage)
@@ -69,29 +71,40 @@ async def request_consultation(
         .values(consultation_id=consultation.id)
     )
     await _carry_earlier_flags(session, user_id, consultation)
+    raise_level(session, consultation, RiskLevel(category.risk_floor))
     announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
     return consultation
 
 
 async def _carry_earlier_flags(session: AsyncSession, user_id: str, consultation: Consultation) -> None:
-    """Link the person's unattached flags to the consultation and raise it to their highest level.
-
-    A moderator's review counts: a relabelled flag carries its new level, a dismissed one `low`.
-    """
-    flags = list(await session.exec(select(RiskFlag).where(RiskFlag.user_id == user_id, col(RiskFlag.consultation_id).is_(None))))
+    """Link the person's unattached flags to the consultation and raise it to their highest level."""
+    flags = await _unattached_flags(session, user_id)
     for flag in flags:
         flag.consultation_id = consultation.id
         session.add(flag)
-    levels = [RiskLevel(f.reviewed_level or f.level) for f in flags]
-    if levels:
-        raise_level(session, consultation, max(levels, key=lambda level: level.rank))
+    raise_level(session, consultation, _highest(flags))
+
+
+async def earlier_level(session: AsyncSession, user_id: str) -> RiskLevel:
+    """The highest level of what the person wrote that belongs to no consultation yet (`low` if nothing)."""
+    return _highest(await _unattached_flags(session, user_id))
+
+
+async def _unattached_flags(session: AsyncSession, user_id: str) -> list[RiskFlag]:
+    return list(await session.exec(select(RiskFlag).where(RiskFlag.user_id == user_id, col(RiskFlag.consultation_id).is_(None))))
+
+
+def _highest(flags: list[RiskFlag]) -> RiskLevel:
+    """A moderator's review counts: a relabelled flag carries its new level, a dismissed one `low`."""
+    return max((RiskLevel(f.reviewed_level or f.level) for f in flags), key=lambda level: level.rank, default=RiskLevel.LOW)
 
 
 async def crisis_consultation(turn: Turn) -> Consultation:
     """The person's open consultation, or a new one in the crisis category (open 24 hours) when they have none."""
     consultation = await open_consultation(turn.session, turn.source_id)
     if consultation is None:
-        crisis = turn.all_content.menu.crisis_category
+        menu = turn.all_content.menu
+        crisis = menu.category(menu.crisis_category or "")
         consultation = await request_consultation(turn.session, turn.source_id, crisis, turn.record.occurred_at, True)
     return consultation
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.consultation.queue import place_in_line, waiting_buttons, waiting_messages
-from bot.consultation.requests import request_consultation
+from bot.consultation.requests import earlier_level, request_consultation
 from bot.conversation.people import get_or_create_user
 from bot.conversation.postbacks import MenuTap, Postback
 from bot.conversation.router import Router, Turn
@@ -12,6 +12,7 @@ from bot.line.messages import Message, postback_item, texts
 from bot.line.outbox import enqueue_loading
 from bot.privacy.mine import privacy_notice_once, show_records
 from bot.rooms.participants import leave_any_room, show_rooms
+from bot.storage.models import RiskLevel
 
 router = Router()
 
@@ -34,10 +35,12 @@ class LanguageTap(Postback, action="lang"):
     id: str
 
 
-def menu_messages(turn: Turn, text: str) -> list[Message]:
-    """`text` with every menu entry, and every other language, as a quick-reply button."""
+def menu_messages(turn: Turn, text: str, first: str | None = None) -> list[Message]:
+    """`text` with every menu entry, and every other language, as a quick-reply button; the category
+    with id `first`, if given, leads."""
     menu = turn.content.menu
-    items = [postback_item(c.label, CategoryTap(id=c.id).pack()) for c in menu.categories]
+    categories = sorted(menu.categories, key=lambda c: c.id != first)
+    items = [postback_item(c.label, CategoryTap(id=c.id).pack()) for c in categories]
     items += [postback_item(link.label, LinkTap(id=link.id).pack()) for link in menu.links]
     items += [
         postback_item(other.menu.language_name, LanguageTap(id=other.language).pack())
@@ -65,7 +68,7 @@ async def choose_category(turn: Turn, tap: CategoryTap) -> None:
     in_hours = category.hours.is_open(at, turn.zone)
     if in_hours:
         await leave_any_room(turn)  # one conversation at a time: the counselor's
-    consultation = await request_consultation(turn.session, turn.source_id, category.id, at, in_hours)
+    consultation = await request_consultation(turn.session, turn.source_id, category, at, in_hours)
     # Someone never greeted (an old button, or greeted before the notice existed) reads it here, once.
     notice = privacy_notice_once(turn, await get_or_create_user(turn.session, turn.source_id))
     notice = f"\n\n{notice}" if notice else ""
@@ -77,7 +80,13 @@ async def choose_category(turn: Turn, tap: CategoryTap) -> None:
         enqueue_loading(turn.session, turn.source_id)
         return
     closed = content.messages.out_of_hours.format(category=category.label, hours=category.hours.describe(content.language))
-    turn.reply(menu_messages(turn, f"{closed}\n\n{await open_lines(turn, at, category.worries)}{notice}"))
+    # Someone whose words were screened high or above should not leave with only a closed door.
+    crisis = content.menu.category(turn.all_content.menu.crisis_category or "")
+    offer = crisis if crisis and (await earlier_level(turn.session, turn.source_id)).rank >= RiskLevel.HIGH.rank else None
+    if offer:
+        closed += "\n\n" + content.messages.crisis_offer.format(category=offer.label)
+    lines = await open_lines(turn, at, category.worries)
+    turn.reply(menu_messages(turn, f"{closed}\n\n{lines}{notice}", first=offer.id if offer else None))
 
 
 @router.tap(LinkTap)

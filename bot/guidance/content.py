@@ -65,6 +65,15 @@ class Category(_Strict):
     accepted: str = Field(min_length=1)
     # The finder's worries this category serves: its out-of-hours answer offers their lines open now.
     worries: list[str] = Field(min_length=1)
+    # The lowest risk level a consultation in it starts at: choosing some categories is itself a signal.
+    risk_floor: str = "low"
+
+    @field_validator("risk_floor")
+    @classmethod
+    def _known_level(cls, level: str) -> str:
+        if level not in LEVELS:
+            raise ValueError(f"risk_floor must be one of {', '.join(LEVELS)}")
+        return level
 
 
 class MenuLink(_Strict):
@@ -115,6 +124,7 @@ class Messages(_Strict):
     group_not_supported: str
     after_choice: str
     out_of_hours: str
+    crisis_offer: str
     emergency: str
     language_chosen: str
     queue_position: str
@@ -765,6 +775,10 @@ def _check_references(base: _Files, content: Content, translations: dict[str, _F
     crisis = content.menu.category(content.menu.crisis_category or "")
     if crisis is None or not crisis.hours.always:
         base.report("menu", ("crisis_category",), "crisis_category must name a category of this menu that is open 24 hours")
+    for language, translation in content.translations.items():
+        # A person at risk who chose a closed category is offered the crisis category in their language.
+        if crisis is not None and translation.menu.category(crisis.id) is None:
+            translations[language].report("menu", ("categories",), f"the crisis category {crisis.id!r} must be offered in every language")
     for i, category in enumerate(content.menu.categories):
         for j, worry in enumerate(category.worries):
             if worry not in worries:

@@ -168,7 +168,7 @@ async def _one_person(session, content, rng, staff, category, arrival, summary) 
     session.add(LineUser(user_id=user_id, following=False, created_at=arrival, updated_at=arrival))
     in_hours = category.hours.is_open(arrival, arrival.tzinfo)
     with clock_at(arrival):
-        consultation = await request_consultation(session, user_id, category.id, arrival, in_hours)
+        consultation = await request_consultation(session, user_id, category, arrival, in_hours)
         await session.flush()
     summary.consultations += 1
     if not in_hours:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from conftest import TSUNAGI, Service, add_account, run_service, settle
 from sqlmodel import select
@@ -71,6 +73,23 @@ async def test_what_was_written_before_choosing_carries_its_level_into_the_queue
     assert consultation.user_id == user and consultation.category == "suicidal"
     assert consultation.risk_level == RiskLevel.HIGH, "the level of the first words reaches the queue"
     assert flag.consultation_id == consultation.id, "the earlier flag belongs to the consultation it raised"
+
+
+async def test_a_category_with_a_risk_floor_starts_there_and_others_start_low(database_url: str, content) -> None:
+    assert content.menu.category("suicidal").risk_floor == "medium"
+    async with run_service(database_url, content) as service:
+        chose_suicidal, chose_other = service.line.add_user().user_id, service.line.add_user().user_id
+        # A Tuesday afternoon, when every category is open.
+        in_hours = datetime(2026, 11, 24, 14, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+        for user, category in ((chose_suicidal, "suicidal"), (chose_other, "other")):
+            await service.line.follow(user)
+            event = service.line.event("postback", user, postback={"data": f"a=category&id={category}"})
+            event["timestamp"] = int(in_hours.timestamp() * 1000)
+            await service.line.send_events([event])
+        await settle(service)
+        async with service.app[SESSIONS]() as session:
+            levels = {c.user_id: c.risk_level for c in await waiting(session)}
+    assert levels == {chose_suicidal: RiskLevel.MEDIUM, chose_other: RiskLevel.LOW}
 
 
 async def test_hyperbole_is_not_flagged_and_a_level_never_drops(service: Service) -> None:

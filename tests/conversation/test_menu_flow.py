@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from conftest import Service, settle
+import pytest
+from conftest import Service, run_service, settle
 from sqlmodel import select
 
 from bot.appkeys import SESSIONS
@@ -127,6 +128,35 @@ async def test_out_of_hours_request_is_recorded_and_offers_24_hour_lines(service
     async with service.app[SESSIONS]() as session:
         [consultation] = list(await session.exec(select(Consultation)))
     assert consultation.status == ConsultationStatus.UNSERVED and not consultation.arrived_in_hours
+
+
+@pytest.mark.parametrize(
+    ("language", "words", "crisis_label"),
+    [("ja", "死にたい。毎日死ぬことばかり考えてる", "死にたいほどつらい気持ち"), ("en", "I want to die. I think about killing myself every day", "Thoughts of suicide")],
+)
+async def test_a_person_at_high_risk_who_chooses_a_closed_category_is_offered_the_24_hour_one(
+    database_url: str, content, language: str, words: str, crisis_label: str
+) -> None:
+    async with run_service(database_url, content) as service:
+        line = service.line
+        at_risk, calm = line.add_user().user_id, line.add_user().user_id
+        for user, text in ((at_risk, words), (calm, "最近ずっと眠れなくて")):
+            await line.follow(user)
+            await line.send_postback(user, f"a=lang&id={language}")
+            await line.send_text(user, text)
+        await settle(service)
+        sunday_night = datetime(2026, 11, 22, 3, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+        for user in (at_risk, calm):
+            event = line.event("postback", user, postback={"data": "a=category&id=foreign"})
+            event["timestamp"] = int(sunday_night.timestamp() * 1000)
+            await line.send_events([event])
+        await settle(service)
+        offered, not_offered = (line.messages_for(user)[-1]["message"] for user in (at_risk, calm))
+    words = content.in_language(language).messages
+    offer = words.crisis_offer.format(category=crisis_label)
+    assert offer in offered["text"] and quick_labels(offered)[0] == crisis_label, "the open 24-hour category comes first"
+    assert offered["text"].startswith(words.out_of_hours.split("{")[0]), "in the same answer as the closed notice"
+    assert offer not in not_offered["text"] and quick_labels(not_offered)[0] != crisis_label
 
 
 async def test_unsend_deletes_the_stored_text(service: Service) -> None:

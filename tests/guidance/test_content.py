@@ -116,6 +116,16 @@ def test_translations_give_words_only_for_ids_the_base_has(content_dir: Path) ->
     assert f"{menu}:{unknown_line}: id 'chat' is not in the base file" in problems
 
 
+def test_a_risk_floor_must_be_a_level_and_every_language_offers_the_crisis_category(content_dir: Path) -> None:
+    menu, english = content_dir / "menu.yaml", content_dir / "en" / "menu.yaml"
+    floor_line = _replace_once(menu, "    risk_floor: medium", "    risk_floor: severe")
+    assert f"{menu}:{floor_line}: categories.2.risk_floor: Value error, risk_floor must be one of low, medium, high, imminent" in _problems(content_dir)
+    _replace_once(menu, "    risk_floor: severe", "    risk_floor: high")
+    _replace_once(english, "  - id: suicidal\n", "  - id: other\n")
+    [problem] = _problems(content_dir)
+    assert problem.startswith(f"{english}:") and problem.endswith("the crisis category 'suicidal' must be offered in every language")
+
+
 def test_an_unknown_file_or_folder_is_not_ignored(content_dir: Path) -> None:
     (content_dir / "room.yaml").write_text("rooms: []\n", encoding="utf-8")
     (content_dir / "drafts").mkdir()
@@ -127,7 +137,7 @@ def test_an_unknown_file_or_folder_is_not_ignored(content_dir: Path) -> None:
 def test_the_english_content_is_complete(content) -> None:
     english = content.in_language("en")
     assert english.language == "en" and english.menu.language_name == "English"
-    assert [c.id for c in english.menu.categories] == ["foreign"]
+    assert [c.id for c in english.menu.categories] == ["foreign", content.menu.crisis_category]
     assert english.menu.category("foreign").hours == content.menu.category("foreign").hours, "hours come from the base"
     assert english.finder.worry("foreign_language").any_language, "what a worry does comes from the base"
     assert len(content.resources) >= 60

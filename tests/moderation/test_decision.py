@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from moderation.decision import LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, Decision, choose, levels_or_above, verdicts
+from moderation.decision import LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, Decision, choose, grid_scores, levels_or_above
 from moderation.screening import LEVELS, decide
 
 THRESHOLDS = {"medium": 0.6, "high": 0.7, "imminent": 0.5}
@@ -32,15 +32,31 @@ def test_a_blend_weighs_the_transformer_against_the_ngram_model() -> None:
 
 
 def test_the_thresholds_are_chosen_with_the_same_verdicts_the_screener_gives() -> None:
-    # `choose` tries its thresholds with a vectorised `decide`; they must agree, at the boundaries too:
-    # probabilities on the grid make "level or above" land exactly on a threshold.
+    # `choose` counts how every threshold set of the grid does instead of trying each; the counts must
+    # be what the screener's own verdicts (raised by the floor) give, at the boundaries too: probabilities
+    # on the grid make "level or above" land exactly on a threshold.
     rng = random.Random(11)
     rows = [[w / sum(weights) for w in weights] for weights in ([rng.random() for _ in LEVELS] for _ in range(300))]
     rows += [[1 - a - b - c, c, b, a] for a, b, c in product([0.0, 0.05, 0.25, 0.5], repeat=3) if a + b + c <= 1]
-    above = levels_or_above(np.array(rows))
-    for thresholds in ({"medium": m, "high": h, "imminent": i} for m, h, i in product(THRESHOLD_GRID[::4], repeat=3)):
-        expected = [LEVELS.index(decide(row, thresholds)[0]) for row in rows]
-        assert verdicts(above, thresholds).tolist() == expected
+    truth = [rng.choice(LEVELS) for _ in rows]
+    floors = [rng.choice(LEVELS) if rng.random() < 0.2 else "low" for _ in rows]
+    scores = grid_scores(levels_or_above(np.array(rows)), np.array([LEVELS.index(f) for f in floors]), np.array([LEVELS.index(t) for t in truth]))
+    for index, (m, h, i) in enumerate(product(THRESHOLD_GRID, repeat=3)):
+        if index % 97:
+            continue
+        said = [max(LEVELS.index(decide(row, {"medium": m, "high": h, "imminent": i})[0]), LEVELS.index(f)) for row, f in zip(rows, floors)]
+        true = [LEVELS.index(t) for t in truth]
+
+        def share(pairs: list[tuple[int, int]], flagged) -> float:
+            return sum(flagged(s) for s, _ in pairs) / len(pairs)
+
+        calm = share([(s, t) for s, t in zip(said, true) if t == 0], lambda s: s >= 1)
+        urgent = share([(s, t) for s, t in zip(said, true) if t >= 2], lambda s: s >= 2) + share([(s, t) for s, t in zip(said, true) if t == 3], lambda s: s == 3)
+        medium = share([(s, t) for s, t in zip(said, true) if t == 1], lambda s: s >= 1)
+        right = sum(s == t for s, t in zip(said, true)) / len(true)
+        within = calm <= LOW_FLAGGED_BUDGET
+        expected = (float(within), 0.0 if within else -calm, urgent, medium, right)
+        assert tuple(float(part[index]) for part in scores) == pytest.approx(expected)
 
 
 def _validation(rng: random.Random, count: int = 400) -> tuple[list[str], list[list[float]], list[list[float]]]:

@@ -43,7 +43,7 @@ class SlowModel:
 def _with(model: SlowModel) -> Screener:
     screener = Screener("unused")
     screener._classifier = model
-    screener._loaded = True
+    screener._loaded_card = None  # "unused" has no card: nothing new to load
     return screener
 
 

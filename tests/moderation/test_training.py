@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ from moderation.classifier import RiskClassifier
 from moderation.cli import app
 from moderation.dataset import RISK_DIR, read_jsonl, write_jsonl
 from moderation.decision import Decision
+from moderation.screener import Screener
 from moderation.screening import LEVELS, decide
-from moderation.train import TINY, train
+from moderation.train import TINY, epoch_batches, train
 from typer.testing import CliRunner
 
 
@@ -71,3 +73,32 @@ def test_eval_prints_the_figures(tiny_model: Path) -> None:
     result = CliRunner().invoke(app, ["eval", str(RISK_DIR / "heldout.jsonl"), "--model", str(tiny_model)])
     assert result.exit_code == 0, result.output
     assert "imminent rated imminent" in result.stdout and "combined" in result.stdout
+
+
+async def test_the_screener_picks_up_a_model_trained_while_it_runs(tiny_model: Path, tmp_path: Path) -> None:
+    data, out = tiny_model.parent, tmp_path / "model"
+    splits = {"data": data / "train.jsonl", "validation": data / "validation.jsonl", "heldout": data / "heldout.jsonl"}
+    screener = Screener(out)
+    try:
+        [before] = await screener.screen(["今日は晴れてる"])
+        assert before.source == "lexicon (model unavailable)" and screener.readers == []
+        train(**splits, out=out, quick=True, progress=False)
+        [quick] = await screener.screen(["今日は晴れてる"])
+        assert screener.readers == ["n-gram"] and screener.model_error is None and quick.source != before.source
+        assert not (out / "config.json").exists(), "the quick model has no transformer, so `make model` still trains the full one"
+        train("scratch", **splits, out=out, epochs=1, size=TINY, progress=False)
+        await screener.screen(["今日は晴れてる"])
+        assert screener.readers == ["transformer", "n-gram"], "the full model replaced the quick one without a restart"
+        assert [p.name for p in tmp_path.iterdir()] == ["model"], "nothing half-written is left beside it"
+    finally:
+        screener.close()
+
+
+def test_an_epoch_uses_every_example_once_in_batches_of_like_length() -> None:
+    lengths = [random.Random(i).randint(5, 120) for i in range(5000)]
+    batches = epoch_batches(lengths, 32)
+    assert sorted(i for batch in batches for i in batch) == list(range(5000))
+    assert max(len(batch) for batch in batches) == 32
+    padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+    assert padded < 1.1 * sum(lengths), "a batch pads little"
+    assert epoch_batches(lengths, 32) != batches, "the order changes every epoch"
