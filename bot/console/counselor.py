@@ -208,11 +208,16 @@ async def _chat_context(request: web.Request, session: AsyncSession, consultatio
 @requires(*CHAT_ROLES)
 async def chat_page(request: web.Request) -> web.Response:
     """One consultation in full, beside the other chats this staff member holds (as tabs) and the people waiting."""
+    context = await _opened_chat(request)
+    return render(request, "chat.html", **context, **await _chats_context(request, context["consultation"]))
+
+
+async def _opened_chat(request: web.Request) -> dict:
+    """The chat the URL names, for a page or a pane; every opening is audited."""
     async with audited(request, "opened_consultation") as audit:
         consultation = await openable_consultation(request, audit.session)
         audit.consultation_id = consultation.id
-        context = await _chat_context(request, audit.session, consultation)
-    return render(request, "chat.html", **context, **await _chats_context(request, consultation))
+        return await _chat_context(request, audit.session, consultation)
 
 
 async def _chats_context(request: web.Request, shown: Consultation | None) -> dict:
@@ -237,11 +242,7 @@ async def chats_live(request: web.Request) -> web.Response:
 @requires(*CHAT_ROLES)
 async def chat_pane(request: web.Request) -> web.Response:
     """One chat's pane, fetched when its tab is first chosen (drafts in the other panes stay where they are)."""
-    async with audited(request, "opened_consultation") as audit:
-        consultation = await openable_consultation(request, audit.session)
-        audit.consultation_id = consultation.id
-        context = await _chat_context(request, audit.session, consultation)
-    return render(request, "_pane.html", **context)
+    return render(request, "_pane.html", **await _opened_chat(request))
 
 
 @routes.get("/console/c/{id}/live")
