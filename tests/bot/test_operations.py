@@ -45,8 +45,10 @@ async def test_metrics_show_every_series_an_operator_needs(service: Service) -> 
     assert samples[("tsunagi_webhook_seconds_count", ())] >= 3
     assert samples[("tsunagi_screening_seconds_count", ())] >= 1
     assert samples[("tsunagi_line_api_errors_total", (("status", "500"),))] == 1
-    assert samples[("tsunagi_queue_waiting", (("risk_level", "low"),))] == 1
-    assert samples[("tsunagi_queue_oldest_wait_seconds", (("risk_level", "low"),))] > 0
+    # 「死にたいほどつらい気持ち」 starts at its category's floor, medium.
+    assert samples[("tsunagi_queue_waiting", (("risk_level", "medium"),))] == 1
+    assert samples[("tsunagi_queue_waiting", (("risk_level", "low"),))] == 0
+    assert samples[("tsunagi_queue_oldest_wait_seconds", (("risk_level", "medium"),))] > 0
     assert samples[("tsunagi_queue_waiting", (("risk_level", "imminent"),))] == 0
     assert samples[("tsunagi_backlog", (("queue", "inbox"),))] == 0
     assert samples[("tsunagi_failed", (("queue", "outbox"),))] == 0

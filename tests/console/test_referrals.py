@@ -238,11 +238,11 @@ async def test_in_the_browser_a_phrase_fills_the_reply_box_and_a_yes_shows_live(
     assert await page.locator("form.compose.note textarea[name=text]").input_value() == ""
 
     # The referral part loads into the chat page; the person's yes shows there without a reload.
-    await page.select_option("#referral select[name=organisation_id]", value=str(organisation_id), timeout=10_000)
+    await page.select_option("section.referral select[name=organisation_id]", value=str(organisation_id), timeout=10_000)
     await page.get_by_role("button", name="本人に同意をたずねる").click()
-    await page.locator("#referral", has_text="本人の返事待ち").wait_for(timeout=10_000)
+    await page.locator("section.referral", has_text="本人の返事待ち").wait_for(timeout=10_000)
     await phone.locator("#quick button", has_text=content.messages.referral_yes_label).click(timeout=10_000)
-    await page.locator("#referral", has_text="同意あり").wait_for(timeout=10_000)
+    await page.locator("section.referral", has_text="同意あり").wait_for(timeout=10_000)
     assert (await only_referral(service)).status == ReferralStatus.CONSENTED
 
 
