@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class Weekday(StrEnum):
-    """Days as written in content files, in `date.weekday()` order."""
+    """Days as written in content files, in `date.weekday()` order, then Japan's national holidays."""
 
     MON = "mon"
     TUE = "tue"
@@ -21,10 +21,12 @@ class Weekday(StrEnum):
     FRI = "fri"
     SAT = "sat"
     SUN = "sun"
+    # A period naming holidays is the one a holiday keeps (「土日祝 9時〜17時」), whatever its weekday.
+    HOLIDAYS = "holidays"
 
     @property
     def index(self) -> int:
-        """Monday is 0, as `date.weekday()` counts."""
+        """Monday is 0, as `date.weekday()` counts; holidays come after Sunday."""
         return list(Weekday).index(self)
 
 
@@ -32,7 +34,8 @@ class Period(BaseModel):
     """Open from `open` to `close` on each of `days`; a close at or before the open runs past midnight.
 
     `weeks` limits the days to those weeks of the month (2 is the second: days 8 to 14), for a line
-    open on the second Saturday only.
+    open on the second Saturday only. `holidays` among the days makes this the period national
+    holidays follow (see `OpeningHours`).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -49,11 +52,24 @@ class Period(BaseModel):
             raise ValueError("weeks of a month are 1 to 5")
         return weeks
 
-    def spans(self, day: date, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
-        """The open spans of this period that start on `day`, as aware datetimes."""
-        if Weekday(list(Weekday)[day.weekday()]) not in self.days:
+    @model_validator(mode="after")
+    def _weeks_are_of_weekdays(self) -> Period:
+        if self.weeks and Weekday.HOLIDAYS in self.days:
+            raise ValueError("weeks of the month apply to weekdays: give holidays a period of their own")
+        return self
+
+    def spans(self, day: date, zone: ZoneInfo, holiday: bool = False) -> list[tuple[datetime, datetime]]:
+        """The open spans of this period that start on `day`, as aware datetimes.
+
+        With `holiday`, the day is taken as a national holiday whose hours some period names: only
+        such a period runs then, whatever its weekdays.
+        """
+        if holiday:
+            if Weekday.HOLIDAYS not in self.days:
+                return []
+        elif Weekday(list(Weekday)[day.weekday()]) not in self.days:
             return []
-        if self.weeks and (day.day - 1) // 7 + 1 not in self.weeks:
+        elif self.weeks and (day.day - 1) // 7 + 1 not in self.weeks:
             return []
         start = datetime.combine(day, self.open, zone)
         end_day = day if self.close > self.open else day + timedelta(days=1)
@@ -71,6 +87,10 @@ class OpeningHours(BaseModel):
     public offices are; or `varies`, the sentence the source page gives when the hours depend on
     where the caller is or on a calendar (「受付時間は地域によって異なります」). Hours that vary are
     never known to be open, so such a line is never said to be open now.
+
+    A national holiday keeps its weekday's periods unless `closed` names holidays, or a period names
+    `holidays` among its days: then only such periods run on a holiday (「平日 9時〜21時、土日祝
+    9時〜17時」 keeps a Monday holiday to 9時〜17時). The new-year break closes every period.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -87,7 +107,13 @@ class OpeningHours(BaseModel):
             raise ValueError("give exactly one of always: true, periods, or varies (the page's sentence)")
         if self.closed and not self.periods:
             raise ValueError("closed applies only to periods")
+        if "holidays" in self.closed and self._holiday_periods:
+            raise ValueError("a period open on holidays contradicts closed: [holidays]; leave the closure out")
         return self
+
+    @property
+    def _holiday_periods(self) -> bool:
+        return any(Weekday.HOLIDAYS in period.days for period in self.periods)
 
     def is_open(self, at: datetime, zone: ZoneInfo) -> bool:
         """Whether it is known to be open at the aware moment `at`, judged on the clock of `zone`."""
@@ -100,8 +126,9 @@ class OpeningHours(BaseModel):
         for start_day in (local.date() - timedelta(days=1), local.date()):
             if self._closed_on(start_day):
                 continue
+            holiday = self._holiday_periods and jpholiday.is_holiday(start_day)
             for period in self.periods:
-                if any(start <= local < end for start, end in period.spans(start_day, zone)):
+                if any(start <= local < end for start, end in period.spans(start_day, zone, holiday)):
                     return True
         return False
 
@@ -126,7 +153,11 @@ class OpeningHours(BaseModel):
             named = words["day_groups"].get(tuple(d.index for d in period.days), named)
             if period.weeks:
                 named = words["weeks"].format(weeks=words["week_joiner"].join(words["ordinals"][w - 1] for w in period.weeks), days=named)
-            parts.append(f"{named} {period.open:%-H:%M}{words['until']}{period.close:%-H:%M}")
+            # Midnight to midnight is the whole day (a night line open all day at weekends).
+            if period.open == period.close == time(0):
+                parts.append(f"{named} {words['all_day']}")
+            else:
+                parts.append(f"{named} {period.open:%-H:%M}{words['until']}{period.close:%-H:%M}")
         text = words["join"].join(parts)
         if self.closed:
             closures = words["closure_joiner"].join(words["closures"][c] for c in self.closed)
@@ -138,10 +169,11 @@ class OpeningHours(BaseModel):
 DESCRIBE_WORDS = {
     "ja": {
         "always": "24時間",
-        "day_names": "月火水木金土日",
+        "day_names": "月火水木金土日祝",
         "separator": "",
-        "day_groups": {(0, 1, 2, 3, 4): "平日", (0, 1, 2, 3, 4, 5, 6): "毎日"},
+        "day_groups": {(0, 1, 2, 3, 4): "平日", (0, 1, 2, 3, 4, 5, 6): "毎日", (0, 1, 2, 3, 4, 5, 6, 7): "毎日"},
         "until": "〜",
+        "all_day": "終日",
         "join": "、",
         "closures": {"holidays": "祝日", "new_year": "年末年始"},
         "closure_joiner": "・",
@@ -152,10 +184,11 @@ DESCRIBE_WORDS = {
     },
     "en": {
         "always": "24 hours",
-        "day_names": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        "day_names": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "holidays"],
         "separator": ", ",
-        "day_groups": {(0, 1, 2, 3, 4): "Weekdays", (0, 1, 2, 3, 4, 5, 6): "Every day"},
+        "day_groups": {(0, 1, 2, 3, 4): "Weekdays", (0, 1, 2, 3, 4, 5, 6): "Every day", (0, 1, 2, 3, 4, 5, 6, 7): "Every day"},
         "until": "–",
+        "all_day": "all day",
         "join": "; ",
         "closures": {"holidays": "national holidays", "new_year": "the new-year break"},
         "closure_joiner": " and ",

@@ -99,3 +99,82 @@ def test_hours_that_vary_are_never_open_and_read_as_the_page_says() -> None:
 def test_hours_are_exactly_one_kind(hours: dict) -> None:
     with pytest.raises(ValueError):
         OpeningHours.model_validate(hours)
+
+
+# 「平日 9時〜21時、土日祝 9時〜17時」: a holiday keeps the weekend's hours, whatever its weekday.
+WEEKEND_AND_HOLIDAYS = OpeningHours.model_validate(
+    {
+        "periods": [
+            {"days": ["mon", "tue", "wed", "thu", "fri"], "open": "09:00", "close": "21:00"},
+            {"days": ["sat", "sun", "holidays"], "open": "09:00", "close": "17:00"},
+        ],
+        "closed": ["new_year"],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (tokyo(2026, 11, 24, 19, 0), True),  # an ordinary Tuesday evening
+        (tokyo(2026, 11, 23, 10, 0), True),  # 勤労感謝の日, a Monday holiday: the weekend's hours
+        (tokyo(2026, 11, 23, 19, 0), False),  # ... so not the weekday's evening
+        (tokyo(2026, 11, 28, 16, 59), True),  # Saturday
+        (tokyo(2026, 11, 29, 17, 0), False),  # Sunday at closing time
+        (tokyo(2027, 1, 11, 10, 0), True),  # 成人の日
+        (tokyo(2027, 1, 1, 10, 0), False),  # 元日 is a holiday inside the new-year break: closed
+        (tokyo(2026, 12, 29, 19, 0), False),  # the break closes weekdays too
+    ],
+)
+def test_a_holiday_follows_the_period_that_names_holidays(moment: datetime, expected: bool) -> None:
+    assert WEEKEND_AND_HOLIDAYS.is_open(moment, TOKYO) is expected
+
+
+def test_a_weekday_evening_span_does_not_run_on_a_holiday() -> None:
+    # 労働条件相談ほっとライン: Mon–Fri 17:00–22:00; Sat, Sun and holidays 9:00–21:00.
+    hotline = OpeningHours.model_validate(
+        {
+            "periods": [
+                {"days": ["mon", "tue", "wed", "thu", "fri"], "open": "17:00", "close": "22:00"},
+                {"days": ["sat", "sun", "holidays"], "open": "09:00", "close": "21:00"},
+            ]
+        }
+    )
+    assert hotline.is_open(tokyo(2026, 11, 23, 10, 0), TOKYO)  # Monday holiday morning
+    assert not hotline.is_open(tokyo(2026, 11, 23, 21, 30), TOKYO)  # the weekday's 22:00 does not apply
+    assert hotline.is_open(tokyo(2026, 11, 24, 21, 30), TOKYO)
+
+
+def test_holidays_read_as_a_day_of_their_own() -> None:
+    assert WEEKEND_AND_HOLIDAYS.describe() == "平日 9:00〜21:00、土日祝 9:00〜17:00（年末年始を除く）"
+    assert WEEKEND_AND_HOLIDAYS.describe("en") == "Weekdays 9:00–21:00; Sat, Sun, holidays 9:00–17:00 (except the new-year break)"
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        {"periods": [{"days": ["sat", "holidays"], "open": "09:00", "close": "17:00"}], "closed": ["holidays"]},
+        {"periods": [{"days": ["sat", "holidays"], "weeks": [2], "open": "09:00", "close": "17:00"}]},
+    ],
+)
+def test_holiday_periods_that_contradict_themselves_are_refused(hours: dict) -> None:
+    with pytest.raises(ValueError):
+        OpeningHours.model_validate(hours)
+
+
+def test_a_night_line_open_all_day_at_weekends_and_on_holidays() -> None:
+    # 大阪府 夜間休日虐待通告専用電話: weeknights 17:45–9:00; Saturdays, Sundays and holidays all day.
+    night = OpeningHours.model_validate(
+        {
+            "periods": [
+                {"days": ["mon", "tue", "wed", "thu", "fri"], "open": "17:45", "close": "09:00"},
+                {"days": ["sat", "sun", "holidays"], "open": "00:00", "close": "00:00"},
+            ]
+        }
+    )
+    assert night.is_open(tokyo(2026, 11, 28, 13, 0), TOKYO)  # Saturday afternoon
+    assert night.is_open(tokyo(2026, 11, 28, 8, 0), TOKYO)  # Friday's night span still running
+    assert night.is_open(tokyo(2026, 11, 23, 13, 0), TOKYO)  # Monday holiday afternoon
+    assert not night.is_open(tokyo(2026, 11, 24, 13, 0), TOKYO)  # Tuesday afternoon: the centres' own hours
+    assert night.describe() == "平日 17:45〜9:00、土日祝 終日"
+    assert night.describe("en") == "Weekdays 17:45–9:00; Sat, Sun, holidays all day"
