@@ -205,7 +205,7 @@ def test_children_and_adults_never_share_a_room_and_bands_must_exist(content_dir
 def test_a_web_page_has_no_hours_and_a_line_needs_them(content_dir: Path) -> None:
     resources = content_dir / "resources.yaml"
     _replace_once(resources, "    - {kind: web, value: 'https://www.pref.akita.lg.jp/pages/archive/9336'}\n  worries:", "    - {kind: web, value: 'https://www.pref.akita.lg.jp/pages/archive/9336'}\n  hours: {always: true}\n  worries:")
-    line_hours = _replace_once(resources, "  hours: {periods: [{days: [mon, tue, wed, thu, fri], open: '08:30', close: '17:15'}], closed: [holidays]}\n", "")
+    line_hours = _replace_once(resources, "  hours: {periods: [{days: [mon, tue, wed, thu, fri], open: '08:30', close: '17:15'}], closed: [holidays, new_year]}\n", "")
     problems = _problems(content_dir)
     assert any("a web page has no hours" in p for p in problems), problems
     assert any("a phone, chat or LINE contact needs hours" in p for p in problems), problems
@@ -237,3 +237,50 @@ def test_every_prefecture_is_offered_in_every_language(content) -> None:
         assert all(len(finder.prefectures_in(region.id)) + 1 <= 13 for region in finder.regions), "one quick reply each"
         assert {p.region for p in finder.prefectures} == {r.id for r in finder.regions}
     assert set(content.local) <= {p.id for p in content.finder.prefectures}
+
+
+# Issue 23's minimum of local help: for the five most populous prefectures, 山形 and 秋田, the prefecture's
+# mental-health line, its 配偶者暴力相談支援センター and its child guidance contact. Each is the id of a line in
+# content/local/<prefecture>.yaml, or listed in LOCAL_HELP_NOT_FOUND: no official page giving its number
+# and hours was found in the stored copies (add the line and move it up when one is).
+REQUIRED_PREFECTURES = ["tokyo", "kanagawa", "osaka", "aichi", "saitama", "yamagata", "akita"]
+LOCAL_HELP_KINDS = ["mental_health", "dv_center", "child_guidance"]
+LOCAL_HELP = {
+    ("tokyo", "mental_health"): "tokyo_jisatsu_soudan_dial",
+    ("tokyo", "dv_center"): "tokyo_womens_plaza_dv",
+    ("tokyo", "child_guidance"): "tokyo_yoikoni_denwa_soudan",
+    ("kanagawa", "mental_health"): "kanagawa_kokoro_no_denwa_soudan",
+    ("kanagawa", "dv_center"): "sagamihara_dv_center",  # 相模原市's centre; the prefecture's own number was not found
+    ("kanagawa", "child_guidance"): "kanagawa_kodomo_katei_110_line",
+    ("osaka", "mental_health"): "osaka_kokoro_no_denwa_soudan",
+    ("osaka", "dv_center"): "osaka_city_dv_center",
+    ("osaka", "child_guidance"): "osaka_city_chuo_kodomo_soudan_center",
+    ("aichi", "dv_center"): "nagoya_city_dv_center",
+    ("saitama", "mental_health"): "saitama_kokoro_no_denwa",
+    ("saitama", "dv_center"): "saitama_fujin_soudan_center_dv",
+    ("yamagata", "mental_health"): "yamagata_inochi_no_denwa",  # 山形いのちの電話; the 精神保健福祉センター's hours were not found
+}
+LOCAL_HELP_NOT_FOUND = {
+    ("aichi", "mental_health"),
+    ("aichi", "child_guidance"),
+    ("saitama", "child_guidance"),  # 子どもスマイルネット is the prefecture's children's line, not a 児童相談所
+    ("yamagata", "dv_center"),
+    ("yamagata", "child_guidance"),
+    ("akita", "mental_health"),
+    ("akita", "dv_center"),
+    ("akita", "child_guidance"),
+}
+
+
+def test_the_local_help_table_covers_every_required_prefecture_and_kind() -> None:
+    required = {(prefecture, kind) for prefecture in REQUIRED_PREFECTURES for kind in LOCAL_HELP_KINDS}
+    assert set(LOCAL_HELP) | LOCAL_HELP_NOT_FOUND == required
+    assert not set(LOCAL_HELP) & LOCAL_HELP_NOT_FOUND
+
+
+@pytest.mark.parametrize(("prefecture", "kind"), sorted(LOCAL_HELP))
+def test_a_required_prefecture_has_its_local_line(content, prefecture: str, kind: str) -> None:
+    resource_id = LOCAL_HELP[prefecture, kind]
+    local = {resource.id: resource for resource in content.local.get(prefecture, [])}
+    assert resource_id in local, f"{kind} of {prefecture}: no {resource_id} in content/local/{prefecture}.yaml"
+    assert any(contact.kind != "web" for contact in local[resource_id].contacts), "a line someone answers"
