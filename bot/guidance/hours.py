@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import jpholiday
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 
 class Weekday(StrEnum):
@@ -76,7 +76,9 @@ class Period(BaseModel):
         return [(start, datetime.combine(end_day, self.close, zone))]
 
 
-Closure = Literal["holidays", "new_year"]
+# Named closures, or one day of every year written "MM-DD" for a page that closes a day beyond the
+# new-year break (「12月28日~1月3日」, 「12月29日より1月4日まで」).
+Closure = Literal["holidays", "new_year"] | Annotated[str, StringConstraints(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
 
 
 class OpeningHours(BaseModel):
@@ -135,6 +137,8 @@ class OpeningHours(BaseModel):
     def _closed_on(self, day: date) -> bool:
         if "holidays" in self.closed and jpholiday.is_holiday(day):
             return True
+        if f"{day:%m-%d}" in self.closed:
+            return True
         return "new_year" in self.closed and (
             (day.month == 12 and day.day >= 29) or (day.month == 1 and day.day <= 3)
         )
@@ -160,7 +164,10 @@ class OpeningHours(BaseModel):
                 parts.append(f"{named} {period.open:%-H:%M}{words['until']}{period.close:%-H:%M}")
         text = words["join"].join(parts)
         if self.closed:
-            closures = words["closure_joiner"].join(words["closures"][c] for c in self.closed)
+            closures = words["closure_joiner"].join(
+                words["closures"].get(c) or words["day_of_year"].format(month=int(c[:2]), day=int(c[3:]), name=MONTH_NAMES[int(c[:2]) - 1])
+                for c in self.closed
+            )
             text += words["except"].format(closures=closures)
         return text
 
@@ -176,6 +183,7 @@ DESCRIBE_WORDS = {
         "all_day": "終日",
         "join": "、",
         "closures": {"holidays": "祝日", "new_year": "年末年始"},
+        "day_of_year": "{month}月{day}日",
         "closure_joiner": "・",
         "except": "（{closures}を除く）",
         "weeks": "第{weeks}{days}",
@@ -191,6 +199,7 @@ DESCRIBE_WORDS = {
         "all_day": "all day",
         "join": "; ",
         "closures": {"holidays": "national holidays", "new_year": "the new-year break"},
+        "day_of_year": "{day} {name}",
         "closure_joiner": " and ",
         "except": " (except {closures})",
         "weeks": "{weeks} {days} of the month",
@@ -198,3 +207,5 @@ DESCRIBE_WORDS = {
         "week_joiner": " and ",
     },
 }
+
+MONTH_NAMES = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]

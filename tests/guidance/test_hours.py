@@ -178,3 +178,29 @@ def test_a_night_line_open_all_day_at_weekends_and_on_holidays() -> None:
     assert not night.is_open(tokyo(2026, 11, 24, 13, 0), TOKYO)  # Tuesday afternoon: the centres' own hours
     assert night.describe() == "平日 17:45〜9:00、土日祝 終日"
     assert night.describe("en") == "Weekdays 17:45–9:00; Sat, Sun, holidays all day"
+
+
+# 貸金業相談・紛争解決センター: weekdays, closed 「12月29日より1月4日まで」, a day past the new-year break.
+TO_FOURTH_JANUARY = OpeningHours.model_validate(
+    {"periods": [{"days": ["mon", "tue", "wed", "thu", "fri"], "open": "09:00", "close": "17:30"}], "closed": ["holidays", "new_year", "01-04"]}
+)
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (tokyo(2027, 1, 4, 10, 0), False),  # the extra day of the year, a Monday
+        (tokyo(2027, 1, 5, 10, 0), True),
+        (tokyo(2026, 12, 28, 10, 0), True),
+        (tokyo(2026, 1, 5, 10, 0), True),  # 5 January 2026 (4 January was a Sunday)
+    ],
+)
+def test_a_day_of_the_year_closes_every_year(moment: datetime, expected: bool) -> None:
+    assert TO_FOURTH_JANUARY.is_open(moment, TOKYO) is expected
+
+
+def test_days_of_the_year_read_as_dates_and_must_be_dates() -> None:
+    assert TO_FOURTH_JANUARY.describe() == "平日 9:00〜17:30（祝日・年末年始・1月4日を除く）"
+    assert TO_FOURTH_JANUARY.describe("en") == "Weekdays 9:00–17:30 (except national holidays and the new-year break and 4 Jan)"
+    with pytest.raises(ValueError):
+        OpeningHours.model_validate({"periods": [{"days": ["mon"], "open": "09:00", "close": "17:00"}], "closed": ["13-01"]})
