@@ -256,13 +256,13 @@ LOCAL_HELP = {
     ("osaka", "dv_center"): "osaka_city_dv_center",
     ("osaka", "child_guidance"): "osaka_city_chuo_kodomo_soudan_center",
     ("aichi", "dv_center"): "nagoya_city_dv_center",
+    ("aichi", "child_guidance"): "nagoyakko_sos",
     ("saitama", "mental_health"): "saitama_kokoro_no_denwa",
     ("saitama", "dv_center"): "saitama_fujin_soudan_center_dv",
     ("yamagata", "mental_health"): "yamagata_inochi_no_denwa",  # 山形いのちの電話; the 精神保健福祉センター's hours were not found
 }
 LOCAL_HELP_NOT_FOUND = {
     ("aichi", "mental_health"),
-    ("aichi", "child_guidance"),
     ("saitama", "child_guidance"),  # 子どもスマイルネット is the prefecture's children's line, not a 児童相談所
     ("yamagata", "dv_center"),
     ("yamagata", "child_guidance"),
