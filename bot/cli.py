@@ -10,13 +10,15 @@ import sys
 from datetime import date, datetime
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
 from moderation.cli import app as risk_app
+from pydantic import SecretStr
 
 from bot.guidance.content import Content, ContentError, load_content
 from bot.settings import Settings, SettingsError, SettingsT, StorageSettings, load_settings
+from bot.storage.crypto import DEMO_KEYS, use_keys
 from bot.storage.models import StaffRole
 
 if TYPE_CHECKING:
@@ -48,10 +50,24 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def settings_or_exit(kind: type[SettingsT] = Settings, **overrides: object) -> SettingsT:
-    """The settings, or one line naming the bad setting and exit 2."""
+Keys = Literal["required", "real", "demo", "optional"]
+
+
+def settings_or_exit(kind: type[SettingsT] = Settings, *, keys: Keys = "required", **overrides: object) -> SettingsT:
+    """The settings with their encryption keys installed, or one line naming the bad setting and exit 2.
+
+    `keys`: "required" by every command that reads or writes the database; "real" by `serve` (not the
+    public demo key); "demo" by `demo` and `simulate`, which write only made-up people and fall back
+    to the demo key; "optional" by `db upgrade` (an empty database needs none).
+    """
     try:
-        return load_settings(kind, **overrides)
+        settings = load_settings(kind, **overrides)
+        if keys == "demo" and settings.encryption_keys is None:
+            typer.echo("ENCRYPTION_KEYS is not set: the public demo key encrypts this database of made-up people", err=True)
+            settings = settings.model_copy(update={"encryption_keys": SecretStr(DEMO_KEYS)})
+        if keys != "optional" or settings.encryption_keys is not None:
+            use_keys(settings.key_ring(real=keys == "real"))
+        return settings
     except SettingsError as exc:
         raise fail(str(exc)) from None
 
@@ -89,7 +105,7 @@ def serve(
     from bot.app import StartupError, init_app
     from bot.runner import running, stop_requested
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(keys="real")
     content = content_or_exit(settings.content_dir)
     _logging(settings.log_format)
 
@@ -118,7 +134,11 @@ def demo(
     # The demo's accounts log in with a password alone, unless CONSOLE_SECOND_FACTOR_ROLES asks otherwise.
     second_factor = {} if "CONSOLE_SECOND_FACTOR_ROLES" in os.environ else {"console_second_factor_roles": frozenset()}
     settings = settings_or_exit(
-        line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token", console_secure_cookies=False, **second_factor
+        line_channel_secret="demo-channel-secret",
+        line_channel_access_token="demo-token",
+        console_secure_cookies=False,
+        keys="demo",
+        **second_factor,
     )
     content = content_or_exit(settings.content_dir)
     if simulate:
@@ -141,7 +161,7 @@ def db_upgrade() -> None:
     """Apply every database migration not yet applied (Alembic `upgrade head`)."""
     from bot.storage.db import create_engine, upgrade_to_head
 
-    settings = settings_or_exit(StorageSettings)
+    settings = settings_or_exit(StorageSettings, keys="optional")
 
     async def upgrade() -> None:
         engine = create_engine(settings.database)
@@ -305,7 +325,7 @@ def simulate(
     """Fill the configured database with a realistic synthetic period, through the service's own code."""
     from bot.reporting.simulate import simulate_database
 
-    settings = settings_or_exit(StorageSettings)
+    settings = settings_or_exit(StorageSettings, keys="demo")
     content = content_or_exit(settings.content_dir)
     try:
         summary = asyncio.run(simulate_database(settings.database, content, settings.timezone, days, per_day=per_day, seed=seed))

@@ -27,10 +27,17 @@ from bot.devtools.emulator import LineEmulator
 from bot.guidance.content import Content, load_content
 from bot.runner import running
 from bot.settings import load_settings
+from bot.storage.crypto import KeyRing, generate_key, use_keys
 from bot.storage.db import create_engine, upgrade_to_head
 from bot.storage.models import Availability, StaffRole, StaffUser
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A key made for this test run, in the environment so that every `tsunagi` process a test starts has it
+# too; installed here for the tests that use the database without starting the service.
+os.environ.setdefault("ENCRYPTION_KEYS", generate_key("test"))
+TEST_KEYS = os.environ["ENCRYPTION_KEYS"]
+use_keys(KeyRing.parse(TEST_KEYS))
 SHARED = REPO.parent / "shared"
 
 
