@@ -137,9 +137,13 @@ class Service:
 
 @asynccontextmanager
 async def run_service(
-    database_url: str, content: Content, second_factor: frozenset[StaffRole] = frozenset(), **emulator_options: object
+    database_url: str,
+    content: Content,
+    second_factor: frozenset[StaffRole] = frozenset(),
+    keys: str = TEST_KEYS,
+    **emulator_options: object,
 ) -> AsyncIterator[Service]:
-    """Start the emulator and the bot pointed at each other; stop both afterwards."""
+    """Start the emulator and the bot pointed at each other (the bot encrypting with `keys`); stop both afterwards."""
     emulator = LineEmulator(SECRET, TOKEN, **emulator_options)
     async with running(emulator.app, "127.0.0.1", 0) as line_url:
         settings = load_settings(
@@ -152,6 +156,7 @@ async def run_service(
             risk_model_dir="no-risk-model-in-tests",
             # Log-in by password alone except in the tests of the second factor (tests/console/test_accounts.py).
             console_second_factor_roles=second_factor,
+            encryption_keys=keys,
         )
         app = init_app(settings, content)
         async with running(app, "127.0.0.1", 0) as bot_url:
