@@ -198,8 +198,8 @@ def free_port() -> int:
 async def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([TSUNAGI, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     async with aiohttp.ClientSession() as client:
-        # Up to 30 s: importing torch alone takes several seconds on a busy 2-core machine.
-        for _ in range(600):
+        # Up to 2 minutes: importing torch alone takes several seconds on a 2-core machine, far more when it is busy.
+        for _ in range(2400):
             try:
                 async with client.get(f"http://127.0.0.1:{port}/healthz") as response:
                     if response.status == 200:

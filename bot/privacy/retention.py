@@ -4,7 +4,7 @@
 Every step is a conditional UPDATE or DELETE (`… WHERE <past its period> AND <not yet removed>`) or
 rewrites only the rows that still hold words, so running it twice, or in several processes at once,
 removes each thing once and the others find nothing left. Conditions read ids, states and times,
-never the text, so an encrypted column type can replace a text column without changing this module.
+never the text (the columns that hold it are ciphertext, `storage/crypto.py`).
 The report counts rows and structured fields only, so its figures stay the same across a purge.
 
 `NightlyRetention` runs it every night in every process (APScheduler, as the room schedule does).
