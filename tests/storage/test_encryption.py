@@ -15,13 +15,13 @@ from conftest import TEST_KEYS, TSUNAGI, Console, Service, add_account, run_serv
 from console.test_records import post_fields
 from privacy.traces import everything
 from rooms.test_rooms import enter, participant, say, scheduled_session, wait_for_status
-from sqlalchemy import JSON, String, Text, column, table, update
+from sqlalchemy import JSON, LargeBinary, String, Text, column, table, update
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, select
 
 from alembic import command
 from bot.appkeys import SESSIONS
-from bot.storage.crypto import DecryptionError, EncryptedBytes, EncryptedJSON, EncryptedText, KeyRing, generate_key, use_keys
+from bot.storage.crypto import DecryptionError, EncryptedBytes, EncryptedJSON, EncryptedText, KeyRing, KeysNotSet, generate_key, use_keys
 from bot.storage.db import _alembic_config, create_engine, session_factory
 from bot.storage.models import ChatEntry, Consultation, InboxEvent, RoomSessionStatus, StaffRole, UserMessage, utcnow
 from bot.storage.rotation import encrypted_columns, not_current
@@ -204,7 +204,7 @@ async def test_an_altered_value_and_an_unknown_key_fail_clearly(engine, restore_
         assert (await session.exec(select(UserMessage))).one().text == "変えられてはいけない言葉", "an older key of the ring still reads"
 
 
-async def test_the_migration_encrypts_rows_written_before_it_and_the_downgrade_restores_them(engine) -> None:
+async def test_the_migration_encrypts_rows_written_before_it_and_the_downgrade_restores_them(engine, restore_keys) -> None:
     async with engine.begin() as connection:
         await connection.run_sync(lambda sync: command.downgrade(_alembic_config(sync), "6c04bd2fb3a2"))
     now = utcnow()
@@ -218,6 +218,11 @@ async def test_the_migration_encrypts_rows_written_before_it_and_the_downgrade_r
         for name, row in before.items():
             columns = [column(key, JSON() if key == "payload" else None) for key in row]
             await connection.execute(table(name, *columns).insert().values(row))
+    use_keys(None)
+    with pytest.raises(KeysNotSet, match="set ENCRYPTION_KEYS"):
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+    use_keys(KeyRing.parse(TEST_KEYS))
     async with engine.begin() as connection:
         await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
     async with session_factory(engine)() as session:
@@ -263,14 +268,14 @@ NOT_WORDS = {
 
 
 def test_every_text_column_is_encrypted_or_known_to_hold_no_ones_words() -> None:
-    """A new column of text must be put on one side or the other, not left plain by default."""
+    """A new column of text or bytes must be put on one side or the other, not left plain by default."""
     plain = {
         (t.name, c.name)
         for t in SQLModel.metadata.sorted_tables
         for c in t.columns
         if not isinstance(c.type, (EncryptedText, EncryptedJSON, EncryptedBytes))
-        # sqlmodel's AutoString wraps a String
-        and isinstance(getattr(c.type, "impl_instance", c.type), (String, JSON))
+        # sqlmodel's AutoString wraps a String; binary content (an image) is someone's too
+        and isinstance(getattr(c.type, "impl_instance", c.type), (String, JSON, LargeBinary))
     }
     assert plain == {(name, column_name) for name, columns in NOT_WORDS.items() for column_name in columns}
     assert {c.name for c in encrypted_columns()} >= {
