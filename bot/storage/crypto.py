@@ -33,6 +33,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import LargeBinary, Text, TypeDecorator
+from sqlalchemy.sql import ClauseElement, operators
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12
@@ -160,11 +161,29 @@ def key_ring() -> KeyRing:
     return _ring
 
 
+class _OnlyNull(TypeDecorator.Comparator[Any]):
+    """SQL may ask an encrypted column whether it is NULL, nothing else.
+
+    Each value has its own nonce, so `column == "words"` would silently match nothing, and ordering or
+    LIKE would read ciphertext: those raise instead, naming the column.
+    """
+
+    def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+        # Column against column is how SQLAlchemy itself matches columns (e.g. in an ORM UPDATE); a value is not.
+        if op in (operators.is_, operators.is_not) or (op in (operators.eq, operators.ne) and (other[0] is None or isinstance(other[0], ClauseElement))):
+            return super().operate(op, *other, **kwargs)
+        raise TypeError(f"{self.expr} is encrypted: SQL can only test it for NULL (find rows by ids, states and times)")
+
+    def reverse_operate(self, op: Any, other: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{self.expr} is encrypted: SQL can only test it for NULL (find rows by ids, states and times)")
+
+
 class EncryptedText(TypeDecorator[str]):
     """A text column stored encrypted (`ID:BASE64`); NULL stays NULL, so "is there text" stays a query."""
 
     impl = Text
     cache_ok = True
+    comparator_factory = _OnlyNull
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
         return None if value is None else key_ring().encrypt_text(value)
@@ -178,6 +197,7 @@ class EncryptedJSON(TypeDecorator[Any]):
 
     impl = Text
     cache_ok = True
+    comparator_factory = _OnlyNull
 
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
         if value is None:
@@ -193,6 +213,7 @@ class EncryptedBytes(TypeDecorator[bytes]):
 
     impl = LargeBinary
     cache_ok = True
+    comparator_factory = _OnlyNull
 
     def process_bind_param(self, value: bytes | None, dialect: Any) -> bytes | None:
         return None if value is None else key_ring().encrypt(bytes(value))

@@ -23,7 +23,7 @@ from alembic import command
 from bot.appkeys import SESSIONS
 from bot.storage.crypto import DecryptionError, EncryptedBytes, EncryptedJSON, EncryptedText, KeyRing, KeysNotSet, generate_key, use_keys
 from bot.storage.db import _alembic_config, create_engine, session_factory
-from bot.storage.models import ChatEntry, Consultation, InboxEvent, RoomSessionStatus, StaffRole, UserMessage, utcnow
+from bot.storage.models import AuditEntry, ChatEntry, Consultation, InboxEvent, RoomSessionStatus, StaffRole, UserMessage, utcnow
 from bot.storage.rotation import encrypted_columns, not_current
 
 # One sentence per way words enter the database, so a failure names the way that leaked.
@@ -293,6 +293,8 @@ def test_a_key_ring_is_parsed_strictly_and_never_quoted() -> None:
         with pytest.raises(Exception, match=why) as raised:
             KeyRing.parse(bad)
         assert key.split(":")[1] not in str(raised.value)
+    with pytest.raises(TypeError, match="auditentry.detail is encrypted: SQL can only test it for NULL"):
+        select(AuditEntry).where(AuditEntry.detail == "aoi")  # would silently match nothing: each value has its own nonce
     sealed = ring.encrypt_text("同じ言葉")
     assert sealed != ring.encrypt_text("同じ言葉"), "a fresh nonce each time: equal words do not look equal"
     assert ring.decrypt(ring.encrypt("画像".encode())) == "画像".encode()
