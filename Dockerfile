@@ -22,6 +22,8 @@ COPY --from=build /app /app
 COPY alembic.ini ./
 COPY alembic alembic
 COPY content content
+# Secrets (LINE_*, DATABASE_URL, ENCRYPTION_KEYS) come from the environment at run time (compose.yaml),
+# never from the image: `serve` refuses to start without ENCRYPTION_KEYS.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     CONTENT_DIR=/app/content \

@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python tests/benchmarks/bench_webhook.py
 	$(BIN)/python tests/benchmarks/bench_end_to_end.py
 	$(BIN)/python tests/benchmarks/bench_console.py
+	$(BIN)/python tests/benchmarks/bench_crypto.py
 	$(BIN)/python tests/benchmarks/bench_risk.py
 	$(BIN)/python tests/benchmarks/bench_report.py
 	$(BIN)/python tests/benchmarks/bench_rooms.py

@@ -42,7 +42,8 @@ from bot.line.webhook import MAX_BODY_BYTES, callback
 from bot.metrics import Metrics
 from bot.privacy.retention import NightlyRetention
 from bot.rooms.scheduler import RoomScheduler
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
+from bot.storage.crypto import use_keys
 from bot.storage.db import UPGRADE_COMMAND, create_engine, pending_migrations, session_factory
 from bot.storage.live import Hub, postgres_listener
 
@@ -75,6 +76,11 @@ def init_app(settings: Settings, content: Content) -> web.Application:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
+    try:
+        # What people write is stored encrypted under these keys (bot/storage/crypto.py).
+        use_keys(app[SETTINGS].key_ring())
+    except SettingsError as exc:
+        raise StartupError(str(exc)) from None
     engine = create_engine(app[SETTINGS].database)
     try:
         if await pending_migrations(engine):

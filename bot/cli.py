@@ -10,13 +10,15 @@ import sys
 from datetime import date, datetime
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
 from moderation.cli import app as risk_app
+from pydantic import SecretStr
 
 from bot.guidance.content import Content, ContentError, load_content
 from bot.settings import Settings, SettingsError, SettingsT, StorageSettings, load_settings
+from bot.storage.crypto import DEMO_KEYS, BadKeyRing, DecryptionError, generate_key, use_keys
 from bot.storage.models import StaffRole
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ retention_app = typer.Typer(help="Removing what has outlived content/retention.y
 person_app = typer.Typer(help="Disclosure and deletion requests from a person on LINE.", no_args_is_help=True)
 inbox_app = typer.Typer(help="Webhook events the service gave up on: list, retry, dismiss.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Messages to LINE the service gave up on: list, retry, dismiss.", no_args_is_help=True)
+keys_app = typer.Typer(help="The keys what people wrote is encrypted with: generate, rotate.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(risk_app, name="risk")
 app.add_typer(content_app, name="content")
@@ -40,6 +43,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(person_app, name="person")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(keys_app, name="keys")
 
 
 def fail(message: str) -> typer.Exit:
@@ -48,10 +52,24 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def settings_or_exit(kind: type[SettingsT] = Settings, **overrides: object) -> SettingsT:
-    """The settings, or one line naming the bad setting and exit 2."""
+Keys = Literal["required", "real", "demo", "optional"]
+
+
+def settings_or_exit(kind: type[SettingsT] = Settings, *, keys: Keys = "required", **overrides: object) -> SettingsT:
+    """The settings with their encryption keys installed, or one line naming the bad setting and exit 2.
+
+    `keys`: "required" by every command that reads or writes the database; "real" by `serve` (not the
+    public demo key); "demo" by `demo` and `simulate`, which write only made-up people and fall back
+    to the demo key; "optional" by `db upgrade` (an empty database needs none).
+    """
     try:
-        return load_settings(kind, **overrides)
+        settings = load_settings(kind, **overrides)
+        if keys == "demo" and settings.encryption_keys is None:
+            typer.echo("ENCRYPTION_KEYS is not set: the public demo key encrypts this database of made-up people", err=True)
+            settings = settings.model_copy(update={"encryption_keys": SecretStr(DEMO_KEYS)})
+        if keys != "optional" or settings.encryption_keys is not None:
+            use_keys(settings.key_ring(real=keys == "real"))
+        return settings
     except SettingsError as exc:
         raise fail(str(exc)) from None
 
@@ -89,7 +107,7 @@ def serve(
     from bot.app import StartupError, init_app
     from bot.runner import running, stop_requested
 
-    settings = settings_or_exit()
+    settings = settings_or_exit(keys="real")
     content = content_or_exit(settings.content_dir)
     _logging(settings.log_format)
 
@@ -118,7 +136,11 @@ def demo(
     # The demo's accounts log in with a password alone, unless CONSOLE_SECOND_FACTOR_ROLES asks otherwise.
     second_factor = {} if "CONSOLE_SECOND_FACTOR_ROLES" in os.environ else {"console_second_factor_roles": frozenset()}
     settings = settings_or_exit(
-        line_channel_secret="demo-channel-secret", line_channel_access_token="demo-token", console_secure_cookies=False, **second_factor
+        line_channel_secret="demo-channel-secret",
+        line_channel_access_token="demo-token",
+        console_secure_cookies=False,
+        keys="demo",
+        **second_factor,
     )
     content = content_or_exit(settings.content_dir)
     if simulate:
@@ -141,7 +163,7 @@ def db_upgrade() -> None:
     """Apply every database migration not yet applied (Alembic `upgrade head`)."""
     from bot.storage.db import create_engine, upgrade_to_head
 
-    settings = settings_or_exit(StorageSettings)
+    settings = settings_or_exit(StorageSettings, keys="optional")
 
     async def upgrade() -> None:
         engine = create_engine(settings.database)
@@ -305,7 +327,7 @@ def simulate(
     """Fill the configured database with a realistic synthetic period, through the service's own code."""
     from bot.reporting.simulate import simulate_database
 
-    settings = settings_or_exit(StorageSettings)
+    settings = settings_or_exit(StorageSettings, keys="demo")
     content = content_or_exit(settings.content_dir)
     try:
         summary = asyncio.run(simulate_database(settings.database, content, settings.timezone, days, per_day=per_day, seed=seed))
@@ -459,3 +481,52 @@ def outbox_retry(row_id: ItemId = None, every: EveryItem = False) -> None:
 def outbox_dismiss(row_id: Annotated[int, typer.Argument(help="The row's id.")]) -> None:
     """Set a failed outbox row aside for good, once someone has dealt with it."""
     _dismiss("outbox", row_id)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    key_id: Annotated[str | None, typer.Option("--id", help="The key's id (default: today's date and a random suffix).")] = None,
+) -> None:
+    """Print a new key as ID:BASE64KEY, the form ENCRYPTION_KEYS takes (nothing is stored)."""
+    try:
+        entry = generate_key(key_id)
+    except BadKeyRing as exc:
+        raise fail(str(exc)) from None
+    typer.echo(entry)
+    typer.echo(
+        "Put it first in ENCRYPTION_KEYS (a new installation: alone; a rotation: before the old keys, which stay until "
+        "`tsunagi keys rotate` has run) and keep a copy where the database backups are not: without it the data cannot be read.",
+        err=True,
+    )
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 200,
+) -> None:
+    """Re-encrypt every stored value under the first key of ENCRYPTION_KEYS, a small batch at a time, while the service runs.
+
+    Run it after every process has been restarted with the new key first in ENCRYPTION_KEYS; it can be
+    run again at any time (it rewrites only what is not under the first key). Prints the count per column.
+    """
+    from bot.storage.db import create_engine
+    from bot.storage.rotation import encrypted_columns, not_current, rotate_keys
+
+    settings = settings_or_exit(StorageSettings)
+    ring = settings.key_ring()
+
+    async def rotate() -> int:
+        engine = create_engine(settings.database)
+        try:
+            await rotate_keys(engine, ring, batch, progress=lambda name, count: typer.echo(f"{name:34}  {count}"))
+            return sum([await not_current(engine, ring, target) for target in encrypted_columns()])
+        finally:
+            await engine.dispose()
+
+    try:
+        left = asyncio.run(rotate())
+    except DecryptionError as exc:
+        raise fail(f"rotation stopped: {exc}") from None
+    if left:
+        raise fail(f"{left} value(s) were written under another key meanwhile: is every process running with {ring.current!r} first? Run this again after restarting them.")
+    typer.echo(f"every stored value is under key {ring.current!r}; older keys can now leave ENCRYPTION_KEYS")

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from bot.storage.crypto import DEMO_KEY_ID, BadKeyRing, KeyRing
 from bot.storage.models import StaffRole
 
 LINE_API_DEFAULT_BASE = "https://api.line.me"
@@ -29,6 +30,9 @@ class StorageSettings(BaseSettings):
     content_dir: str = "content"
     # The trained risk classifier (`tsunagi risk train` writes it); without one the keyword floor screens alone.
     risk_model_dir: str = "models/risk"
+    # Secret: the keys what people wrote is encrypted with, `ID:BASE64KEY[,ID:BASE64KEY...]`, the first writing
+    # (bot/storage/crypto.py; `tsunagi keys generate`). Losing them loses every stored word.
+    encryption_keys: SecretStr | None = None
     # "json": one JSON object per log line (with the event, outbox or consultation id as a field), for log collectors.
     log_format: Literal["text", "json"] = "text"
 
@@ -37,6 +41,16 @@ class StorageSettings(BaseSettings):
     def _async_driver(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER@HOST/DB")
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _key_ring(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                KeyRing.parse(value.get_secret_value())
+            except BadKeyRing as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("tsunagi_timezone")
@@ -57,6 +71,19 @@ class StorageSettings(BaseSettings):
     def database_shown(self) -> str:
         """The database URL as it may be printed or logged: the password replaced by ***."""
         return make_url(self.database).render_as_string(hide_password=True)
+
+    def key_ring(self, *, real: bool = False) -> KeyRing:
+        """The encryption keys; with `real`, the public demo key may not be the one that writes.
+
+        Raises:
+            SettingsError: ENCRYPTION_KEYS is not set (or, with `real`, writes with the demo key).
+        """
+        if self.encryption_keys is None:
+            raise SettingsError("ENCRYPTION_KEYS is not set: `tsunagi keys generate` prints a new key (README: Keys)")
+        ring = KeyRing.parse(self.encryption_keys.get_secret_value())
+        if real and ring.current == DEMO_KEY_ID:
+            raise SettingsError("ENCRYPTION_KEYS writes with the public demo key: `tsunagi keys generate` prints a real one")
+        return ring
 
     @property
     def timezone(self) -> ZoneInfo:

@@ -27,10 +27,17 @@ from bot.devtools.emulator import LineEmulator
 from bot.guidance.content import Content, load_content
 from bot.runner import running
 from bot.settings import load_settings
+from bot.storage.crypto import KeyRing, generate_key, use_keys
 from bot.storage.db import create_engine, upgrade_to_head
 from bot.storage.models import Availability, StaffRole, StaffUser
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A key made for this test run, in the environment so that every `tsunagi` process a test starts has it
+# too; installed here for the tests that use the database without starting the service.
+os.environ.setdefault("ENCRYPTION_KEYS", generate_key("test"))
+TEST_KEYS = os.environ["ENCRYPTION_KEYS"]
+use_keys(KeyRing.parse(TEST_KEYS))
 SHARED = REPO.parent / "shared"
 
 
@@ -130,9 +137,13 @@ class Service:
 
 @asynccontextmanager
 async def run_service(
-    database_url: str, content: Content, second_factor: frozenset[StaffRole] = frozenset(), **emulator_options: object
+    database_url: str,
+    content: Content,
+    second_factor: frozenset[StaffRole] = frozenset(),
+    keys: str = TEST_KEYS,
+    **emulator_options: object,
 ) -> AsyncIterator[Service]:
-    """Start the emulator and the bot pointed at each other; stop both afterwards."""
+    """Start the emulator and the bot pointed at each other (the bot encrypting with `keys`); stop both afterwards."""
     emulator = LineEmulator(SECRET, TOKEN, **emulator_options)
     async with running(emulator.app, "127.0.0.1", 0) as line_url:
         settings = load_settings(
@@ -145,6 +156,7 @@ async def run_service(
             risk_model_dir="no-risk-model-in-tests",
             # Log-in by password alone except in the tests of the second factor (tests/console/test_accounts.py).
             console_second_factor_roles=second_factor,
+            encryption_keys=keys,
         )
         app = init_app(settings, content)
         async with running(app, "127.0.0.1", 0) as bot_url:
@@ -186,8 +198,8 @@ def free_port() -> int:
 async def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([TSUNAGI, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     async with aiohttp.ClientSession() as client:
-        # Up to 30 s: importing torch alone takes several seconds on a busy 2-core machine.
-        for _ in range(600):
+        # Up to 2 minutes: importing torch alone takes several seconds on a 2-core machine, far more when it is busy.
+        for _ in range(2400):
             try:
                 async with client.get(f"http://127.0.0.1:{port}/healthz") as response:
                     if response.status == 200:

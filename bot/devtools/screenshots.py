@@ -25,6 +25,7 @@ from bot.devtools.emulator import LineEmulator
 from bot.guidance.content import load_content
 from bot.runner import running
 from bot.settings import load_settings
+from bot.storage.crypto import DEMO_KEYS
 from bot.storage.db import create_engine, upgrade_to_head
 
 CHROMIUM = "/usr/bin/chromium"
@@ -60,8 +61,9 @@ async def shoot(out: Path) -> list[Path]:
             line_channel_access_token="demo-token",
             console_secure_cookies=False,
             database_url=database_url,
-            # As in `tsunagi demo`: no second factor for the demo's accounts.
+            # As in `tsunagi demo`: no second factor for the demo's accounts, the public demo key for made-up people.
             console_second_factor_roles=frozenset(),
+            encryption_keys=DEMO_KEYS,
         )
         emulator = LineEmulator(settings.line_channel_secret.get_secret_value(), settings.line_channel_access_token.get_secret_value())
         async with AsyncExitStack() as stack:

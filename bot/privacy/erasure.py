@@ -4,8 +4,8 @@
 removes a person's words and identifiers everywhere: their LINE user id is replaced by an alias
 that nothing links back to them, so the report's counts (consultations, flags by level, returning
 room participants) stay exactly as they were. `export_person` is everything stored about a person,
-for a disclosure request. None of these matches rows on their text, so an encrypted column type can
-replace a text column without changing them.
+for a disclosure request. None of these matches rows on their text: the columns that hold it are ciphertext
+(`storage/crypto.py`).
 """
 
 from __future__ import annotations

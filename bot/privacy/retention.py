@@ -4,7 +4,7 @@
 Every step is a conditional UPDATE or DELETE (`… WHERE <past its period> AND <not yet removed>`) or
 rewrites only the rows that still hold words, so running it twice, or in several processes at once,
 removes each thing once and the others find nothing left. Conditions read ids, states and times,
-never the text, so an encrypted column type can replace a text column without changing this module.
+never the text (the columns that hold it are ciphertext, `storage/crypto.py`).
 The report counts rows and structured fields only, so its figures stay the same across a purge.
 
 `NightlyRetention` runs it every night in every process (APScheduler, as the room schedule does).
@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 NIGHTLY_HOUR = 4
 # What staff wrote in a consultation that is about the person; events ("taken", "ended") stay.
 WRITTEN_KINDS = (ChatEntryKind.COUNSELOR, ChatEntryKind.NOTE)
+# Flags and emergency records are stripped in Python (their words sit inside encrypted JSON): this many
+# rows are loaded at a time, so memory stays flat however many there are.
+STRIP_BATCH = 500
 
 
 def _ended_before(cutoff: datetime) -> object:
@@ -109,15 +112,14 @@ async def apply_retention(session: AsyncSession, policy: Retention) -> dict[str,
         )
         .values(text=None),
     )
-    flags = await session.exec(
-        select(RiskFlag).where(
-            or_(
-                col(RiskFlag.consultation_id).in_(consultations_ended),
-                col(RiskFlag.consultation_id).is_(None) & (RiskFlag.created_at < outside),
-            )
-        )
+    counts["riskflag: quoted words deleted"] = await _strip_in_batches(
+        session,
+        RiskFlag,
+        or_(
+            col(RiskFlag.consultation_id).in_(consultations_ended),
+            col(RiskFlag.consultation_id).is_(None) & (RiskFlag.created_at < outside),
+        ),
     )
-    counts["riskflag: quoted words deleted"] = await strip_all(session, list(flags))
     counts["roommessage: texts deleted"] = await forget_transcripts(session, policy.outside_consultation_days)
     await run(
         "consultationrecord: notes deleted",
@@ -128,12 +130,24 @@ async def apply_retention(session: AsyncSession, policy: Retention) -> dict[str,
         )
         .values(note=None),
     )
-    emergencies = await session.exec(
-        select(EmergencyResponse).where(EmergencyResponse.closed_at < now - timedelta(days=policy.emergency_note_days))
+    counts["emergencyresponse: free text deleted"] = await _strip_in_batches(
+        session, EmergencyResponse, EmergencyResponse.closed_at < now - timedelta(days=policy.emergency_note_days)
     )
-    counts["emergencyresponse: free text deleted"] = await strip_all(session, list(emergencies))
     await run("auditentry: entries deleted", delete(AuditEntry).where(AuditEntry.at < now - timedelta(days=policy.audit_days)))
     return counts
+
+
+async def _strip_in_batches(session: AsyncSession, model: type[RiskFlag] | type[EmergencyResponse], condition: object) -> int:
+    """Strip the words of every row of `model` matching `condition`, `STRIP_BATCH` rows at a time in id order."""
+    changed, last = 0, 0
+    while True:
+        rows = list(await session.exec(select(model).where(condition, col(model.id) > last).order_by(col(model.id)).limit(STRIP_BATCH)))
+        if not rows:
+            return changed
+        changed += await strip_all(session, rows)  # flushes
+        last = rows[-1].id
+        for row in rows:
+            session.expunge(row)
 
 
 class NightlyRetention:

@@ -2,8 +2,7 @@
 
 Shared by retention (a period passed) and deletion (the person asked): both keep the structure
 (levels, spans, who was contacted, statuses) and drop only the words. The rows are rewritten in
-Python, never matched on their text in SQL, so an encrypted column type can hold these values later
-without changing this logic.
+Python, never matched on their text in SQL: the columns are ciphertext (`storage/crypto.py`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from sqlalchemy import JSON, DateTime, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.storage.crypto import EncryptedJSON, EncryptedText
+
 # Set only by `clock_at` (the simulation writes a past period through the service's own code).
 _simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default=None)
 
@@ -82,6 +84,16 @@ def _timestamp(**kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
+# Columns holding words a person or staff member wrote (or values that quote them) are encrypted at
+# rest (bot/storage/crypto.py): the database holds only ciphertext, so SQL can test them for NULL only.
+def _secret_text(**kwargs: Any) -> Any:
+    return Field(default=None, sa_type=EncryptedText, **kwargs)
+
+
+def _secret_json(**kwargs: Any) -> Any:
+    return Field(sa_type=EncryptedJSON, **kwargs)
+
+
 # State columns are plain strings holding the enum's value (not database enums), so a new state
 # needs no enum migration on PostgreSQL.
 
@@ -110,7 +122,7 @@ class InboxEvent(SQLModel, table=True):
     mode: str = Field(default="active", max_length=16)
     is_redelivery: bool = False
     occurred_at: datetime = _timestamp()
-    payload: dict[str, Any] = Field(sa_type=JSON)
+    payload: dict[str, Any] = _secret_json()
     status: InboxStatus = Field(default=InboxStatus.PENDING, index=True, sa_type=String(16))
     attempts: int = 0
     next_attempt_at: datetime = _timestamp(default_factory=utcnow)
@@ -146,7 +158,7 @@ class OutboxMessage(SQLModel, table=True):
     to: str = Field(index=True, max_length=64)
     recipients: list[str] | None = Field(default=None, sa_type=JSON)
     kind: OutboxKind = Field(default=OutboxKind.MESSAGES, sa_type=String(16))
-    messages: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    messages: list[dict[str, Any]] = _secret_json(default_factory=list)
     reply_token: str | None = Field(default=None, max_length=255)
     reply_deadline: datetime | None = _timestamp(default=None)
     # Sent with every push/multicast attempt so LINE accepts a retried request only once.
@@ -191,7 +203,7 @@ class UserMessage(SQLModel, table=True):
     user_id: str = Field(index=True, max_length=64)
     line_message_id: str = Field(unique=True, max_length=64)
     kind: str = Field(max_length=32)
-    text: str | None = None
+    text: str | None = _secret_text()
     # Empty until the person chooses a category: what they wrote before belongs to that consultation.
     consultation_id: int | None = Field(default=None, foreign_key="consultation.id", index=True)
     sent_at: datetime = _timestamp()
@@ -293,7 +305,7 @@ class StaffUser(SQLModel, table=True):
     # After an admin's reset the password is a one-time code: a new one must be chosen at the next log-in.
     must_change_password: bool = False
     # The TOTP secret once enrolled, and the last 30-second step used, so a code works only once.
-    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_secret: str | None = _secret_text()
     totp_last_step: int | None = None
     created_at: datetime = _timestamp(default_factory=utcnow)
     # How the console draws this person's attention (bot/console/attention.py); each can be switched off.
@@ -361,7 +373,7 @@ class ChatEntry(SQLModel, table=True):
     staff_id: int | None = Field(default=None, foreign_key="staffuser.id")
     kind: ChatEntryKind = Field(sa_type=String(16))
     # None once the retention period has passed (content/retention.yaml) or the person asked for deletion.
-    text: str | None
+    text: str | None = _secret_text()
     created_at: datetime = _timestamp(default_factory=utcnow)
 
 
@@ -372,7 +384,8 @@ class AuditEntry(SQLModel, table=True):
     staff_id: int | None = Field(default=None, foreign_key="staffuser.id", index=True)
     action: str = Field(max_length=64)
     consultation_id: int | None = Field(default=None, index=True)
-    detail: str | None = None
+    # May quote a reason staff typed or a nickname.
+    detail: str | None = _secret_text()
     at: datetime = _timestamp(default_factory=utcnow)
 
 
@@ -387,7 +400,7 @@ class ConsultationRecord(SQLModel, table=True):
     responses: list[str] = Field(default_factory=list, sa_type=JSON)
     serious: bool = False
     referral_needed: bool = False
-    note: str | None = None
+    note: str | None = _secret_text()
     filed_at: datetime | None = _timestamp(default=None)
     updated_at: datetime = _timestamp(default_factory=utcnow)
 
@@ -413,7 +426,7 @@ class Referral(SQLModel, table=True):
     proposed_by: int = Field(foreign_key="staffuser.id")
     consent_at: datetime | None = _timestamp(default=None)
     # Every status change: [{"status", "at", "staff_id", "note"}], oldest first.
-    history: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    history: list[dict[str, Any]] = _secret_json(default_factory=list)
     created_at: datetime = _timestamp(default_factory=utcnow)
 
 
@@ -453,14 +466,14 @@ class RiskFlag(SQLModel, table=True):
     # What decided the level: the model, the keyword floor, both, or a counselor's report.
     source: str = Field(max_length=64)
     # [{"name", "span": [start, end] | None, "text"}]
-    tags: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    tags: list[dict[str, Any]] = _secret_json(default_factory=list)
     state: FlagState = Field(default=FlagState.OPEN, sa_type=String(16), index=True)
     reported_by: int | None = Field(default=None, foreign_key="staffuser.id")
     reviewed_by: int | None = Field(default=None, foreign_key="staffuser.id")
     reviewed_at: datetime | None = _timestamp(default=None)
     # The level a moderator gave when relabelling (or confirmed), and why they decided as they did.
     reviewed_level: RiskLevel | None = Field(default=None, sa_type=String(16))
-    review_reason: str | None = None
+    review_reason: str | None = _secret_text()
     created_at: datetime = _timestamp(default_factory=utcnow)
 
 
@@ -471,10 +484,10 @@ class EmergencyResponse(SQLModel, table=True):
     consultation_id: int = Field(foreign_key="consultation.id", index=True)
     opened_by: int = Field(foreign_key="staffuser.id")
     # {"thoughts", "plan", "means", "timeframe"}: each a short answer as the person gave it.
-    assessment: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    assessment: dict[str, str] = _secret_json(default_factory=dict)
     # [{"who": 110 | 119 | 児童相談所 | family | other, "at", "reached": bool, "note"}], in order.
-    contacts: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
-    closing_note: str | None = None
+    contacts: list[dict[str, Any]] = _secret_json(default_factory=list)
+    closing_note: str | None = _secret_text()
     created_at: datetime = _timestamp(default_factory=utcnow)
     closed_at: datetime | None = _timestamp(default=None)
 
@@ -514,7 +527,7 @@ class RoomSession(SQLModel, table=True):
     opened_at: datetime | None = _timestamp(default=None)
     closed_at: datetime | None = _timestamp(default=None)
     # Why it closed early or was cancelled, when it did.
-    close_reason: str | None = None
+    close_reason: str | None = _secret_text()
 
 
 class ParticipantState(StrEnum):
@@ -540,7 +553,7 @@ class RoomParticipant(SQLModel, table=True):
     state: ParticipantState = Field(default=ParticipantState.JOINED, sa_type=String(16))
     muted_until: datetime | None = _timestamp(default=None)
     removed_by: int | None = Field(default=None, foreign_key="staffuser.id")
-    removed_reason: str | None = None
+    removed_reason: str | None = _secret_text()
     # The one-tap answer at close: better, same or worse.
     checkin: str | None = Field(default=None, max_length=16)
     joined_at: datetime = _timestamp(default_factory=utcnow)
@@ -566,7 +579,7 @@ class RoomMessage(SQLModel, table=True):
     # The person's stored message (its risk flag refers to it).
     user_message_id: int | None = Field(default=None, foreign_key="usermessage.id")
     kind: str = Field(max_length=16)
-    text: str | None = None
+    text: str | None = _secret_text()
     # Why it was not relayed: contact, risk, muted or media; None if the room saw it.
     held: str | None = Field(default=None, max_length=16)
     # How many participants reported it.

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.devtools.emulator import LineEmulator  # noqa: E402
 from bot.runner import running  # noqa: E402
+from bot.storage.crypto import generate_key  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET, TOKEN = "bench-channel-secret", "bench-token"
@@ -142,7 +143,8 @@ async def target(name: str, line: LineEmulator, line_url: str, processes: int, d
         servers = [subprocess.Popen([sys.executable, "-c", BARE_BOT, str(ports[0]), line_url, TOKEN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     else:
         env = {**os.environ, "DATABASE_URL": database_url, "LINE_CHANNEL_SECRET": SECRET, "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
-               "LINE_API_BASE": line_url, "CONTENT_DIR": str(REPO / "content"), "RISK_MODEL_DIR": args.model}
+               "LINE_API_BASE": line_url, "CONTENT_DIR": str(REPO / "content"), "RISK_MODEL_DIR": args.model,
+               "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS") or generate_key("bench")}
         subprocess.run([bin_dir / "tsunagi", "db", "upgrade"], env=env, check=True, capture_output=True)
         servers = [
             subprocess.Popen([bin_dir / "tsunagi", "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sys
 import tempfile
@@ -29,6 +30,7 @@ sys.path.insert(0, str(REPO))
 from bot.guidance.content import load_content
 from bot.reporting.figures import Period, build_report
 from bot.reporting.html import labels_from_content, write_report
+from bot.storage.crypto import KeyRing, generate_key, use_keys
 from bot.storage.db import create_engine, session_factory, upgrade_to_head
 from bot.storage.models import (
     Availability,
@@ -166,6 +168,7 @@ async def measure(url: str, out: Path) -> None:
 
 
 async def main(count: int, database_url: str | None) -> None:
+    use_keys(KeyRing.parse(os.environ.get("ENCRYPTION_KEYS") or generate_key("bench")))
     with tempfile.TemporaryDirectory() as tmp:
         targets = [("SQLite", f"sqlite+aiosqlite:///{tmp}/bench.db")]
         if database_url:

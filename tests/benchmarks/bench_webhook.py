@@ -29,6 +29,9 @@ from pathlib import Path
 
 import aiohttp
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bot.storage.crypto import generate_key  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "bench-channel-secret"
 BARE_SERVER = """
@@ -120,7 +123,8 @@ async def throughput(url: str, concurrency: int, seconds: float) -> float:
 
 async def wait_until_up(url: str) -> None:
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        # Up to a minute: importing torch takes long on a busy 2-core machine.
+        for _ in range(1200):
             try:
                 async with session.get(url) as response:
                     if response.status < 500:
@@ -142,6 +146,8 @@ async def main(rate: int, seconds: float, concurrency: int) -> None:
             "LINE_CHANNEL_ACCESS_TOKEN": "bench",
             "LINE_API_BASE": f"http://127.0.0.1:{bare_port}",
             "CONTENT_DIR": str(REPO / "content"),
+            # A key made for this run: what people write is stored encrypted, as in production.
+            "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS") or generate_key("bench"),
         }
         subprocess.run([bin_dir / "tsunagi", "db", "upgrade"], env=env, check=True, capture_output=True)
         bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

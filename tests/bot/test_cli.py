@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TSUNAGI, free_port
 
+from bot.storage.crypto import DEMO_KEYS
+
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """Run `tsunagi`; `env` adds variables, or with None as the value removes one (e.g. ENCRYPTION_KEYS)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LINE_", "DATABASE_URL"))}
-    return subprocess.run([TSUNAGI, *args], env={**clean, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=60)
+    merged = {k: v for k, v in {**clean, **(env or {})}.items() if v is not None}
+    return subprocess.run([TSUNAGI, *args], env=merged, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_help_lists_every_command_and_each_has_help() -> None:
@@ -37,9 +41,13 @@ def test_help_lists_every_command_and_each_has_help() -> None:
         ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "LINE_API_BASE": "api.line.me"}, "LINE_API_BASE is invalid"),
         ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "DATABASE_URL": "mysql://x"}, "DATABASE_URL is invalid"),
         ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "TSUNAGI_TIMEZONE": "Mars/Olympus"}, "TSUNAGI_TIMEZONE is invalid"),
+        # What people write is never stored unencrypted, nor under the public demo key, by the real service.
+        ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "ENCRYPTION_KEYS": None}, "ENCRYPTION_KEYS is not set: `tsunagi keys generate`"),
+        ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "ENCRYPTION_KEYS": DEMO_KEYS}, "writes with the public demo key"),
+        ({"LINE_CHANNEL_SECRET": "s", "LINE_CHANNEL_ACCESS_TOKEN": "t", "ENCRYPTION_KEYS": "k1:c2hvcnQ="}, "ENCRYPTION_KEYS is invalid: Value error, key 'k1' is not 32 bytes"),
     ],
 )
-def test_bad_settings_stop_start_up_with_one_line(env: dict[str, str], expected: str, tmp_path: Path) -> None:
+def test_bad_settings_stop_start_up_with_one_line(env: dict[str, str | None], expected: str, tmp_path: Path) -> None:
     result = run("serve", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert expected in result.stderr
@@ -71,9 +79,10 @@ def test_content_check_lists_problems_with_file_and_line(tmp_path: Path) -> None
 
 
 def test_demo_comes_up_answers_health_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """As from a fresh clone (`make demo`): no key set, the demo encrypts with the public demo key."""
     database = f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}"
-    env = {**os.environ, "DATABASE_URL": database, "CONTENT_DIR": str(REPO / "content")}
-    assert run("db", "upgrade", env={"DATABASE_URL": database}).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "ENCRYPTION_KEYS"} | {"DATABASE_URL": database, "CONTENT_DIR": str(REPO / "content")}
+    assert run("db", "upgrade", env={"DATABASE_URL": database, "ENCRYPTION_KEYS": None}).returncode == 0
     port = free_port()
     started = time.monotonic()
     process = subprocess.Popen(
@@ -99,6 +108,7 @@ def test_demo_comes_up_answers_health_and_stops_on_ctrl_c(tmp_path: Path) -> Non
     assert process.returncode == 0, stderr
     assert f"http://127.0.0.1:{port + 1}/" in stdout
     assert "Traceback" not in stderr
+    assert "the public demo key encrypts this database of made-up people" in stderr
 
 
 def test_content_check_stale_lists_an_entry_made_old_and_still_passes(tmp_path: Path) -> None:

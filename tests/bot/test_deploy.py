@@ -30,6 +30,8 @@ def test_compose_runs_postgres_a_migration_two_processes_and_an_https_proxy() ->
     for name in servers:
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert services[name]["environment"]["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    for name in [*servers, "migrate"]:
+        assert services[name]["environment"]["ENCRYPTION_KEYS"].startswith("${ENCRYPTION_KEYS:?"), "required, never defaulted"
     assert "443:443" in services["proxy"]["ports"]
     caddyfile = (REPO / "deploy" / "Caddyfile").read_text(encoding="utf-8")
     assert "reverse_proxy tsunagi-1:8080 tsunagi-2:8080" in caddyfile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -160,7 +160,9 @@ async def test_a_locked_oldest_event_stops_the_source_instead_of_skipping_it(dat
     if engine.dialect.name == "postgresql":
         # Another process is in the middle of the oldest event.
         async with session_factory(engine)() as other:
-            await other.exec(select(InboxEvent).where(InboxEvent.payload["timestamp"].as_integer() == 1000).with_for_update())
+            # The payload is ciphertext, so the event is found by its time (the webhook's timestamp, in ms).
+            oldest = datetime.fromtimestamp(1, UTC)
+            await other.exec(select(InboxEvent).where(InboxEvent.occurred_at == oldest).with_for_update())
             await InboxWorker(session_factory(engine), handle).work("U1")
             assert handled == [], "the later event must not run before the locked earlier one"
     await InboxWorker(session_factory(engine), handle).drain()
