@@ -461,6 +461,11 @@ class RiskFlag(SQLModel, table=True):
     # The level a moderator gave when relabelling (or confirmed), and why they decided as they did.
     reviewed_level: RiskLevel | None = Field(default=None, sa_type=String(16))
     review_reason: str | None = None
+    # The conversation reader's latest verdict on a window of the person's messages holding this one
+    # (None until one was read): below `level`, context defused the words, and moderators may lower it.
+    context_level: RiskLevel | None = Field(default=None, sa_type=String(16))
+    # The words the model weighed most for its level: [{"text", "span": [start, end]}], strongest first.
+    drivers: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     created_at: datetime = _timestamp(default_factory=utcnow)
 
 
