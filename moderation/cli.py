@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from moderation.dataset import CONVERSATIONS_DIR, RISK_DIR, read_jsonl
-from moderation.defaults import DEFAULT_BASE, DEFAULT_DATA, DEFAULT_EPOCHS, DEFAULT_HELDOUT, DEFAULT_VALIDATION, default_model_dir
+from moderation.defaults import DEFAULT_BASE, DEFAULT_CONVERSATIONS, DEFAULT_DATA, DEFAULT_EPOCHS, DEFAULT_HELDOUT, DEFAULT_VALIDATION, default_model_dir
 from moderation.lexicon import LexiconError, load_lexicon
 
 app = typer.Typer(help="Risk screening: the keyword floor and the model.", no_args_is_help=True)
@@ -43,13 +43,15 @@ def train(
     quick: Annotated[bool, typer.Option(help="The n-gram model alone, in minutes: screening with more than keywords while the transformer trains.")] = False,
     validation: Annotated[Path, typer.Option(help="Validation JSONL on which the blend and thresholds are chosen.")] = DEFAULT_VALIDATION,
     heldout: Annotated[Path, typer.Option(help="Held-out JSONL for the model card's figures.")] = DEFAULT_HELDOUT,
+    conversations: Annotated[Path, typer.Option(help="Folder with the conversations' train, validation and heldout JSONL.")] = DEFAULT_CONVERSATIONS,
 ) -> None:
     """Train the risk model on CPU (transformer and n-gram model) and write it with MODEL_CARD.md."""
     from moderation.train import train as run
 
     _lexicon_or_exit()  # the held-out figures at the end need it: fail now, not after minutes of training
     logging.basicConfig(level=logging.INFO, format="risk: %(message)s")
-    card = run(base=base, data=data, out=out or Path(default_model_dir()), epochs=epochs, validation=validation, heldout=heldout, quick=quick)
+    card = run(base=base, data=data, out=out or Path(default_model_dir()), epochs=epochs, validation=validation, heldout=heldout, quick=quick,
+                conversations=conversations)
     typer.echo(f"trained {card['base']} on {card['train_examples']} examples in {card['seconds']['total']} s → {out or default_model_dir()}")
 
 

@@ -70,7 +70,7 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # not flood counselors with flags, so a calm message weighs more when it is mistaken.
 CLASS_WEIGHTS = [2.0, 1.0, 1.0, 1.0]
 # Each training conversation counts this many times: they are few beside the single messages, and what
-# only a sequence shows is learned from them alone. Chosen on validation (1, 2 and 3 tried).
+# only a sequence shows is learned from them alone. Not yet tuned on validation.
 CONVERSATION_REPEAT = 2
 
 log = logging.getLogger(__name__)

@@ -102,3 +102,27 @@ async def test_lowering_one_flag_in_context_leaves_the_level_another_flag_holds(
     async with service.app[SESSIONS]() as session:
         [consultation] = list(await session.exec(select(Consultation)))
     assert consultation.risk_level == RiskLevel.HIGH, "the confirmed self-harm flag still holds the level"
+
+
+@pytest.mark.browser
+async def test_a_moderator_sees_the_defused_note_beside_the_flag_and_lowers_it_in_chromium(service: Service, browser) -> None:
+    from test_console_pages_browser import log_in
+
+    user = await waiting(service, "suicidal")
+    for text in ("死にたい", "って主人公が言う映画、泣いた"):
+        await service.line.send_text(user, text)
+        await settle(service)
+    await add_account(service, "mod", StaffRole.MODERATOR)
+    page = await log_in(browser, service, "mod")
+    await page.goto(f"{service.url}/console/flags")
+    card = page.locator("article.flag")
+    note = card.get_by_role("note")
+    assert "文脈では低" in await note.inner_text()
+    assert await note.is_visible() and await card.locator("header .level-high").is_visible(), "the note sits beside the flag's level"
+    async with page.expect_navigation():
+        await note.get_by_role("button", name="文脈の判定（低）に下げる").click()
+    assert "→ 低" in await card.locator("header").inner_text()
+    assert not await card.get_by_role("button", name="文脈の判定（低）に下げる").count(), "a lowered flag offers no second click"
+    async with service.app[SESSIONS]() as session:
+        [consultation] = list(await session.exec(select(Consultation)))
+    assert consultation.risk_level == RiskLevel.MEDIUM
