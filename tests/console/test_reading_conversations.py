@@ -21,7 +21,12 @@ class ReadingModel(Screener):
     every other window and every message alone is low (the keyword floor still screens messages)."""
 
     def _infer(self, texts: list[str]) -> ModelResult:
-        return [("high", 0.9) if SEPARATOR in text and "楽しかった" in text and "行ってくる" in text else ("low", 0.8) for text in texts]
+        return [("high", 0.9) if SEPARATOR in text and "楽しかった" in text and "行ってくる" in text
+                else ("high", 0.8) if SEPARATOR not in text and "全部ええわ" in text else ("low", 0.8) for text in texts]
+
+    async def _drivers(self, rated: list[tuple[str, str]]) -> list[list[tuple[int, int]]]:
+        # What the n-gram model would point at: the words the stand-in rates on.
+        return [[(text.index("全部ええわ"), text.index("全部ええわ") + 5)] if "全部ええわ" in text else [] for text, _ in rated]
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +54,24 @@ async def test_a_goodbye_then_going_raises_the_level_though_no_line_alone_would(
     assert consultation.risk_level == RiskLevel.HIGH, "the window raised what each message alone left low"
     assert (flag.level, flag.source, flag.context_level) == (RiskLevel.HIGH, "conversation", RiskLevel.HIGH)
     assert flag.consultation_id == consultation.id
+
+
+async def test_the_queue_row_and_the_chat_header_show_the_words_that_drove_the_model(service: Service, console) -> None:
+    user = await waiting(service, "suicidal")
+    await service.line.send_text(user, "もう全部ええわ、ほんまに")
+    await settle(service)
+    async with service.app[SESSIONS]() as session:
+        [flag] = list(await session.exec(select(RiskFlag)))
+    assert flag.drivers == [{"span": [2, 7], "text": "全部ええわ"}] and flag.source == "model"
+    await add_account(service, "aoi", StaffRole.COUNSELOR)
+    counselor = console()
+    await counselor.login("aoi")
+    _, queue = await counselor.get("/console/queue")
+    row = queue.split(f'data-consultation="{flag.consultation_id}"')[1].split("</tr>")[0]
+    assert "高" in row and 'モデルが重く見た言葉 「<mark class="driver">全部ええわ</mark>」' in row
+    assert (await counselor.post(f"/console/c/{flag.consultation_id}/take"))[0] == 303
+    _, chat = await counselor.get(f"/console/c/{flag.consultation_id}")
+    assert 'もう<mark class="driver">全部ええわ</mark>、ほんまに' in chat, "the words are marked in the message that raised the level"
 
 
 async def test_a_defused_flag_is_noted_and_lowered_by_one_audited_click_never_by_itself(database_url: str, content) -> None:
