@@ -3,6 +3,8 @@ a flag the reader finds defused in context is noted for moderators, who may lowe
 
 from __future__ import annotations
 
+import traceback
+
 import pytest
 from conftest import Console, Service, add_account, run_service, settle
 from moderation.screener import ModelResult, Screener
@@ -19,6 +21,13 @@ GOODBYE = ["今まで本当に楽しかったよ", "みんなのこと好きだ�
 class ReadingModel(Screener):
     """A model that reads conversations as a counselor would these: a goodbye before 「行ってくる」 is high,
     every other window and every message alone is low (the keyword floor still screens messages)."""
+
+    # For each window read, whether it was read ahead of the handler (in `ScreenedAhead.ahead`).
+    windows_read: list[bool] = []
+
+    async def read(self, conversations: list[list[str]]) -> ModelResult:
+        ReadingModel.windows_read += ["ahead" in [frame.name for frame in traceback.extract_stack()]] * len(conversations)
+        return await super().read(conversations)
 
     def _infer(self, texts: list[str]) -> ModelResult:
         return [("high", 0.9) if SEPARATOR in text and "楽しかった" in text and "行ってくる" in text
@@ -45,6 +54,7 @@ async def waiting(service: Service, category: str) -> str:
 async def test_a_goodbye_then_going_raises_the_level_though_no_line_alone_would(database_url: str, content) -> None:
     async with run_service(database_url, content) as service:
         user = await waiting(service, "suicidal")  # open day and night; its floor is medium
+        ReadingModel.windows_read = []
         for text in GOODBYE:
             await service.line.send_text(user, text)
             await settle(service)
@@ -54,6 +64,7 @@ async def test_a_goodbye_then_going_raises_the_level_though_no_line_alone_would(
     assert consultation.risk_level == RiskLevel.HIGH, "the window raised what each message alone left low"
     assert (flag.level, flag.source, flag.context_level) == (RiskLevel.HIGH, "conversation", RiskLevel.HIGH)
     assert flag.consultation_id == consultation.id
+    assert ReadingModel.windows_read == [True, True], "each window is read once, before the handler's transaction opens"
 
 
 async def test_the_queue_row_and_the_chat_header_show_the_words_that_drove_the_model(service: Service, console) -> None:
