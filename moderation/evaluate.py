@@ -77,11 +77,11 @@ def meets_targets(result: dict) -> dict[str, bool]:
 def format_figures(report: dict) -> str:
     """The key figures of each result side by side; "!" marks a figure that misses its target."""
     names = list(report)
-    lines = [f"{'figure':42}" + "".join(f"{n:>12}" for n in names)]
+    lines = [f"{'figure':46}" + "".join(f"{n:>12}" for n in names)]
     for key, (op, bound, label) in TARGETS.items():
         marks = "".join(f"{report[n][key]:>11.3f}{' ' if meets_targets(report[n])[key] else '!'}" for n in names)
-        lines.append(f"{label + f' ({op}{bound})':42}{marks}")
-    lines.append(f"{'accuracy':42}" + "".join(f"{report[n]['accuracy']:>12.3f}" for n in names))
+        lines.append(f"{label + f' ({op}{bound})':46}{marks}")
+    lines.append(f"{'accuracy':46}" + "".join(f"{report[n]['accuracy']:>12.3f}" for n in names))
     return "\n".join(lines)
 
 
@@ -107,10 +107,10 @@ CONVERSATION_FIGURES = {
 
 def evaluate_conversations(conversations: list[dict], screenings: list[ConversationScreening]) -> dict:
     """Figures for each way of screening `conversations` ({"messages", "level", "kind"}), from the
-    screener's verdicts on them: `messages alone`, `reader` (the model on the whole conversation;
+    screener's verdicts on them: `one by one` (each message alone, the highest), `reader` (the model on the whole conversation;
     absent without a model) and `service`; and how many of the service's over-rated defused
     conversations the reader rates lower (moderators see a note and may lower them)."""
-    verdicts = {"messages alone": [highest(*(s.level for s in v.messages)) for v in screenings]}
+    verdicts = {"one by one": [highest(*(s.level for s in v.messages)) for v in screenings]}
     with_reader = all(v.reader for v in screenings)
     if with_reader:
         verdicts["reader"] = [v.reader[0] for v in screenings]
@@ -138,9 +138,9 @@ def format_conversations(result: dict) -> str:
     ways = {name: value for name, value in result.items() if isinstance(value, dict)}
     lines = [f"{result['count']} conversations", format_figures(ways)]
     for key, label in CONVERSATION_FIGURES.items():
-        lines.append(f"{label:42}" + "".join(f"{ways[n][key]:>12.3f}" for n in ways))
+        lines.append(f"{label:46}" + "".join(f"{ways[n][key]:>12.3f}" for n in ways))
     if "defused_noted" in result:
-        lines.append(f"{'over-rated defused the reader rates lower':42}{result['defused_noted']:>12.3f}  (moderators see a note)")
+        lines.append(f"{'over-rated defused the reader rates lower':46}{result['defused_noted']:>12.3f}  (moderators see a note)")
     service = ways["service"]
     lines.append("  service's confusion (rows: truth, columns: predicted) " + " ".join(f"{p:>8}" for p in LEVELS))
     for t in LEVELS:

@@ -111,7 +111,7 @@ def test_eval_conversations_prints_each_way_of_screening(tiny_model: Path, tmp_p
     result = CliRunner().invoke(app, ["eval", "--conversations", str(sample), "--model", str(tiny_model)])
     assert result.exit_code == 0, result.output
     assert "30 conversations" in result.stdout
-    for words in ("messages alone", "reader", "service", "sequence-only risk caught", "defused rated above their level"):
+    for words in ("one by one", "reader", "service", "sequence-only risk caught", "defused rated above their level"):
         assert words in result.stdout
 
 
