@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from moderation.dataset import CONVERSATIONS_DIR, NearDuplicates, build_conversations, read_jsonl, written_conversations
+from moderation.defaults import default_model_dir
+from moderation.screener import Screener
 from moderation.screening import LEVELS, SEPARATOR, TAG_NAMES, WINDOW_CHARACTERS, conversation_text
 
 SPLITS = {name: read_jsonl(CONVERSATIONS_DIR / f"{name}.jsonl") for name in ("train", "validation", "heldout")}
@@ -61,3 +64,16 @@ def test_a_conversation_is_read_as_its_newest_messages_joined_by_the_separator()
     long = ["あ" * 60, "い" * 60, "う" * 50, "最後"]
     assert conversation_text(long) == SEPARATOR.join(long[2:]), "the oldest that do not fit are left out"
     assert conversation_text(["x" * (WINDOW_CHARACTERS + 50)]) == "x" * (WINDOW_CHARACTERS + 50), "the newest is read whole"
+
+
+@pytest.mark.skipif(not (Path(default_model_dir()) / "ngram.joblib").is_file(), reason="no trained model (make model)")
+async def test_the_trained_model_reads_a_goodbye_then_going_as_urgent_though_no_line_alone_is() -> None:
+    screener = Screener(default_model_dir())
+    try:
+        [goodbye, defused] = await screener.screen_conversations([["今までありがとね", "みんなによろしく", "じゃ、行ってくる"],
+                                                                  ["死にたい", "って主人公が言う映画、泣いた"]])
+    finally:
+        screener.close()
+    assert all(s.level in ("low", "medium") for s in goodbye.messages)
+    assert goodbye.level in ("high", "imminent") and goodbye.reader[0] in ("high", "imminent")
+    assert defused.level == "high" and defused.reader[0] == "low", "the level stands; the reader sees the film"
