@@ -23,7 +23,8 @@ install: $(INSTALLED)
 # The risk classifier, trained here from the project's own data (weights never go into git). Retrained
 # when the data, the lexicon (the thresholds are chosen with its floor) or the training code changes.
 $(MODEL): $(INSTALLED) content/risk/train.jsonl content/risk/validation.jsonl moderation/train.py moderation/dataset.py \
-	  content/risk/lexicon.yaml moderation/ngram.py moderation/decision.py
+	  content/risk/lexicon.yaml moderation/ngram.py moderation/decision.py moderation/screening.py \
+	  content/risk/conversations/train.jsonl content/risk/conversations/validation.jsonl
 	$(BIN)/tsunagi risk train
 
 model: $(MODEL)

@@ -140,7 +140,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     sender = OutboxSender(
         background, app[LINE_API], on_api_error=lambda status: metrics.line_api_errors.labels(status=str(status)).inc()
     )
-    screened = ScreenedAhead(app[SCREENER], observe=metrics.screening_seconds.observe)
+    screened = ScreenedAhead(app[SCREENER], observe=metrics.screening_seconds.observe, sessions=app[SESSIONS])
     worker = InboxWorker(
         background,
         partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=screened),

@@ -106,6 +106,11 @@ class RiskClassifier:
         """The transformer's probabilities alone, in the same form."""
         return transformer_probabilities(self.model, self.tokenizer, texts, self.columns, self.batch_size)
 
+    def drivers(self, rated: list[tuple[str, str]]) -> list[list[tuple[int, int]]]:
+        """For each (text, level the model gave it), where the words are that drove it (`NgramModel.drivers`;
+        none without an n-gram model)."""
+        return [self.ngram.drivers(text, level) if self.ngram else [] for text, level in rated]
+
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """The model's verdict on each text, in order: its level and the probability that decided it."""
         return [decide(p, self.decision.thresholds) for p in self.probabilities(texts)]

@@ -13,8 +13,15 @@ Two sources, both written for tsunagi:
     typos): they teach spelling variants, but a model fed mostly on them memorises templates, so there
     are few of them and they go to training only.
 
+Conversations (a person's messages in order, labelled as a counselor reading them all would rate the
+person now) are written the same way, one by one, in `content/risk/conversations/written/*.jsonl`. They
+are split by a hash of the whole conversation, with the same near-duplicate discipline, into
+`conversations/train.jsonl`, `validation.jsonl` and `heldout.jsonl`; training also gets windows composed
+from its own single messages (a few calm lines, then any message, at that message's level), as a
+minority. `conversations/blind.jsonl` is written apart and only ever evaluated on.
+
 Run `python -m moderation.dataset` to rewrite `content/risk/train.jsonl`, `validation.jsonl` and
-`heldout.jsonl`.
+`heldout.jsonl`, and the conversation splits.
 """
 
 from __future__ import annotations
@@ -23,10 +30,14 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 
 RISK_DIR = Path(__file__).resolve().parents[1] / "content" / "risk"
 WRITTEN_DIR = RISK_DIR / "written"
+CONVERSATIONS_DIR = RISK_DIR / "conversations"
+SPLITS = ("train", "validation", "heldout")
 SEED = 20240607
 # Shares of the written messages kept out of training: one split to tune on, one to report.
 VALIDATION_SHARE = 0.2
@@ -37,6 +48,8 @@ TAG_CODES = {"s": "suicide", "h": "self_harm", "a": "abuse_violence", "x": "sexu
 NEAR_DUPLICATE = 0.8
 # Training examples made of two training messages run together, as a share of training.
 COMPOUND_SHARE = 0.15
+# Windows composed from training's single messages, as a share of the written training conversations.
+COMPOSED_WINDOW_SHARE = 0.4
 
 # One core per line: `sentence | tag codes` (s suicide, h self_harm, a abuse_violence,
 # x sexual_exploitation, t third_party); lines starting with "en:" are English.
@@ -563,14 +576,68 @@ def _variants(text: str, language: str, risk: bool, count: int, rng: random.Rand
 
 
 def written(level: str) -> list[tuple[str, list[str]]]:
-    """(message, tags) for each line of `written/<level>.txt`: `message | tag codes`, or the message alone."""
+    """(message, tags) for each line of `written/<level>.txt` (`message | tag codes`, or the message alone),
+    then each message of that level in `written/*.jsonl` (`{"text", "level", "tags"}`, as other writers
+    deliver them)."""
     messages = []
     for line in (WRITTEN_DIR / f"{level}.txt").read_text(encoding="utf-8").splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         text, _, codes = line.partition(" | ")
         messages.append((text.strip(), [TAG_CODES[c] for c in codes.split()]))
+    for path in sorted(WRITTEN_DIR.glob("*.jsonl")):
+        messages += [(e["text"].strip(), list(e.get("tags", []))) for e in read_jsonl(path) if e["level"] == level]
     return messages
+
+
+def written_conversations() -> list[dict]:
+    """Every conversation of `conversations/written/*.jsonl`: {"messages", "level", "kind", "tags"}."""
+    conversations = []
+    for path in sorted((CONVERSATIONS_DIR / "written").glob("*.jsonl")):
+        conversations += [{key: e.get(key, []) for key in ("messages", "level", "kind", "tags")} for e in read_jsonl(path)]
+    return conversations
+
+
+def build_conversations(train_messages: list[dict], seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
+    """The train, validation and held-out conversations: the written ones split by conversation (a
+    conversation and its near-duplicates stay on one side), and training's composed windows."""
+    train: list[dict] = []
+    validation: list[dict] = []
+    heldout: list[dict] = []
+    for conversation in written_conversations():
+        share = _share(_whole(conversation), seed)
+        split = heldout if share < HELDOUT_SHARE else validation if share < HELDOUT_SHARE + VALIDATION_SHARE else train
+        split.append(conversation)
+    heldout = _unseen(heldout, NearDuplicates(validation, _whole), validation, _whole)
+    seen = NearDuplicates(train, _whole)
+    validation = _unseen(validation, seen, train, _whole)
+    heldout = _unseen(heldout, seen, train, _whole)
+    rng = random.Random(f"{seed}:conversations")
+    train += _composed_windows(train_messages, int(len(train) * COMPOSED_WINDOW_SHARE), rng)
+    for examples in (train, validation, heldout):
+        rng.shuffle(examples)
+    return train, validation, heldout
+
+
+def _whole(conversation: dict) -> str:
+    """A conversation's messages as one text, for hashing and near-duplicate search."""
+    return "\n".join(conversation["messages"])
+
+
+def _composed_windows(messages: list[dict], count: int, rng: random.Random) -> list[dict]:
+    """A few calm training messages, then any training message, at that last message's level.
+
+    What comes before a message rarely defuses it; people open with small talk and then say it. These
+    teach the reader to find one message in a window without the written conversations' wording.
+    """
+    calm = [e for e in messages if e["level"] == "low" and not e["text"].isascii() and len(e["text"]) < 60]
+    others = [e for e in messages if not e["text"].isascii() and len(e["text"]) < 80]
+    windows = []
+    for _ in range(count):
+        last = rng.choice(others)
+        before = [rng.choice(calm)["text"] for _ in range(rng.randint(1, 3))]
+        windows.append({"messages": [*before, last["text"]], "level": last["level"], "kind": "composed", "tags": last["tags"]})
+    return windows
 
 
 def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
@@ -618,13 +685,13 @@ def _share(text: str, seed: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _unseen(examples: list[dict], seen: NearDuplicates, split: list[dict]) -> list[dict]:
+def _unseen(examples: list[dict], seen: NearDuplicates, split: list[dict], text: Callable[[dict], str] = itemgetter("text")) -> list[dict]:
     """The examples unlike anything in `seen` (the texts of `split`); the rest are moved to `split`."""
     kept = []
     for example in examples:
-        if seen.has(example["text"]):
+        if seen.has(text(example)):
             split.append(example)
-            seen.add(example["text"])
+            seen.add(text(example))
         else:
             kept.append(example)
     return kept
@@ -677,11 +744,11 @@ def similarity(a: set[str], b: set[str]) -> float:
 class NearDuplicates:
     """Texts indexed by trigram, to ask quickly whether a text is (nearly) the same sentence as one of them."""
 
-    def __init__(self, examples: list[dict] = ()) -> None:
+    def __init__(self, examples: list[dict] = (), text: Callable[[dict], str] = itemgetter("text")) -> None:
         self.grams: list[set[str]] = []
         self.by_gram: dict[str, list[int]] = {}
         for example in examples:
-            self.add(example["text"])
+            self.add(text(example))
 
     def add(self, text: str) -> None:
         for gram in trigrams(text):
@@ -691,9 +758,9 @@ class NearDuplicates:
     def closest(self, text: str) -> float:
         """The highest similarity of `text` to an indexed text (0 when none shares a trigram)."""
         grams = trigrams(text)
-        # Only texts sharing a trigram can be similar; check those.
-        candidates = {i for gram in grams for i in self.by_gram.get(gram, ())}
-        return max((similarity(grams, self.grams[i]) for i in candidates), default=0.0)
+        # Only texts sharing a trigram can be similar: count what each shares, without building sets.
+        shared = Counter(i for gram in grams for i in self.by_gram.get(gram, ()))
+        return max((n / (len(grams) + len(self.grams[i]) - n) for i, n in shared.items()), default=0.0)
 
     def has(self, text: str) -> bool:
         return self.closest(text) >= NEAR_DUPLICATE
@@ -712,11 +779,12 @@ def write_jsonl(path: Path, examples: list[dict]) -> None:
 
 
 def main() -> None:
-    splits = dict(zip(("train", "validation", "heldout"), build()))
-    for name, examples in splits.items():
-        write_jsonl(RISK_DIR / f"{name}.jsonl", examples)
-        counts = Counter(e["level"] for e in examples)
-        print(f"{name}: {len(examples)} {dict(sorted(counts.items()))}")
+    messages = build()
+    for folder, splits in ((RISK_DIR, messages), (CONVERSATIONS_DIR, build_conversations(messages[0]))):
+        for name, examples in zip(SPLITS, splits):
+            write_jsonl(folder / f"{name}.jsonl", examples)
+            counts = Counter(e["level"] for e in examples)
+            print(f"{folder.name}/{name}: {len(examples)} {dict(sorted(counts.items()))}")
 
 
 if __name__ == "__main__":

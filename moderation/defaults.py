@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from moderation.dataset import RISK_DIR
+from moderation.dataset import CONVERSATIONS_DIR, RISK_DIR
 
 DEFAULT_MODEL_DIR = "models/risk"
 DEFAULT_BASE = "sudachi-c-imitator"
@@ -17,6 +17,8 @@ DEFAULT_EPOCHS = 6
 DEFAULT_DATA = RISK_DIR / "train.jsonl"
 DEFAULT_VALIDATION = RISK_DIR / "validation.jsonl"
 DEFAULT_HELDOUT = RISK_DIR / "heldout.jsonl"
+# The conversations' splits: train.jsonl, validation.jsonl, heldout.jsonl.
+DEFAULT_CONVERSATIONS = CONVERSATIONS_DIR
 
 
 def default_model_dir() -> str:

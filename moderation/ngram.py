@@ -25,16 +25,27 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from moderation.screening import LEVELS
+from moderation.screening import LEVELS, SEPARATOR
 
 NGRAM_FILE = "ngram.joblib"
 # Chosen on the validation split; a calm message mistaken for a risk weighs double, as in the transformer.
 REGULARISATION = 10.0
 CLASS_WEIGHTS = {0: 2.0, 1: 1.0, 2: 1.0, 3: 1.0}
+# How many spans of a message are shown as what drove the model.
+DRIVERS = 3
+# The n-grams looked at for them, strongest first: the rest weigh little and mostly overlap these.
+TOP_GRAMS = 12
 
 
 def normalise(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower()
+    """NFKC in lower case, a conversation's messages on lines of their own."""
+    return unicodedata.normalize("NFKC", text.replace(SEPARATOR, "\n")).lower()
+
+
+def _normalised_with_origin(text: str) -> tuple[str, list[int]]:
+    """`normalise(text)` character by character, with the index in `text` each character came from."""
+    pieces = [(normalise(c), i) for i, c in enumerate(text)]
+    return "".join(p for p, _ in pieces), [i for p, i in pieces for _ in p]
 
 
 @cache
@@ -99,6 +110,33 @@ class NgramModel:
 
     def save(self, folder: Path) -> None:
         joblib.dump(self.pipeline, folder / NGRAM_FILE)
+
+    def drivers(self, text: str, level: str, count: int = DRIVERS) -> list[tuple[int, int]]:
+        """Where in `text` are the character n-grams that weigh most towards `level` against `low`:
+        at most `count` spans, overlapping ones merged, strongest first (the words shown to counselors
+        as what drove the model, beside the keyword floor's)."""
+        characters = self.pipeline.named_steps["features"].transformer_list[0][1]
+        regression = self.pipeline.named_steps["regression"]
+        row = characters.transform([text]).tocoo()
+        # The character block comes first in the union; a level's pull against low is its coefficient minus low's.
+        pull = regression.coef_[LEVELS.index(level), row.col] - regression.coef_[0, row.col]
+        names = characters.get_feature_names_out()
+        normal, origin = _normalised_with_origin(text)
+        strongest = sorted(((weight, names[j].strip()) for weight, j in zip(row.data * pull, row.col) if weight > 0), reverse=True)
+        spans: list[tuple[int, int]] = []
+        for _, gram in strongest[:TOP_GRAMS]:
+            found = normal.find(gram) if len(gram) >= 2 else -1
+            if found < 0:
+                continue
+            start, end = origin[found], origin[found + len(gram) - 1] + 1
+            for i, (left, right) in enumerate(spans):
+                if left <= end and start <= right:
+                    spans[i] = (min(left, start), max(right, end))
+                    break
+            else:
+                if len(spans) < count:
+                    spans.append((start, end))
+        return spans
 
     def probabilities(self, texts: list[str]) -> list[list[float]]:
         """For each text, in order, the probability of each level in `LEVELS` order."""

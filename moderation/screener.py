@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from moderation.classifier import RiskClassifier
 from moderation.defaults import default_model_dir
 from moderation.lexicon import Lexicon, load_lexicon
-from moderation.screening import Screening, rank
+from moderation.screening import ConversationScreening, Screening, Tag, conversation_text, rank
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,34 @@ class Screener:
         predictions = await self._predict(texts)
         if predictions is None:
             return [Screening(f.level, f.score, "lexicon (model unavailable)", f.tags) for f in floors]
-        return [_combine(floor, level, score) for floor, (level, score) in zip(floors, predictions)]
+        screenings = [_combine(floor, level, score) for floor, (level, score) in zip(floors, predictions)]
+        flagged = [i for i, (level, _) in enumerate(predictions) if rank(level) > 0]
+        for i, spans in zip(flagged, await self._drivers([(texts[i], predictions[i][0]) for i in flagged])):
+            screenings[i] = replace(screenings[i], drivers=[Tag("model", span, texts[i][span[0] : span[1]]) for span in spans])
+        return screenings
+
+    async def read(self, conversations: list[list[str]]) -> ModelResult:
+        """The model's verdict on each conversation as a whole (`conversation_text`), or None while no
+        model screens: the keyword floor reads messages one by one, never a conversation."""
+        if not conversations:
+            return []
+        return await self._predict([conversation_text(c) for c in conversations])
+
+    async def screen_conversations(self, conversations: list[list[str]]) -> list[ConversationScreening]:
+        """Each conversation as the service screens it: every message alone, and the model on every
+        window ending at a message."""
+        alone = await self.screen([m for c in conversations for m in c])
+        return assemble(conversations, alone, await self.read(windows(conversations)))
+
+    async def _drivers(self, rated: list[tuple[str, str]]) -> list[list[tuple[int, int]]]:
+        """The words that drove the model's verdicts (`RiskClassifier.drivers`), on the worker thread; none if that fails."""
+        if not rated or self._classifier is None:
+            return []
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self._classifier.drivers, rated)
+        except Exception as exc:  # only an explanation: the verdicts stand without it
+            log.warning("risk model could not say which words drove it: %s", type(exc).__name__)
+            return []
 
     def close(self) -> None:
         """Stop the worker thread (after the inference it is running, if any)."""
@@ -115,6 +143,27 @@ def _card(model_dir: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return found.st_ino, found.st_mtime_ns
+
+
+def windows(conversations: list[list[str]]) -> list[list[str]]:
+    """Every window the service reads of the conversations: each one's first message, its first two, ... all."""
+    return [c[: i + 1] for c in conversations for i in range(len(c))]
+
+
+def assemble(conversations: list[list[str]], alone: list[Screening], read: ModelResult) -> list[ConversationScreening]:
+    """Each conversation's verdict from its messages screened alone and the model's verdicts on its
+    `windows` (None without a model), all of them in order."""
+    verdicts, start = [], 0
+    for conversation in conversations:
+        end = start + len(conversation)
+        verdicts.append(ConversationScreening(alone[start:end], None if read is None else read[start:end]))
+        start = end
+    return verdicts
+
+
+def screen_now(classifier: RiskClassifier, lexicon: Lexicon, texts: list[str]) -> list[Screening]:
+    """What `Screener.screen` says, from a classifier at hand, on the caller's thread (for evaluation)."""
+    return [_combine(lexicon.floor(text), level, score) for text, (level, score) in zip(texts, classifier.predict(texts))]
 
 
 def _combine(floor: Screening, level: str, score: float) -> Screening:

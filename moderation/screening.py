@@ -14,6 +14,12 @@ from dataclasses import dataclass, field
 # hopelessness, a crisis of living; `low`: everything else, youth hyperbole included.
 LEVELS = ("low", "medium", "high", "imminent")
 TAG_NAMES = ("self_harm", "suicide", "abuse_violence", "sexual_exploitation", "third_party")
+# A conversation reaches the model as its messages joined by the separator its tokenizer knows as one
+# token ([SEP] of the character tokenizers `train.py` builds); the n-gram model reads it as a line break.
+SEPARATOR = "[SEP]"
+# The newest messages of a conversation that together hold at most this many characters are read (at
+# least the newest one, whole): with the separators they fit the transformer's 128 tokens.
+WINDOW_CHARACTERS = 110
 
 
 def rank(level: str) -> int:
@@ -24,6 +30,19 @@ def rank(level: str) -> int:
 def highest(*levels: str) -> str:
     """The most urgent of `levels` (`low` when none are given)."""
     return max(levels, key=rank, default="low")
+
+
+def conversation_text(messages: Sequence[str]) -> str:
+    """What the model reads of a conversation (oldest first): its newest messages within
+    `WINDOW_CHARACTERS`, joined by `SEPARATOR`. One message is read as it is."""
+    kept: list[str] = []
+    size = 0
+    for message in reversed(messages):
+        if kept and size + len(message) > WINDOW_CHARACTERS:
+            break
+        kept.append(message)
+        size += len(message)
+    return SEPARATOR.join(reversed(kept))
 
 
 def decide(probabilities: Sequence[float], thresholds: Mapping[str, float]) -> tuple[str, float]:
@@ -61,13 +80,16 @@ class Screening:
     """The verdict on one message.
 
     `source` names what decided the level: "model", "lexicon", "model+lexicon" (both gave it) or
-    "lexicon (model unavailable)".
+    "lexicon (model unavailable)". `tags` carry the keyword floor's findings; `drivers` the words the
+    model weighed most (named "model").
     """
 
     level: str
     score: float
     source: str
     tags: list[Tag] = field(default_factory=list)
+    # Where the words are that weighed most in the model's verdict, when it was medium or above.
+    drivers: list[Tag] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """A JSON-ready form (spans as lists)."""
@@ -76,4 +98,32 @@ class Screening:
             "score": round(self.score, 4),
             "source": self.source,
             "tags": [{"name": t.name, "span": list(t.span) if t.span else None, "text": t.text} for t in self.tags],
+            "drivers": [{"span": list(t.span), "text": t.text} for t in self.drivers],
         }
+
+
+@dataclass(frozen=True)
+class ConversationScreening:
+    """The verdict on a conversation read as the service reads it, message after message.
+
+    `messages`: each message screened alone (model and keyword floor); `windows`: the model's verdict
+    (level, probability) on each window ending at a message, oldest first, or None when no model
+    screens. `level`: the highest of them all, since a level never drops by itself; `reader`: the
+    model's verdict on the whole conversation, which may be lower (context defused a word).
+    """
+
+    messages: list[Screening]
+    windows: list[tuple[str, float]] | None
+
+    @property
+    def level(self) -> str:
+        return highest(*(s.level for s in self.messages), *(level for level, _ in self.windows or []))
+
+    @property
+    def reader(self) -> tuple[str, float] | None:
+        return self.windows[-1] if self.windows else None
+
+    def as_dict(self) -> dict:
+        """A JSON-ready form, without the messages' words."""
+        reader = {"level": self.reader[0], "score": round(self.reader[1], 4)} if self.reader else None
+        return {"level": self.level, "reader": reader, "messages": [{"level": s.level, "source": s.source} for s in self.messages]}

@@ -35,13 +35,15 @@ def visible(text: str) -> str:
 TEMPLATES.filters["visible"] = visible
 
 
-def marked(text: str, spans: list[tuple[int, int]]) -> Markup:
-    """The text shown as `visible` would, with the words at `spans` (the keyword floor's findings) marked."""
+def marked(text: str, spans: list[tuple[int, int]], drivers: list[tuple[int, int]] = ()) -> Markup:
+    """The text shown as `visible` would, with the words at `spans` (the keyword floor's findings) marked,
+    and those at `drivers` (the words the model weighed most) marked as such."""
     parts, at = [], 0
-    for start, end in sorted(spans):
+    for start, end, kind in sorted([*((*s, "") for s in spans), *((*s, "driver") for s in drivers)]):
         if start < at or end > len(text):
             continue  # overlapping or out of range (the message was edited since): left unmarked
-        parts += [escape(visible(text[at:start])), Markup("<mark>"), escape(visible(text[start:end])), Markup("</mark>")]
+        opening = Markup('<mark class="driver">') if kind else Markup("<mark>")
+        parts += [escape(visible(text[at:start])), opening, escape(visible(text[start:end])), Markup("</mark>")]
         at = end
     parts.append(escape(visible(text[at:])))
     return Markup("").join(parts)

@@ -57,6 +57,7 @@ ACTION_WORDS = {
     "second_factor_passed": "二段階認証を通過",
     "session_ended": "ログインを終了させた",
     "exported_reviews": "リスク判定の見直しを書き出した",
+    "flag_lowered_in_context": "会話の文脈でリスクを下げた",
     "opened_room": "居場所の部屋を開いた",
     "room_claimed": "居場所の回を担当",
     "room_closed_early": "居場所の回を早く閉じた",

@@ -9,13 +9,13 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import SCREENER, SETTINGS
+from bot.appkeys import CONTENT, SCREENER, SETTINGS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.counselor import can_open
 from bot.consultation.queue import consultation_topic, raise_level
-from bot.consultation.risk import FLAGS_TOPIC
+from bot.consultation.risk import FLAGS_TOPIC, defused, lower_in_context
 from bot.storage.after_commit import announce
 from bot.storage.models import (
     Consultation,
@@ -81,7 +81,8 @@ async def flags_page(request: web.Request) -> web.Response:
         flags = await _flags(audit.session, filters, request.app[SETTINGS].timezone)
         shown = [(flag, await _in_context(audit.session, flag)) for flag in flags]
         audit.detail = str(filters)
-    return render(request, "flags.html", shown=shown, filters=filters, levels=list(RiskLevel), states=list(FlagState), model_error=request.app[SCREENER].model_error)
+    return render(request, "flags.html", shown=shown, filters=filters, levels=list(RiskLevel), states=list(FlagState),
+                  model_error=request.app[SCREENER].model_error, defused=defused)
 
 
 @routes.post("/console/flags/{id}/review")
@@ -106,6 +107,28 @@ async def review(request: web.Request) -> web.Response:
         audit.detail = f"flag {flag.id}: {flag.level} → {flag.reviewed_level}; {reason}"
         announce(audit.session, FLAGS_TOPIC)
     raise web.HTTPSeeOther("/console/flags")
+
+
+@routes.post("/console/flags/{id}/lower")
+@requires(*REVIEWERS)
+async def lower(request: web.Request) -> web.Response:
+    """Lower a flag (and its consultation, as far as nothing else holds it up) to the conversation
+    reader's verdict in context: one click, audited. The level never drops without it."""
+    async with audited(request, "flag_lowered_in_context") as audit:
+        flag = await find_or_404(audit.session, RiskFlag, request.match_info["id"], "このフラグは見つかりません。")
+        context = defused(flag)
+        if context is None or flag.state != FlagState.OPEN:
+            raise web.HTTPConflict(text="このフラグは文脈による引き下げの対象ではありません。")
+        before = flag.level
+        category = None
+        if flag.consultation_id:
+            consultation = await audit.session.get(Consultation, flag.consultation_id)
+            category = request.app[CONTENT].menu.category(consultation.category)
+        consultation = await lower_in_context(audit.session, flag, request[STAFF_KEY].id, RiskLevel(category.risk_floor if category else "low"))
+        flag.review_reason = "会話の流れで読むとリスクは低い（文脈による引き下げ）"
+        audit.consultation_id = consultation.id if consultation else None
+        audit.detail = f"flag {flag.id}: {before} → {context} in context" + (f"; consultation now {consultation.risk_level}" if consultation else "")
+    raise web.HTTPSeeOther(f"/console/flags#flag-{flag.id}")
 
 
 @routes.post("/console/messages/{id}/report")

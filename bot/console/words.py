@@ -61,6 +61,7 @@ FLAG_SOURCES = {
     "model+lexicon": "モデルとキーワード",
     "lexicon (model unavailable)": "キーワード（モデル停止中）",
     "counselor report": "相談員の報告",
+    "conversation": "会話の流れ（モデル）",
 }
 # Messages other than text, as the chat shows them.
 MESSAGE_KINDS = {"sticker": "スタンプ", "image": "画像", "video": "動画", "audio": "音声", "file": "ファイル", "location": "位置情報"}

@@ -29,6 +29,9 @@ class Screens(Protocol):
     async def screen(self, texts: list[str]) -> list[Screening]:
         """One screening per text, in order."""
 
+    async def read(self, conversations: list[list[str]]) -> list[tuple[str, float]] | None:
+        """The model's verdict (level, probability) on each conversation as a whole; None while no model screens."""
+
 
 @dataclass
 class Turn:

@@ -19,11 +19,11 @@ def _without(entries: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
 
 
 def strip_flag(flag: RiskFlag) -> bool:
-    """Drop the words a flag's tags quote (names and spans stay). Returns whether anything changed."""
-    stripped = _without(flag.tags, "text")
-    if stripped == flag.tags:
+    """Drop the words a flag's tags and drivers quote (names and spans stay). Returns whether anything changed."""
+    tags, drivers = _without(flag.tags, "text"), _without(flag.drivers or [], "text")
+    if tags == flag.tags and drivers == (flag.drivers or []):
         return False
-    flag.tags = stripped
+    flag.tags, flag.drivers = tags, drivers
     return True
 
 

@@ -474,6 +474,12 @@ class RiskFlag(SQLModel, table=True):
     # The level a moderator gave when relabelling (or confirmed), and why they decided as they did.
     reviewed_level: RiskLevel | None = Field(default=None, sa_type=String(16))
     review_reason: str | None = _secret_text()
+    # The conversation reader's latest verdict on a window of the person's messages holding this one
+    # (None until one was read): below `level`, context defused the words, and moderators may lower it.
+    context_level: RiskLevel | None = Field(default=None, sa_type=String(16))
+    # The words the model weighed most for its level: [{"text", "span": [start, end]}], strongest first;
+    # None for flags raised before the model named its words. They quote the person, so they are secret.
+    drivers: list[dict[str, Any]] | None = _secret_json(default=None)
     created_at: datetime = _timestamp(default_factory=utcnow)
 
 

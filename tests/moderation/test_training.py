@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from moderation.classifier import RiskClassifier
 from moderation.cli import app
-from moderation.dataset import RISK_DIR, read_jsonl, write_jsonl
+from moderation.dataset import CONVERSATIONS_DIR, RISK_DIR, read_jsonl, write_jsonl
 from moderation.decision import Decision
 from moderation.screener import Screener
 from moderation.screening import LEVELS, decide
@@ -23,14 +23,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_jsonl(folder / "train.jsonl", read_jsonl(RISK_DIR / "train.jsonl")[:100])
     write_jsonl(folder / "validation.jsonl", read_jsonl(RISK_DIR / "validation.jsonl")[:40])
     write_jsonl(folder / "heldout.jsonl", read_jsonl(RISK_DIR / "heldout.jsonl")[:20])
+    for name, count in (("train", 60), ("validation", 30), ("heldout", 20)):
+        (folder / "conversations").mkdir(exist_ok=True)
+        write_jsonl(folder / "conversations" / f"{name}.jsonl", read_jsonl(CONVERSATIONS_DIR / f"{name}.jsonl")[:count])
     train("scratch", folder / "train.jsonl", folder / "model", epochs=1, validation=folder / "validation.jsonl",
-          heldout=folder / "heldout.jsonl", size=TINY, progress=False)
+          heldout=folder / "heldout.jsonl", size=TINY, progress=False, conversations=folder / "conversations")
     return folder / "model"
 
 
 def test_the_model_directory_loads_and_predicts_with_the_decision_chosen_on_validation(tiny_model: Path) -> None:
     card = (tiny_model / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "base: scratch" in card and "100 examples" in card and "imminent+high flagged high or above" in card
+    assert "base: scratch" in card and "220 examples" in card and "imminent+high flagged high or above" in card
+    assert "## Held-out conversations" in card and "sequence-only risk caught" in card
     classifier = RiskClassifier(tiny_model)
     assert classifier.ngram is not None
     assert (tiny_model / "decision.json").is_file() and classifier.decision == Decision.load(tiny_model)
@@ -75,9 +79,46 @@ def test_eval_prints_the_figures(tiny_model: Path) -> None:
     assert "imminent rated imminent" in result.stdout and "combined" in result.stdout
 
 
+def test_the_words_that_drove_the_model_point_into_the_message_as_written(tiny_model: Path) -> None:
+    classifier = RiskClassifier(tiny_model)
+    text = "今日は晴れ。でも本当にＳＨＩＮＩＴＡＩ、死にたい"
+    [spans] = classifier.drivers([(text, "high")])
+    assert spans and all(0 <= start < end <= len(text) for start, end in spans)
+    risk = text.rindex("死にたい")
+    assert any(start < risk + 4 and risk < end for start, end in spans), [text[s:e] for s, e in spans]
+    assert len(spans) <= 3 and len(set(spans)) == len(spans)
+
+
+def test_classify_conversations_writes_one_verdict_per_conversation_never_below_a_message_alone(tiny_model: Path, tmp_path: Path) -> None:
+    conversations = [["今までありがとね", "みんなによろしく", "じゃ、行ってくる"], ["死にたい", "って主人公が言う映画、泣いた"], ["おはよう"]]
+    source = tmp_path / "conversations.jsonl"
+    write_jsonl(source, [{"messages": messages} for messages in conversations])
+    result = CliRunner().invoke(app, ["classify", "--conversations", str(source), "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [len(row["messages"]) for row in rows] == [3, 2, 1]
+    assert "死にたい" not in result.stdout, "the verdicts do not repeat what people wrote"
+    for row in rows:
+        assert row["reader"]["level"] in LEVELS
+        assert all(LEVELS.index(row["level"]) >= LEVELS.index(m["level"]) for m in row["messages"])
+        assert LEVELS.index(row["level"]) >= LEVELS.index(row["reader"]["level"])
+    assert rows[1]["level"] in ("high", "imminent"), "the keyword floor still screens every message"
+
+
+def test_eval_conversations_prints_each_way_of_screening(tiny_model: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "sample.jsonl"
+    write_jsonl(sample, read_jsonl(CONVERSATIONS_DIR / "heldout.jsonl")[:30])
+    result = CliRunner().invoke(app, ["eval", "--conversations", str(sample), "--model", str(tiny_model)])
+    assert result.exit_code == 0, result.output
+    assert "30 conversations" in result.stdout
+    for words in ("one by one", "reader", "service", "sequence-only risk caught", "defused rated above their level"):
+        assert words in result.stdout
+
+
 async def test_the_screener_picks_up_a_model_trained_while_it_runs(tiny_model: Path, tmp_path: Path) -> None:
     data, out = tiny_model.parent, tmp_path / "model"
-    splits = {"data": data / "train.jsonl", "validation": data / "validation.jsonl", "heldout": data / "heldout.jsonl"}
+    splits = {"data": data / "train.jsonl", "validation": data / "validation.jsonl", "heldout": data / "heldout.jsonl",
+              "conversations": data / "conversations"}
     screener = Screener(out)
     try:
         [before] = await screener.screen(["今日は晴れてる"])

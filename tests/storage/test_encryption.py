@@ -256,7 +256,7 @@ NOT_WORDS = {
     "consultationrecord": {"age_band", "gender", "worries", "responses"},
     "referral": {"status"},
     "organisation": {"name", "region", "prefecture", "fields", "contact"},
-    "riskflag": {"user_id", "level", "source", "state", "reviewed_level"},
+    "riskflag": {"user_id", "level", "source", "state", "reviewed_level", "context_level"},
     "roomchange": {"room_id", "values"},
     "roomsession": {"room_id", "status"},
     # The nickname is not encrypted yet: a room's uniqueness check compares it (README: Keys).
@@ -280,7 +280,7 @@ def test_every_text_column_is_encrypted_or_known_to_hold_no_ones_words() -> None
     assert plain == {(name, column_name) for name, columns in NOT_WORDS.items() for column_name in columns}
     assert {c.name for c in encrypted_columns()} >= {
         "inboxevent.payload", "outboxmessage.messages", "usermessage.text", "chatentry.text", "consultationrecord.note",
-        "riskflag.tags", "riskflag.review_reason", "emergencyresponse.assessment", "emergencyresponse.contacts",
+        "riskflag.tags", "riskflag.drivers", "riskflag.review_reason", "emergencyresponse.assessment", "emergencyresponse.contacts",
         "emergencyresponse.closing_note", "referral.history", "roommessage.text", "roomparticipant.removed_reason", "auditentry.detail",
     }
 
