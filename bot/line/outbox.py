@@ -55,9 +55,6 @@ MAX_DELAY = 300.0
 # A send whose process died mid-request is taken again after this (twice the request timeout); the
 # retry key makes a push safe to repeat.
 LEASE = timedelta(seconds=20)
-# A reply's lease ends this long before its token goes stale, so a reply cut off is tried again with a
-# token LINE still judges (a second reply with one token is safe: LINE delivers only the first).
-REPLY_LEASE_MARGIN = timedelta(seconds=10)
 # Attempts at recording an outcome already known (LINE took the message) while the database is away.
 RECORD_TRIES = 6
 LOADING_SECONDS = 20
@@ -100,7 +97,7 @@ def enqueue(
         )
         session.add(row)
         rows.append(row)
-    note_send_queued(session)
+    note_send_queued(session, to)
     return rows
 
 
@@ -108,7 +105,7 @@ def enqueue_loading(session: AsyncSession, user_id: str) -> OutboxMessage:
     """Ask LINE to show the typing animation to a user while something takes a moment."""
     row = OutboxMessage(to=user_id, kind=OutboxKind.LOADING)
     session.add(row)
-    note_send_queued(session)
+    note_send_queued(session, user_id)
     return row
 
 
@@ -166,6 +163,7 @@ class OutboxSender(KeyedWorker):
         self._sessions = sessions
         self._api = api
         self._request_timeout = request_timeout
+        self._reply_margin = timedelta(seconds=2 * request_timeout)
         self._base_delay = base_delay
         self._probe_interval = timedelta(seconds=probe_interval)
         self._on_api_error = on_api_error
@@ -211,19 +209,19 @@ class OutboxSender(KeyedWorker):
     async def work(self, key: str) -> None:
         """Deliver the recipient's due rows in order, stopping at one that must wait for a retry."""
         while not self.stopping and self.paused is None and (claimed := await self._claim(key)) is not None:
-            row, may_send, now = claimed
+            row, may_send, now, replying = claimed
             if not may_send:
                 await self._finish(row, OutboxStatus.CANCELLED, "recipient unfollowed")
             elif row.attempts > MAX_ATTEMPTS:
                 await self._give_up(row, "the last attempt never finished (the process stopped)")
-            elif not await self._attempt(row, now):
+            elif not await self._attempt(row, now, replying):
                 return
 
-    async def _claim(self, to: str) -> tuple[OutboxMessage, bool, datetime] | None:
+    async def _claim(self, to: str) -> tuple[OutboxMessage, bool, datetime, bool] | None:
         """Lease the oldest pending row of `to` if it is due, counting the attempt.
 
-        Returns the row as claimed, whether it may still be sent, and the time of the claim (which
-        decides whether the attempt replies).
+        Returns the row as claimed, whether it may still be sent, the time of the claim and whether
+        the attempt replies.
         """
         now = self._clock()
         async with self._sessions() as session:
@@ -237,10 +235,12 @@ class OutboxSender(KeyedWorker):
             ).first()
             if row is None or row.next_attempt_at > now:
                 return None
-            replying = _replying(row, now)
+            replying = self._replying(row, now)
             lease_end = now + LEASE
             if replying:
-                lease_end = min(lease_end, max(now + timedelta(seconds=1), row.reply_deadline - REPLY_LEASE_MARGIN))
+                # Ends before the token goes stale, so a reply cut off is tried again while LINE can still
+                # tell whether it went (two replies with one token are safe: LINE takes only the first).
+                lease_end = min(lease_end, max(now + timedelta(seconds=1), row.reply_deadline - self._reply_margin / 2))
             # The lease rides on next_attempt_at, and `attempts` changes with every claim: this conditional
             # UPDATE claims the row only if nobody did since it was read, in one process or several; a
             # sender that dies mid-request leaves it to be taken again when the lease ends.
@@ -266,12 +266,23 @@ class OutboxSender(KeyedWorker):
             user = None if row.recipients is not None else await session.get(LineUser, to)
             await session.commit()
         # Users not known yet (a group, or a follow still in the inbox) may be sent to.
-        return row, user is None or user.following, now
+        return row, user is None or user.following, now, replying
 
-    async def _attempt(self, row: OutboxMessage, now: datetime) -> bool:
+    def _replying(self, row: OutboxMessage, now: datetime) -> bool:
+        """Whether an attempt at `now` sends the row by reply.
+
+        A first reply needs time left for its answer and, should that be lost, for one more reply to
+        learn whether it went; later, too little time left means a push instead, and no doubt. A
+        reply whose outcome is unknown is tried again while the token lives at all.
+        """
+        if row.reply_token is None or row.reply_deadline is None:
+            return False
+        return now < row.reply_deadline - (self._reply_margin if row.reply_unconfirmed == 0 else timedelta(0))
+
+    async def _attempt(self, row: OutboxMessage, now: datetime, replying: bool) -> bool:
         """Try one delivery of a claimed row; record the outcome. Returns whether to go on with `to`."""
         try:
-            via = await self._send(row, now)
+            via = await self._send(row, now, replying)
         except _Refused as refused:
             # Not the row's fault: it keeps its place and its attempts, and goes when LINE takes the token.
             await self._update(
@@ -299,7 +310,7 @@ class OutboxSender(KeyedWorker):
                 return True
             # Later rows of this recipient wait: order matters more than speed.
             delay *= 1 + random.random() * 0.25
-            if row.reply_unconfirmed and _replying(row, now):
+            if row.reply_unconfirmed and now < row.reply_deadline:
                 # Only a fresh token can tell whether the reply went: try again while it is.
                 delay = min(delay, max(0.0, (row.reply_deadline - now).total_seconds() / 2))
             await self._update(
@@ -317,7 +328,7 @@ class OutboxSender(KeyedWorker):
     def _delay(self, attempts: int) -> float:
         return min(self._base_delay * 2 ** (attempts - 1), MAX_DELAY)
 
-    async def _send(self, row: OutboxMessage, now: datetime) -> str:
+    async def _send(self, row: OutboxMessage, now: datetime, replying: bool) -> str:
         """One request to LINE. Returns how it was sent; raises _Retry, _Refused or ApiException."""
         delay = self._delay(row.attempts)
         timeout = self._request_timeout
@@ -325,7 +336,7 @@ class OutboxSender(KeyedWorker):
             if row.kind == OutboxKind.LOADING:
                 request = ShowLoadingAnimationRequest(chatId=row.to, loadingSeconds=LOADING_SECONDS)
                 return await _answered("loading", self._api.show_loading_animation(request, _request_timeout=timeout))
-            if _replying(row, now):
+            if replying:
                 request = ReplyMessageRequest.from_dict({"replyToken": row.reply_token, "messages": row.messages})
                 try:
                     return await _answered("reply", self._api.reply_message(request, _request_timeout=timeout))
@@ -452,11 +463,6 @@ async def _answered(via: str, request: Awaitable[object]) -> str:
         log.warning("LINE accepted a %s but its answer could not be read (%s); counted as sent", via, type(exc).__name__)
         return f"{via}-unread"
     return via
-
-
-def _replying(row: OutboxMessage, now: datetime) -> bool:
-    """Whether an attempt at `now` sends the row by reply (it holds a token still fresh)."""
-    return row.reply_token is not None and row.reply_deadline is not None and now < row.reply_deadline
 
 
 async def cancel_pending_for(session: AsyncSession, user_id: str) -> None:

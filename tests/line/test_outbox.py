@@ -318,6 +318,16 @@ async def test_a_reply_refused_with_a_status_did_not_go_and_is_pushed_once_its_t
     assert [(m["message"]["text"], m["via"]) for m in rig.line.messages_for(user)] == [("あとで", "push")]
 
 
+async def test_a_token_with_too_little_life_left_is_not_tried_a_push_goes_instead(rig: Rig) -> None:
+    # Were the reply's answer lost, no second reply could tell whether it went before the token went stale.
+    user = following(rig)
+    token = rig.line.event("message", user)["replyToken"]
+    await rig.enqueue(user, "ぎりぎり", reply_token=token, event_time=utcnow() - timedelta(seconds=49.5))
+    await rig.deliver()
+    assert [(m["message"]["text"], m["via"]) for m in rig.line.messages_for(user)] == [("ぎりぎり", "push")]
+    assert rig.statuses("reply") == []
+
+
 async def test_a_reply_answered_500_may_have_gone_and_is_tried_again_by_reply_while_fresh(rig: Rig) -> None:
     user = following(rig)
     token = rig.line.event("message", user)["replyToken"]
