@@ -92,7 +92,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await engine.dispose()
         raise StartupError(f"cannot reach the database at {app[SETTINGS].database_shown}: {type(exc).__name__}") from exc
     app[ENGINE] = engine
-    app[SESSIONS] = session_factory(engine, app[HUB], wake_sender=lambda: app[OUTBOX_SENDER].wake() if OUTBOX_SENDER in app else None)
+    app[SESSIONS] = session_factory(engine, app[HUB], wake_sender=lambda *keys: app[OUTBOX_SENDER].wake(*keys) if OUTBOX_SENDER in app else None)
     yield
     await engine.dispose()
 
@@ -146,7 +146,6 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         partial(handle_event, content=app[CONTENT], zone=settings.timezone, screener=screened),
         give_up=partial(alarm_for_unhandled, lexicon=app[SCREENER].lexicon),
         before=screened.ahead,
-        on_processed=sender.wake,
     )
     app[INBOX_WRITER], app[OUTBOX_SENDER], app[INBOX_WORKER] = writer, sender, worker
     writing = asyncio.create_task(writer.run())

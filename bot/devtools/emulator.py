@@ -105,9 +105,11 @@ class LineEmulator:
         self.webhook_url = webhook_url
         self.reply_token_ttl = reply_token_ttl
         self.users: dict[str, EmulatedUser] = {}
-        #: Every Messaging API call: endpoint, status answered, retry key.
+        #: Every Messaging API call: endpoint, status answered, retry key, the user it was for (when the
+        #: body names one or holds a reply token), and when it was answered (`time.monotonic()`).
         self.requests: list[dict[str, Any]] = []
         self._reply_tokens: dict[str, tuple[str, float]] = {}
+        self._token_users: dict[str, str] = {}  # every reply token ever given, used or not
         self._retry_keys: dict[str, tuple[str, float]] = {}
         self._faults: dict[str, list[Fault]] = {}
         self._random = random.Random(20)  # faults drawn at random repeat from run to run
@@ -211,6 +213,7 @@ class LineEmulator:
         if event_type not in NO_REPLY_TOKEN:
             token = secrets.token_hex(16)
             self._reply_tokens[token] = (user_id, time.monotonic() + self.reply_token_ttl)
+            self._token_users[token] = user_id
             event["replyToken"] = token
         return event
 
@@ -265,6 +268,7 @@ class LineEmulator:
     def _api(self, endpoint: str, handler: Any) -> Any:
         async def respond(request: web.Request) -> web.Response:
             retry_key = request.headers.get("X-Line-Retry-Key")
+            body = None
             try:
                 fault = await self._inject_fault(endpoint)
                 self._authorise(request)
@@ -276,10 +280,18 @@ class LineEmulator:
                     response = web.Response(text="<html>502 Bad Gateway</html>", content_type="application/json")
             except LineError as error:
                 response = error.response()
-            self.requests.append({"endpoint": endpoint, "status": response.status, "retry_key": retry_key})
+            self.requests.append(
+                {"endpoint": endpoint, "status": response.status, "retry_key": retry_key, "user": self._user_of(body), "at": time.monotonic()}
+            )
             return response
 
         return respond
+
+    def _user_of(self, body: Any) -> str | None:
+        if not isinstance(body, dict):
+            return None
+        to = body.get("to") or body.get("chatId") or self._token_users.get(body.get("replyToken"))
+        return to if isinstance(to, str) else None
 
     async def _inject_fault(self, endpoint: str) -> Fault | None:
         """Apply the first fault set for this endpoint (or for all) that this call meets; returns it."""

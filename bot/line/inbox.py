@@ -158,7 +158,6 @@ class InboxWorker(KeyedWorker):
         *,
         give_up: EventHandler | None = None,
         before: Callable[[InboxEvent], Awaitable[None]] | None = None,
-        on_processed: Callable[[], None] = lambda: None,
         retry_delays: Sequence[timedelta] = RETRY_DELAYS,
         **loop_options: Any,
     ) -> None:
@@ -172,7 +171,6 @@ class InboxWorker(KeyedWorker):
             before: slow work for an event (risk screening), done once its attempt is counted and
                 before its transaction opens: on SQLite a transaction holds every writer, the
                 webhook's included, so nothing slow may happen inside one.
-            on_processed: called after each committed event (wakes the outbox sender).
             retry_delays: the wait before each retry; the event is given up after one more attempt
                 than there are delays.
             **loop_options: `poll_interval` and `concurrency`, as `KeyedWorker` takes them.
@@ -182,7 +180,6 @@ class InboxWorker(KeyedWorker):
         self._handle = handle
         self._give_up = give_up
         self._before = before
-        self._on_processed = on_processed
         self._retry_delays = list(retry_delays)
         self.max_attempts = len(self._retry_delays) + 1
 
@@ -245,7 +242,6 @@ class InboxWorker(KeyedWorker):
         if failure is not None:
             await self._record_failure(event_id, failure)
             return False
-        self._on_processed()
         return more
 
     async def _claim(self, source: str) -> tuple[InboxEvent, int | None, bool] | None:

@@ -4,8 +4,13 @@ Delivery rules (LINE's own): reply with the reply token while it is fresh, else 
 several recipients) with an `X-Line-Retry-Key` kept on the row, so a retried request is accepted once.
 5xx, timeouts and anything unforeseen are retried with exponential backoff and jitter, 429 backs off
 longer, 409 means LINE already accepted the request, a 2xx whose body cannot be read counts as sent,
-401/403 pause all sending until a probe finds the token working, and any other 4xx sets the row
-aside with LINE's reason (a dead letter, `bot.line.deadletters`).
+401/403 pause all sending (in every process) until a probe finds the token working, and any other 4xx
+sets the row aside with LINE's reason (a dead letter, `bot.line.deadletters`).
+
+A reply has no retry key, so a reply attempt whose outcome is unknown (cut off, timed out, 5xx: LINE may
+have delivered it) is only ever tried again by reply, while its token is fresh: LINE then refuses the
+used token, which tells that the earlier attempt went. Once the token is stale that can no longer be
+known, and the row is set aside rather than pushed (it could arrive twice).
 """
 
 from __future__ import annotations
@@ -27,7 +32,10 @@ from linebot.v3.messaging import (
     ShowLoadingAnimationRequest,
 )
 from linebot.v3.messaging.exceptions import ApiException
-from sqlalchemy import func, update
+from sqlalchemy import delete, exists, update
+from sqlalchemy.orm import aliased
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -37,15 +45,15 @@ from bot.line.limits import MESSAGES_PER_REQUEST, REPLY_TOKEN_FRESH_SECONDS
 from bot.line.messages import Message
 from bot.line.worker import KeyedWorker
 from bot.storage.after_commit import announce, note_send_queued
-from bot.storage.models import LineUser, OutboxKind, OutboxMessage, OutboxStatus, utcnow
+from bot.storage.models import LineUser, OutboxKind, OutboxMessage, OutboxStatus, SendingPause, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 # The longest wait between two attempts at one row (its recipient's later rows wait behind it).
 MAX_DELAY = 300.0
-# A send whose process died mid-request is taken again after this (twice the request timeout, and
-# short enough that a reply token is usually still fresh); the retry key makes a push safe to repeat.
+# A send whose process died mid-request is taken again after this (twice the request timeout); the
+# retry key makes a push safe to repeat.
 LEASE = timedelta(seconds=20)
 # Attempts at recording an outcome already known (LINE took the message) while the database is away.
 RECORD_TRIES = 6
@@ -89,7 +97,7 @@ def enqueue(
         )
         session.add(row)
         rows.append(row)
-    note_send_queued(session)
+    note_send_queued(session, to)
     return rows
 
 
@@ -97,7 +105,7 @@ def enqueue_loading(session: AsyncSession, user_id: str) -> OutboxMessage:
     """Ask LINE to show the typing animation to a user while something takes a moment."""
     row = OutboxMessage(to=user_id, kind=OutboxKind.LOADING)
     session.add(row)
-    note_send_queued(session)
+    note_send_queued(session, user_id)
     return row
 
 
@@ -113,13 +121,18 @@ class _Refused(Exception):
     """LINE refused the channel itself (401/403): no row can go until the token works again."""
 
 
+class _Unconfirmed(Exception):
+    """An earlier reply attempt may have reached LINE and its token is stale: sending again could duplicate it."""
+
+
 class OutboxSender(KeyedWorker):
     """Delivers pending outbox rows: one recipient's rows in order, recipients concurrently.
 
     Fails safe: every attempt is counted when the row is claimed (before the request), so even a
     process that dies mid-send stops trying after `MAX_ATTEMPTS`; a row given up is set aside as a
     dead letter and the person's later rows go on. When LINE refuses the token (401/403) nothing is
-    given up: sending pauses, the backlog waits, and a probe every `probe_interval` resumes it.
+    given up: sending pauses in every process (a `SendingPause` row), the backlog waits, and one probe
+    every `probe_interval`, by whichever process claims it, resumes them all.
     """
 
     def __init__(
@@ -129,7 +142,7 @@ class OutboxSender(KeyedWorker):
         *,
         request_timeout: float = 10.0,
         base_delay: float = 1.0,
-        probe_interval: float = 30.0,
+        probe_interval: float = 10.0,
         on_api_error: Callable[[int], None] = lambda status: None,
         clock: Callable[[], datetime] = utcnow,
         **loop_options: Any,
@@ -150,77 +163,140 @@ class OutboxSender(KeyedWorker):
         self._sessions = sessions
         self._api = api
         self._request_timeout = request_timeout
+        self._reply_margin = timedelta(seconds=2 * request_timeout)
         self._base_delay = base_delay
         self._probe_interval = timedelta(seconds=probe_interval)
         self._on_api_error = on_api_error
         self._clock = clock
-        #: Why sending is paused (LINE refused the token), or None while it runs.
+        #: Why sending is paused (LINE refused the token), or None while it runs, as of the last pass.
         self.paused: str | None = None
-        self._probe_at = clock()
 
     async def due_keys(self) -> list[str]:
         """Recipients with a pending row that is due (none while paused, unless a probe finds LINE back)."""
-        if self.paused is not None and not await self._probe():
-            return []
+        now = self._clock()
         async with self._sessions() as session:
-            result = await session.exec(
-                select(OutboxMessage.to)
-                .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= self._clock())
-                .group_by(OutboxMessage.to)
-                .order_by(func.min(OutboxMessage.id))
-                .limit(200)
+            pause = (await session.exec(select(SendingPause))).first()
+            if pause is None:
+                if self.paused is not None:
+                    log.warning("outbox: sending resumed (another process found the token working)")
+                    self.paused = None
+                # A recipient is due when its oldest pending row is: later rows wait behind it.
+                earlier = aliased(OutboxMessage)
+                result = await session.exec(
+                    select(OutboxMessage.to)
+                    .where(
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.next_attempt_at <= now,
+                        ~exists().where(
+                            earlier.to == OutboxMessage.to, earlier.status == OutboxStatus.PENDING, earlier.id < OutboxMessage.id
+                        ),
+                    )
+                    .order_by(OutboxMessage.id)
+                    .limit(200)
+                )
+                return list(result)
+            self.paused = pause.reason
+            # One process probes per interval: the one whose conditional update moves the time on.
+            probing = await session.exec(
+                update(SendingPause).where(SendingPause.probe_at <= now).values(probe_at=now + self._probe_interval)
             )
-            return list(result)
+            await session.commit()
+        # The probe goes outside the transaction: a request to LINE must not hold the database.
+        if probing.rowcount == 1 and await self._probe():
+            return await self.due_keys()
+        return []
 
     async def work(self, key: str) -> None:
         """Deliver the recipient's due rows in order, stopping at one that must wait for a retry."""
         while not self.stopping and self.paused is None and (claimed := await self._claim(key)) is not None:
-            row, may_send = claimed
+            row, may_send, now, replying = claimed
             if not may_send:
                 await self._finish(row, OutboxStatus.CANCELLED, "recipient unfollowed")
             elif row.attempts > MAX_ATTEMPTS:
                 await self._give_up(row, "the last attempt never finished (the process stopped)")
-            elif not await self._attempt(row):
+            elif not await self._attempt(row, now, replying):
                 return
 
-    async def _claim(self, to: str) -> tuple[OutboxMessage, bool] | None:
-        """Lease the oldest pending row of `to` if it is due, counting the attempt; also say whether it may still be sent."""
+    async def _claim(self, to: str) -> tuple[OutboxMessage, bool, datetime, bool] | None:
+        """Lease the oldest pending row of `to` if it is due, counting the attempt.
+
+        Returns the row as claimed, whether it may still be sent, the time of the claim and whether
+        the attempt replies.
+        """
         now = self._clock()
         async with self._sessions() as session:
-            oldest = (
-                select(OutboxMessage.id)
-                .where(OutboxMessage.to == to, OutboxMessage.status == OutboxStatus.PENDING)
-                .order_by(OutboxMessage.id)
-                .limit(1)
-                .scalar_subquery()
-            )
-            # The lease rides on next_attempt_at: one conditional UPDATE claims the row atomically, in
-            # one process or several; a sender that dies mid-request leaves it to be taken again later.
+            row = (
+                await session.exec(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.to == to, OutboxMessage.status == OutboxStatus.PENDING)
+                    .order_by(OutboxMessage.id)
+                    .limit(1)
+                )
+            ).first()
+            if row is None or row.next_attempt_at > now:
+                return None
+            replying = self._replying(row, now)
+            lease_end = now + LEASE
+            if replying:
+                # Ends before the token goes stale, so a reply cut off is tried again while LINE can still
+                # tell whether it went (two replies with one token are safe: LINE takes only the first).
+                lease_end = min(lease_end, max(now + timedelta(seconds=1), row.reply_deadline - self._reply_margin / 2))
+            # The lease rides on next_attempt_at, and `attempts` changes with every claim: this conditional
+            # UPDATE claims the row only if nobody did since it was read, in one process or several; a
+            # sender that dies mid-request leaves it to be taken again when the lease ends.
             claimed = await session.exec(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == oldest, OutboxMessage.next_attempt_at <= now)
-                .values(next_attempt_at=now + LEASE, attempts=OutboxMessage.attempts + 1)
-                .returning(OutboxMessage.id)
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.attempts == row.attempts,
+                    OutboxMessage.next_attempt_at <= now,
+                )
+                .values(
+                    next_attempt_at=lease_end,
+                    attempts=OutboxMessage.attempts + 1,
+                    reply_unconfirmed=OutboxMessage.reply_unconfirmed + int(replying),
+                )
+                .returning(OutboxMessage)
+                .execution_options(populate_existing=True)
             )
-            row_id = claimed.scalar_one_or_none()
-            if row_id is None:
+            row = claimed.scalar_one_or_none()
+            if row is None:
                 return None
-            row = await session.get(OutboxMessage, row_id)
             user = None if row.recipients is not None else await session.get(LineUser, to)
             await session.commit()
         # Users not known yet (a group, or a follow still in the inbox) may be sent to.
-        return row, user is None or user.following
+        return row, user is None or user.following, now, replying
 
-    async def _attempt(self, row: OutboxMessage) -> bool:
+    def _replying(self, row: OutboxMessage, now: datetime) -> bool:
+        """Whether an attempt at `now` sends the row by reply.
+
+        A first reply needs time left for its answer and, should that be lost, for one more reply to
+        learn whether it went; later, too little time left means a push instead, and no doubt. A
+        reply whose outcome is unknown is tried again while the token lives at all.
+        """
+        if row.reply_token is None or row.reply_deadline is None:
+            return False
+        return now < row.reply_deadline - (self._reply_margin if row.reply_unconfirmed == 0 else timedelta(0))
+
+    async def _attempt(self, row: OutboxMessage, now: datetime, replying: bool) -> bool:
         """Try one delivery of a claimed row; record the outcome. Returns whether to go on with `to`."""
-        now = self._clock()
         try:
-            via = await self._send(row, now)
+            via = await self._send(row, now, replying)
         except _Refused as refused:
             # Not the row's fault: it keeps its place and its attempts, and goes when LINE takes the token.
-            await self._update(row, attempts=row.attempts - 1, last_error=str(refused), next_attempt_at=now)
+            await self._update(
+                row, attempts=row.attempts - 1, reply_unconfirmed=row.reply_unconfirmed, last_error=str(refused), next_attempt_at=now
+            )
             await self._pause(str(refused))
             return False
+        except _Unconfirmed:
+            await self._give_up(
+                row,
+                "a reply may have reached LINE (its answer was lost) and its token went stale before that could be"
+                " checked; not pushed, so it cannot arrive twice (retry pushes it)",
+            )
+            return True
         except ApiException as exc:
             await self._give_up(row, f"LINE {exc.status}: {_reason(exc)}")
             return True
@@ -234,7 +310,16 @@ class OutboxSender(KeyedWorker):
                 return True
             # Later rows of this recipient wait: order matters more than speed.
             delay *= 1 + random.random() * 0.25
-            await self._update(row, last_error=reason, reply_token=row.reply_token, next_attempt_at=now + timedelta(seconds=delay))
+            if row.reply_unconfirmed and now < row.reply_deadline:
+                # Only a fresh token can tell whether the reply went: try again while it is.
+                delay = min(delay, max(0.0, (row.reply_deadline - now).total_seconds() / 2))
+            await self._update(
+                row,
+                last_error=reason,
+                reply_token=row.reply_token,
+                reply_unconfirmed=row.reply_unconfirmed,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
             log.warning("outbox %s: %s; retrying in %.1fs", row.id, reason, delay, extra={"outbox_id": row.id})
             return False
         await self._finish(row, OutboxStatus.SENT, None, sent_via=via)
@@ -243,7 +328,7 @@ class OutboxSender(KeyedWorker):
     def _delay(self, attempts: int) -> float:
         return min(self._base_delay * 2 ** (attempts - 1), MAX_DELAY)
 
-    async def _send(self, row: OutboxMessage, now: datetime) -> str:
+    async def _send(self, row: OutboxMessage, now: datetime, replying: bool) -> str:
         """One request to LINE. Returns how it was sent; raises _Retry, _Refused or ApiException."""
         delay = self._delay(row.attempts)
         timeout = self._request_timeout
@@ -251,20 +336,25 @@ class OutboxSender(KeyedWorker):
             if row.kind == OutboxKind.LOADING:
                 request = ShowLoadingAnimationRequest(chatId=row.to, loadingSeconds=LOADING_SECONDS)
                 return await _answered("loading", self._api.show_loading_animation(request, _request_timeout=timeout))
-            if row.reply_token and row.reply_deadline and now < row.reply_deadline:
+            if replying:
                 request = ReplyMessageRequest.from_dict({"replyToken": row.reply_token, "messages": row.messages})
                 try:
                     return await _answered("reply", self._api.reply_message(request, _request_timeout=timeout))
-                except ApiException as exc:
-                    if exc.status != 400 or "reply token" not in _reason(exc).lower():
+                except (ApiException, aiohttp.ClientConnectorError) as exc:
+                    if isinstance(exc, aiohttp.ClientConnectorError) or (exc.status or 500) < 500:
+                        # LINE answered, or was never reached: this reply did not go.
+                        row.reply_unconfirmed -= 1
+                    if isinstance(exc, aiohttp.ClientConnectorError) or exc.status != 400 or "reply token" not in _reason(exc).lower():
                         raise
-                    if row.attempts > 1:
+                    if row.reply_unconfirmed:
                         # A fresh token is refused only once used, and only this row holds it: an earlier
                         # attempt whose outcome was lost (a timeout, a killed process) delivered it.
                         return "reply-before"
                     # The token was never good (expired or used elsewhere): push, as LINE advises, and
                     # never reply again with it.
                     row.reply_token = None
+            elif row.reply_token and row.reply_unconfirmed:
+                raise _Unconfirmed
             if row.recipients is not None:
                 request = MulticastRequest.from_dict({"to": row.recipients, "messages": row.messages})
                 sending = self._api.multicast(request, x_line_retry_key=row.retry_key, _request_timeout=timeout)
@@ -287,29 +377,33 @@ class OutboxSender(KeyedWorker):
             raise _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "), delay) from exc
 
     async def _pause(self, reason: str) -> None:
-        """Stop sending; supervisors' pages hear of it at once (they show `paused`)."""
-        self._probe_at = self._clock() + self._probe_interval
-        if self.paused is not None:
-            return
+        """Stop sending in every process; supervisors' pages hear of it at once (they show `paused`)."""
         self.paused = reason
-        log.error("outbox: LINE refused the channel access token (%s); sending paused, backlog kept", reason)
+        now = self._clock()
         async with self._sessions() as session:
-            announce(session, FAILURES_TOPIC)
+            dialect = (await session.connection()).dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            paused = await session.exec(
+                insert(SendingPause)
+                .values(id=1, reason=reason[:255], since=now, probe_at=now + self._probe_interval)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            if paused.rowcount == 1:
+                log.error("outbox: LINE refused the channel access token (%s); sending paused, backlog kept", reason)
+                announce(session, FAILURES_TOPIC)
             await session.commit()
 
     async def _probe(self) -> bool:
-        """While paused: ask LINE about the bot when a probe is due; resume if the token works again."""
-        if self._clock() < self._probe_at:
-            return False
+        """While paused, this process's turn to ask LINE about the bot; if the token works, resume everyone."""
         try:
             await self._api.get_bot_info(_request_timeout=self._request_timeout)
         except Exception as exc:
-            self._probe_at = self._clock() + self._probe_interval
             log.warning("outbox: still paused; the probe failed: %s", _reason(exc) if isinstance(exc, ApiException) else describe(exc))
             return False
         log.warning("outbox: LINE takes the token again; sending resumed")
         self.paused = None
         async with self._sessions() as session:
+            await session.exec(delete(SendingPause))
             announce(session, FAILURES_TOPIC)
             await session.commit()
         return True

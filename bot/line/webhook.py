@@ -14,6 +14,7 @@ from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.webhook import WebhookParser
 
 from bot.appkeys import INBOX_WORKER, INBOX_WRITER, SETTINGS
+from bot.line.inbox import source_id
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -48,7 +49,7 @@ async def callback(request: web.Request) -> web.Response:
         return _bad(400, "every event needs webhookEventId and timestamp")
     if events:
         await request.app[INBOX_WRITER].store(events)
-        request.app[INBOX_WORKER].wake()
+        request.app[INBOX_WORKER].wake(*{source_id(event) for event in events})
     return web.json_response({})
 
 

@@ -14,7 +14,8 @@ class KeyedWorker(ABC):
 
     A key is a person (or an audience): one task per key keeps that person's work in order, while
     different people are served side by side. Polling finds work left by a restart or another
-    process; `wake()` makes new work start at once.
+    process; `wake()` makes new work start at once, and `wake(key)` starts that key's work without
+    searching for it (under load most work arrives that way: one query fewer per unit).
     """
 
     #: Seconds a stopping worker lets tasks in flight finish before cancelling them.
@@ -26,6 +27,8 @@ class KeyedWorker(ABC):
         self._wake = asyncio.Event()
         self._stopping = False
         self._busy: dict[str, asyncio.Task[None]] = {}
+        # Keys woken while their task was running: the task looks again before it ends.
+        self._again: set[str] = set()
         self.running = False
 
     @abstractmethod
@@ -36,9 +39,20 @@ class KeyedWorker(ABC):
     async def work(self, key: str) -> None:
         """Do the due work of one key, in order."""
 
-    def wake(self) -> None:
-        """Look for work now rather than at the next poll."""
-        self._wake.set()
+    def wake(self, *keys: str | None) -> None:
+        """Look for work now rather than at the next poll; with keys, start their work directly.
+
+        A key whose task is running is looked at again by that task before it ends, so work that
+        arrived during its last look is not left to the next poll. `None` among keys means "search".
+        """
+        if not keys or None in keys or not self.running or self._stopping:
+            self._wake.set()
+            return
+        for key in keys:
+            if key in self._busy:
+                self._again.add(key)
+            else:
+                self._start(key)
 
     @property
     def stopping(self) -> bool:
@@ -76,9 +90,12 @@ class KeyedWorker(ABC):
         """Start a task for every key with due work that has none running."""
         for key in await self.due_keys():
             if key not in self._busy and not self._stopping:
-                task = asyncio.create_task(self._guarded(key))
-                self._busy[key] = task
-                task.add_done_callback(lambda _task, done=key: self._busy.pop(done, None))
+                self._start(key)
+
+    def _start(self, key: str) -> None:
+        task = asyncio.create_task(self._guarded(key))
+        self._busy[key] = task
+        task.add_done_callback(lambda _task, done=key: self._busy.pop(done, None))
 
     async def drain(self) -> None:
         """Work until nothing is due (for tests and tools)."""
@@ -90,7 +107,12 @@ class KeyedWorker(ABC):
 
     async def _guarded(self, key: str) -> None:
         async with self._slots:
+            self._again.discard(key)
             try:
                 await self.work(key)
+                while key in self._again and not self._stopping:
+                    self._again.discard(key)
+                    await self.work(key)
             except Exception:
+                self._again.discard(key)
                 log.exception("%s: work for %s failed; it is tried again later", type(self).__name__, key)

@@ -27,9 +27,12 @@ def announce(session: AsyncSession, *topics: str) -> None:
     session.sync_session.info.setdefault(_TOPICS_KEY, set()).update(topics)
 
 
-def note_send_queued(session: AsyncSession) -> None:
-    """This transaction added outbox rows: wake the sender when it commits, not at its next poll."""
-    session.sync_session.info[_SEND_KEY] = True
+def note_send_queued(session: AsyncSession, *recipients: str) -> None:
+    """This transaction added outbox rows (for `recipients`, or unknown): wake the sender when it commits.
+
+    Named recipients are started directly; without names the sender searches for due rows.
+    """
+    session.sync_session.info.setdefault(_SEND_KEY, set()).update(recipients or [None])
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class AfterCommit:
     """This process's answers to a commit: the hub of its live pages and its outbox sender's wake-up."""
 
     hub: Hub | None = None
-    wake_sender: Callable[[], None] | None = None
+    wake_sender: Callable[..., None] | None = None
 
     def install(self, session_class: type[Session]) -> None:
         """Listen to the transactions of `session_class` (one class per session factory)."""
@@ -58,8 +61,9 @@ class AfterCommit:
         topics = session.info.pop(_TOPICS_KEY, None)
         if topics and self.hub is not None and session.get_bind().dialect.name != "postgresql":
             self.hub.publish(topics)
-        if session.info.pop(_SEND_KEY, False) and self.wake_sender is not None:
-            self.wake_sender()
+        recipients = session.info.pop(_SEND_KEY, None)
+        if recipients and self.wake_sender is not None:
+            self.wake_sender(*recipients)
 
     @staticmethod
     def _forget(session: Session) -> None:

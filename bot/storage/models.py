@@ -165,12 +165,28 @@ class OutboxMessage(SQLModel, table=True):
     retry_key: str = Field(default_factory=lambda: str(uuid.uuid4()), max_length=36)
     status: OutboxStatus = Field(default=OutboxStatus.PENDING, index=True, sa_type=String(16))
     attempts: int = 0
+    # Attempts by reply whose outcome is unknown (cut off, timed out, 5xx): LINE may have delivered
+    # them, and a reply has no retry key, so once the token is stale the row is never pushed instead.
+    reply_unconfirmed: int = 0
     next_attempt_at: datetime = _timestamp(default_factory=utcnow)
     last_error: str | None = None
     sent_via: str | None = Field(default=None, max_length=16)
     created_at: datetime = _timestamp(default_factory=utcnow)
     sent_at: datetime | None = _timestamp(default=None)
     failed_at: datetime | None = _timestamp(default=None)
+
+
+class SendingPause(SQLModel, table=True):
+    """Present while LINE refuses the channel access token (401/403): every process's sender stops.
+
+    One row (id 1) shared by all processes; whichever claims `probe_at` first asks LINE, and on success
+    removes the row, which resumes them all.
+    """
+
+    id: int = Field(default=1, primary_key=True)
+    reason: str = Field(max_length=255)
+    since: datetime = _timestamp(default_factory=utcnow)
+    probe_at: datetime = _timestamp(default_factory=utcnow)
 
 
 class LineUser(SQLModel, table=True):

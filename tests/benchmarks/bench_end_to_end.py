@@ -146,10 +146,13 @@ async def target(name: str, line: LineEmulator, line_url: str, processes: int, d
                "LINE_API_BASE": line_url, "CONTENT_DIR": str(REPO / "content"), "RISK_MODEL_DIR": args.model,
                "ENCRYPTION_KEYS": os.environ.get("ENCRYPTION_KEYS") or generate_key("bench")}
         subprocess.run([bin_dir / "tsunagi", "db", "upgrade"], env=env, check=True, capture_output=True)
+        # With --profile, each process runs under cProfile and leaves its statistics in that folder.
+        profile = [sys.executable, "-m", "cProfile", "-o"] if args.profile else []
         servers = [
-            subprocess.Popen([bin_dir / "tsunagi", "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
+            subprocess.Popen([*profile, *([f"{args.profile}/{name}-{processes}-{n}.prof"] if profile else []),
+                              bin_dir / "tsunagi", "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for port in ports
+            for n, port in enumerate(ports)
         ]
     try:
         for port in ports:
@@ -178,10 +181,13 @@ async def main(args: argparse.Namespace) -> None:
     line = LineEmulator(SECRET, TOKEN)
     results = {}
     async with running(line.app, "127.0.0.1", 0) as line_url:
-        results["bare aiohttp"] = await target("bare", line, line_url, 1, None, args)
-        with tempfile.TemporaryDirectory() as tmp:
-            results["sqlite, 1 process"] = await target("sqlite", line, line_url, 1, f"sqlite+aiosqlite:///{tmp}/bench.db", args)
-        for processes in (1, 2) if args.postgres else ():
+        only = set(args.only or ["bare", "sqlite", "pg"])
+        if "bare" in only:
+            results["bare aiohttp"] = await target("bare", line, line_url, 1, None, args)
+        if "sqlite" in only:
+            with tempfile.TemporaryDirectory() as tmp:
+                results["sqlite, 1 process"] = await target("sqlite", line, line_url, 1, f"sqlite+aiosqlite:///{tmp}/bench.db", args)
+        for processes in (1, 2) if args.postgres and "pg" in only else ():
             url, name = await fresh_postgres()
             try:
                 results[f"postgres, {processes} process{'es' if processes > 1 else ''}"] = await target("pg", line, line_url, processes, url, args)
@@ -199,5 +205,7 @@ if __name__ == "__main__":
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--no-postgres", dest="postgres", action="store_false", help="SQLite and bare only")
+    parser.add_argument("--only", choices=["bare", "sqlite", "pg"], action="append", help="run only these targets (repeatable)")
+    parser.add_argument("--profile", metavar="DIR", help="run tsunagi under cProfile, statistics into DIR")
     parser.add_argument("--model", default="no-model", help="RISK_MODEL_DIR for tsunagi (default: the keyword floor alone)")
     asyncio.run(main(parser.parse_args()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from conftest import SECRET, TOKEN
@@ -18,7 +18,7 @@ from bot.devtools.emulator import LineEmulator
 from bot.line.messages import texts
 from bot.line.outbox import MAX_ATTEMPTS, OutboxSender, cancel_pending_for, enqueue
 from bot.runner import running
-from bot.storage.db import session_factory
+from bot.storage.db import create_engine, session_factory
 from bot.storage.models import LineUser, OutboxMessage, OutboxStatus, utcnow
 
 
@@ -27,6 +27,7 @@ class Rig:
     line: LineEmulator
     sender: OutboxSender
     engine: AsyncEngine
+    url: str
 
     async def enqueue(self, to: str, text: str, **options: object) -> None:
         async with session_factory(self.engine)() as session:
@@ -60,7 +61,7 @@ async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     async with running(line.app, "127.0.0.1", 0) as url:
         async with AsyncApiClient(Configuration(host=url, access_token=TOKEN)) as client:
             sender = OutboxSender(session_factory(engine), AsyncMessagingApi(client), base_delay=0.01, request_timeout=0.5, probe_interval=0.1)
-            yield Rig(line, sender, engine)
+            yield Rig(line, sender, engine, url)
 
 
 def following(rig: Rig) -> str:
@@ -190,7 +191,7 @@ async def test_an_unexpected_failure_counts_backs_off_and_is_set_aside_so_later_
         enqueue(session, user, [{"type": "no-such-type", "text": "壊れた"}])  # the SDK cannot build this request
         await session.commit()
     await rig.enqueue(user, "あとの返事")
-    await rig.deliver()  # retry delays are tiny here; each attempt is counted and waited for
+    await rig.deliver(passes=200)  # retry delays are tiny here (5 s in all); each attempt is counted and waited for
     broken, later = await rig.rows()
     assert broken.status == OutboxStatus.FAILED and broken.attempts == MAX_ATTEMPTS and broken.failed_at is not None
     assert f"gave up after {MAX_ATTEMPTS} attempts: ValueError" in broken.last_error
@@ -224,30 +225,118 @@ async def test_an_unreadable_answer_to_a_reply_counts_as_sent_and_nothing_goes_t
     assert rig.statuses("reply") == [200] and rig.statuses("push") == [200]
 
 
-async def test_a_refused_token_pauses_sending_keeps_the_backlog_and_resumes_by_itself(rig: Rig) -> None:
+class Clock:
+    """A clock the test moves (the sender's probe interval is judged on it)."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def test_a_refused_token_pauses_sending_in_every_process_keeps_the_backlog_and_one_probe_resumes_all(
+    rig: Rig, database_url: str
+) -> None:
     users = [following(rig) for _ in range(3)]
-    rig.line.fail("*", 401, seconds=1.0)
+    rig.line.fail("*", 401, seconds=3600)
     for n in range(3):
         for user in users:
             await rig.enqueue(user, f"{n}")
-    await rig.sender.drain()
-    assert rig.sender.paused is not None and "401" in rig.sender.paused
-    rows = await rig.rows()
-    assert {r.status for r in rows} == {OutboxStatus.PENDING}, "nothing thrown away"
-    assert {r.attempts for r in rows} == {0}, "a refused token is not the rows' fault"
-    refused = len(rig.line.requests)
-    assert refused <= len(users), "sending stopped at the first refusals instead of working through the backlog"
-    await rig.sender.drain()
-    assert len(rig.line.requests) == refused, "no probe before its interval"
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        await rig.deliver(passes=1)
-        if rig.sender.paused is None and all(r.status == OutboxStatus.SENT for r in await rig.rows()):
-            break
-    assert rig.sender.paused is None
-    assert 401 in rig.statuses("info") and rig.statuses("info")[-1] == 200, "a probe found the token working"
+    # Two senders on two engines: two processes, as far as the database can tell.
+    clock = Clock()
+    other_engine = create_engine(database_url)
+    async with AsyncApiClient(Configuration(host=rig.url, access_token=TOKEN)) as client:
+        senders = [
+            OutboxSender(session_factory(engine), AsyncMessagingApi(client), base_delay=0.01, request_timeout=2.0, probe_interval=10, clock=clock)
+            for engine in (rig.engine, other_engine)
+        ]
+        await senders[0].drain()
+        assert senders[0].paused is not None and "401" in senders[0].paused
+        refused = len(rig.line.requests)
+        assert refused <= len(users), "sending stopped at the first refusals instead of working through the backlog"
+        await senders[1].drain()
+        assert senders[1].paused == senders[0].paused, "the other process pauses too, without trying LINE"
+        assert len(rig.line.requests) == refused
+        rows = await rig.rows()
+        assert {r.status for r in rows} == {OutboxStatus.PENDING}, "nothing thrown away"
+        assert {r.attempts for r in rows} == {0}, "a refused token is not the rows' fault"
+
+        clock.advance(11)  # a probe is due: one process makes it, while LINE still refuses
+        await asyncio.gather(senders[0].drain(), senders[1].drain())
+        assert rig.statuses("info") == [401], "one probe for both processes"
+        rig.line.clear_faults()
+        await asyncio.gather(senders[0].drain(), senders[1].drain())
+        assert rig.statuses("info") == [401], "no probe before its interval"
+        clock.advance(11)
+        await senders[1].drain()
+        assert rig.statuses("info") == [401, 200] and senders[1].paused is None
+        await senders[0].drain()
+        assert senders[0].paused is None, "the probe of one process resumed the other"
+    await other_engine.dispose()
+    assert {r.status for r in await rig.rows()} == {OutboxStatus.SENT}
     for user in users:
         assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["0", "1", "2"]
+
+
+async def test_a_reply_cut_off_whose_token_went_stale_is_set_aside_not_pushed(rig: Rig) -> None:
+    user = following(rig)
+    token = rig.line.event("message", user)["replyToken"]
+    rig.line.delay("reply", seconds=1.0, after_work=True)  # LINE takes the reply; its answer comes too late
+    await rig.enqueue(user, "一度だけ届く", reply_token=token, event_time=utcnow())
+    await rig.enqueue(user, "次")
+    clock = Clock()
+    sender = OutboxSender(session_factory(rig.engine), rig.sender._api, base_delay=0.01, request_timeout=0.5, clock=clock)
+    await sender.drain()
+    [first, _] = await rig.rows()
+    assert first.status == OutboxStatus.PENDING and first.reply_unconfirmed == 1
+    clock.advance(120)  # the token is stale before the next attempt (LINE refused sending meanwhile, say)
+    await sender.drain()
+    first, second = await rig.rows()
+    assert first.status == OutboxStatus.FAILED and "not pushed" in first.last_error
+    assert second.status == OutboxStatus.SENT, "the person's later messages still go"
+    await asyncio.sleep(1.0)
+    assert [m["message"]["text"] for m in rig.line.messages_for(user)] == ["一度だけ届く", "次"]
+    assert rig.statuses("push") == [200], "only the second row was pushed"
+
+
+async def test_a_reply_refused_with_a_status_did_not_go_and_is_pushed_once_its_token_is_stale(rig: Rig) -> None:
+    user = following(rig)
+    token = rig.line.event("message", user)["replyToken"]
+    rig.line.fail("reply", 429)
+    await rig.enqueue(user, "あとで", reply_token=token, event_time=utcnow())
+    clock = Clock()
+    sender = OutboxSender(session_factory(rig.engine), rig.sender._api, base_delay=0.01, clock=clock)
+    await sender.drain()
+    [row] = await rig.rows()
+    assert row.status == OutboxStatus.PENDING and row.reply_unconfirmed == 0, "LINE answered: that reply did not go"
+    clock.advance(120)
+    await sender.drain()
+    assert [(m["message"]["text"], m["via"]) for m in rig.line.messages_for(user)] == [("あとで", "push")]
+
+
+async def test_a_token_with_too_little_life_left_is_not_tried_a_push_goes_instead(rig: Rig) -> None:
+    # Were the reply's answer lost, no second reply could tell whether it went before the token went stale.
+    user = following(rig)
+    token = rig.line.event("message", user)["replyToken"]
+    await rig.enqueue(user, "ぎりぎり", reply_token=token, event_time=utcnow() - timedelta(seconds=49.5))
+    await rig.deliver()
+    assert [(m["message"]["text"], m["via"]) for m in rig.line.messages_for(user)] == [("ぎりぎり", "push")]
+    assert rig.statuses("reply") == []
+
+
+async def test_a_reply_answered_500_may_have_gone_and_is_tried_again_by_reply_while_fresh(rig: Rig) -> None:
+    user = following(rig)
+    token = rig.line.event("message", user)["replyToken"]
+    rig.line.fail("reply", 500)  # LINE's 5xx leaves it open whether the message went (here it did not)
+    await rig.enqueue(user, "返信", reply_token=token, event_time=utcnow())
+    await rig.deliver()
+    [row] = await rig.rows()
+    assert (row.status, row.sent_via) == (OutboxStatus.SENT, "reply")
+    assert rig.statuses("reply") == [500, 200] and rig.statuses("push") == []
 
 
 async def test_a_reply_that_timed_out_after_line_took_it_is_not_sent_again(rig: Rig) -> None:

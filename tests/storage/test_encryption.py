@@ -264,6 +264,7 @@ NOT_WORDS = {
     "roomreminder": {"user_id"},
     "roommessage": {"kind", "held"},
     "demodatabase": {"claimed_by"},
+    "sendingpause": {"reason"},
 }
 
 
