@@ -14,7 +14,6 @@ from linebot.v3.webhooks import (
     ImageMessageContent,
     JoinEvent,
     LocationMessageContent,
-    MemberJoinedEvent,
     MessageEvent,
     PostbackEvent,
     StickerMessageContent,
@@ -37,7 +36,7 @@ from bot.guidance import finder
 from bot.guidance.content import Content
 from bot.line.inbox import source_id
 from bot.line.messages import texts
-from bot.line.outbox import cancel_pending_for
+from bot.line.outbox import cancel_pending_for, enqueue_leave
 from bot.privacy import mine
 from bot.privacy.erasure import forget_unsent
 from bot.privacy.mine import privacy_notice_once
@@ -54,8 +53,6 @@ for capability in (menu, finder, requests, referrals, participants, mine):
 
 # Messages closer together than this are one burst: answered once, not line by line.
 BURST = timedelta(seconds=60)
-# Events a bot added to a group or room answers; everything else there is ignored.
-GROUP_EVENTS = (JoinEvent, MemberJoinedEvent)
 
 
 async def handle_event(
@@ -64,13 +61,13 @@ async def handle_event(
     """Process one stored webhook event (the inbox worker commits what this writes)."""
     if record.mode != "active":
         return  # standby: another channel is answering; LINE forbids replying
+    source_type = (record.payload.get("source") or {}).get("type")
+    if source_type in ("group", "room") and record.event_type != "join":
+        return  # the bot leaves at its join; nothing of a group was kept to handle (`inbox.kept_payload`)
     try:
         event = Event.from_dict(record.payload)
     except ValueError:
         log.info("inbox event %s: type %r has no handler", record.id, record.event_type, extra={"event_id": record.id})
-        return
-    source_type = (record.payload.get("source") or {}).get("type")
-    if source_type != "user" and not isinstance(event, GROUP_EVENTS):
         return
     # The person's language decides which content they read (identity-mapped: handlers reuse this row).
     user = await session.get(LineUser, source_id(record.payload))
@@ -200,7 +197,8 @@ async def on_unsend(turn: Turn) -> None:
 
 
 @router.on(JoinEvent)
-@router.on(MemberJoinedEvent)
-async def on_group(turn: Turn) -> None:
-    """Consultations are one to one; in a group, say so and where to go instead."""
+async def on_join(turn: Turn) -> None:
+    """Added to a group or a multi-person chat: consultations are one to one, so say so once, kindly,
+    with where to go instead, and leave (the outbox sends the words first)."""
     turn.reply(texts(turn.content.messages.group_not_supported))
+    enqueue_leave(turn.session, turn.source_id, turn.event.source.type)

@@ -105,6 +105,8 @@ class LineEmulator:
         self.webhook_url = webhook_url
         self.reply_token_ttl = reply_token_ttl
         self.users: dict[str, EmulatedUser] = {}
+        #: Groups and multi-person chats the bot was added to, by id (`following` while the bot is in it).
+        self.groups: dict[str, EmulatedUser] = {}
         #: Every Messaging API call: endpoint, status answered, retry key.
         self.requests: list[dict[str, Any]] = []
         self._reply_tokens: dict[str, tuple[str, float]] = {}
@@ -149,7 +151,7 @@ class LineEmulator:
 
     def messages_for(self, user_id: str) -> list[dict[str, Any]]:
         """What the bot delivered to a user, oldest first: `{"message", "via", "retry_key"}`."""
-        return [entry for entry in self.add_user(user_id).timeline if entry["from"] == "bot"]
+        return [entry for entry in (self.groups.get(user_id) or self.add_user(user_id)).timeline if entry["from"] == "bot"]
 
     async def wait_for_messages(self, user_id: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Wait until the bot delivered at least `count` messages to a user; returns them all."""
@@ -192,13 +194,31 @@ class LineEmulator:
         """The user takes back a message they sent."""
         return await self.send_events([self.event("unsend", user_id, unsend={"messageId": message_id})])
 
+    async def add_to_group(self, chat_type: str = "group") -> str:
+        """Someone adds the bot to a group (or a multi-person chat, `chat_type` "room"); returns its id."""
+        chat_id = ("C" if chat_type == "group" else "R") + secrets.token_hex(16)
+        self.groups[chat_id] = EmulatedUser(chat_id, chat_type, following=True)
+        await self.send_events([self.event("join", chat_id, source=_chat_source(chat_type, chat_id))])
+        return chat_id
+
+    async def send_group_text(self, chat_id: str, user_id: str, text: str) -> int:
+        """A member writes in a group or multi-person chat the bot is in."""
+        chat = self.groups[chat_id]
+        message = {"id": str(time.time_ns())[:18], "quoteToken": secrets.token_urlsafe(16), "type": "text", "text": text}
+        self._record(chat_id, {"from": "user", "message": message})
+        source = {**_chat_source(chat.display_name, chat_id), "userId": user_id}
+        return await self.send_events([self.event("message", chat_id, source=source, message=message)])
+
     async def redeliver(self, event: dict[str, Any]) -> int:
         """Send an event again as LINE's redelivery does: same webhookEventId, marked as redelivered."""
         again = {**event, "deliveryContext": {"isRedelivery": True}}
         return await self.send_events([again])
 
     def event(self, event_type: str, user_id: str, **fields: Any) -> dict[str, Any]:
-        """A webhook event as LINE builds it, with a reply token where LINE gives one."""
+        """A webhook event as LINE builds it, with a reply token where LINE gives one.
+
+        `user_id` is the chat replies go to: a user, or a group's or room's id (then pass its `source`).
+        """
         event: dict[str, Any] = {
             "type": event_type,
             "mode": "active",
@@ -235,9 +255,10 @@ class LineEmulator:
         self._record(user_id, {"from": "user", "message": message})
         return await self.send_events([self.event("message", user_id, message=message)])
 
-    def _record(self, user_id: str, entry: dict[str, Any]) -> None:
+    def _record(self, chat_id: str, entry: dict[str, Any]) -> None:
         # `at` (time.monotonic()) lets a benchmark time a message from the webhook to the phone.
-        self.add_user(user_id).timeline.append({**entry, "at": time.monotonic()})
+        chat = self.groups.get(chat_id) or self.add_user(chat_id)
+        chat.timeline.append({**entry, "at": time.monotonic()})
         self._changed.set()
 
     # ----- the Messaging API ------------------------------------------------------------------
@@ -249,6 +270,8 @@ class LineEmulator:
         app.router.add_post("/v2/bot/message/multicast", self._api("multicast", self._multicast))
         app.router.add_post("/v2/bot/chat/loading/start", self._api("loading", self._loading))
         app.router.add_post("/v2/bot/message/markAsRead", self._api("markAsRead", self._mark_as_read))
+        app.router.add_post("/v2/bot/group/{chat_id}/leave", self._api("leave", self._leave))
+        app.router.add_post("/v2/bot/room/{chat_id}/leave", self._api("leave", self._leave))
         app.router.add_get("/v2/bot/profile/{user_id}", self._api("profile", self._profile))
         app.router.add_get("/v2/bot/info", self._api("info", self._bot_info))
         app.router.add_get("/", self._page)
@@ -320,7 +343,7 @@ class LineEmulator:
 
     async def _push(self, _request: web.Request, body: Any, retry_key: str | None) -> web.Response:
         _check_structure(PushMessageRequest, body)
-        if body["to"] not in self.users:
+        if body["to"] not in self.users and body["to"] not in self.groups:
             raise LineError(400, "The property, 'to', in the request body is invalid (line: -, column: -)")
         messages = _check_messages(body["messages"])
         return self._accept_once(retry_key) or self._deliver([body["to"]], messages, "push", retry_key)
@@ -345,6 +368,15 @@ class LineEmulator:
     async def _mark_as_read(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
         if not isinstance(body.get("chat"), dict) or body["chat"].get("userId") not in self.users:
             raise LineError(400, "The property, 'chat.userId', in the request body is invalid")
+        return _ok({})
+
+    async def _leave(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        chat_type = "group" if "/group/" in request.path else "room"
+        chat = self.groups.get(request.match_info["chat_id"])
+        if chat is None or chat.display_name != chat_type or not chat.following:
+            raise LineError(404, "Not found")
+        chat.following = False
+        self._record(chat.user_id, {"from": "bot", "message": {"type": "leave"}, "via": "leave", "retry_key": None})
         return _ok({})
 
     async def _profile(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
@@ -379,8 +411,8 @@ class LineEmulator:
         self, user_ids: list[str], messages: list[dict[str, Any]], via: str, retry_key: str | None, sent_messages: bool = True
     ) -> web.Response:
         for user_id in user_ids:
-            # A user who blocked the bot receives nothing, though LINE still answers 200.
-            if self.users[user_id].following:
+            # A user who blocked the bot (or a group it left) receives nothing, though LINE still answers 200.
+            if (self.groups.get(user_id) or self.users[user_id]).following:
                 for message in messages:
                     self._record(user_id, {"from": "bot", "message": message, "via": via, "retry_key": retry_key})
         if not sent_messages:
@@ -424,6 +456,8 @@ def _ok(body: dict[str, Any]) -> web.Response:
 
 
 async def _json_body(request: web.Request) -> Any:
+    if not request.can_read_body and request.method == "POST":
+        return {}  # a POST without a body (leave, link a rich menu)
     if request.content_type != "application/json":
         raise LineError(415, "Content-Type must be application/json")
     try:
@@ -472,6 +506,11 @@ def _check_flex(message: dict[str, Any], where: str) -> None:
     contents = message.get("contents") or {}
     if contents.get("type") == "carousel" and not 1 <= len(contents.get("contents", [])) <= CAROUSEL_MAX_BUBBLES:
         raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {CAROUSEL_MAX_BUBBLES}", "property": f"{where}.contents.contents"}])
+
+
+def _chat_source(chat_type: str, chat_id: str) -> dict[str, str]:
+    """A webhook event's source for a group (`groupId`) or a multi-person chat (`roomId`)."""
+    return {"type": chat_type, ("groupId" if chat_type == "group" else "roomId"): chat_id}
 
 
 def _ulid() -> str:

@@ -101,6 +101,14 @@ def enqueue_loading(session: AsyncSession, user_id: str) -> OutboxMessage:
     return row
 
 
+def enqueue_leave(session: AsyncSession, chat_id: str, chat_type: str) -> OutboxMessage:
+    """Leave a group (`chat_type` "group") or a multi-person chat ("room") after what is queued for it."""
+    row = OutboxMessage(to=chat_id, kind=OutboxKind.LEAVE, messages=[{"type": chat_type}])
+    session.add(row)
+    note_send_queued(session)
+    return row
+
+
 class _Retry(Exception):
     """The attempt failed in a way worth trying again later."""
 
@@ -251,6 +259,14 @@ class OutboxSender(KeyedWorker):
             if row.kind == OutboxKind.LOADING:
                 request = ShowLoadingAnimationRequest(chatId=row.to, loadingSeconds=LOADING_SECONDS)
                 return await _answered("loading", self._api.show_loading_animation(request, _request_timeout=timeout))
+            if row.kind == OutboxKind.LEAVE:
+                leave = self._api.leave_group if row.messages[0]["type"] == "group" else self._api.leave_room
+                try:
+                    return await _answered("leave", leave(row.to, _request_timeout=timeout))
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                    return "left-before"  # removed by its members, or an earlier attempt's answer was lost
             if row.reply_token and row.reply_deadline and now < row.reply_deadline:
                 request = ReplyMessageRequest.from_dict({"replyToken": row.reply_token, "messages": row.messages})
                 try:

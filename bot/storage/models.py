@@ -136,6 +136,8 @@ class OutboxKind(StrEnum):
 
     MESSAGES = "messages"
     LOADING = "loading"
+    # Leave the group or multi-person chat `to` (`messages` holds `{"type": "group" | "room"}`).
+    LEAVE = "leave"
 
 
 class OutboxMessage(SQLModel, table=True):
