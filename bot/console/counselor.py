@@ -15,6 +15,7 @@ from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.words import MESSAGE_KINDS
 from bot.consultation.risk import raised_by
+from bot.conversation.people import mark_read
 from bot.consultation.queue import (
     TakeRefused,
     add_note,
@@ -217,7 +218,19 @@ async def _opened_chat(request: web.Request) -> dict:
     async with audited(request, "opened_consultation") as audit:
         consultation = await openable_consultation(request, audit.session)
         audit.consultation_id = consultation.id
+        await _read_by_holder(request, audit.session, consultation)
         return await _chat_context(request, audit.session, consultation)
+
+
+async def _read_by_holder(request: web.Request, session: AsyncSession, consultation: Consultation) -> bool:
+    """The counselor holding the chat has it before their eyes: the person sees 既読 (`people.mark_read`).
+
+    Only then: never when the bot alone has the message, nor when a supervisor watches silently.
+    Returns whether anything was marked (the caller commits).
+    """
+    if consultation.counselor_id != request[STAFF_KEY].id or consultation.status != ConsultationStatus.ACTIVE:
+        return False
+    return await mark_read(session, consultation.user_id)
 
 
 async def _chats_context(request: web.Request, shown: Consultation | None) -> dict:
@@ -251,6 +264,8 @@ async def chat_live(request: web.Request) -> web.Response:
     """The history part of the chat page, re-fetched when the consultation changes."""
     async with request.app[SESSIONS]() as session:
         consultation = await openable_consultation(request, session)
+        if await _read_by_holder(request, session, consultation):
+            await session.commit()
         lines = await history(session, consultation)
         raised = (await raised_by(session, [consultation])).get(consultation.id)
     return render(request, "_messages.html", lines=lines, levels=list(RiskLevel), consultation=consultation, raised=raised)

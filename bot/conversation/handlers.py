@@ -110,7 +110,8 @@ async def on_text(turn: Turn) -> None:
     content, text = turn.content, turn.event.message.text
     user = await get_or_create_user(turn.session, turn.source_id)
     message = await store_message(
-        turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text
+        turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text,
+        read_token=turn.event.message.mark_as_read_token,
     )
     # Screened first: a person in danger is answered and queued before anything else happens.
     level, consultation = await screen_message(turn, message)
@@ -142,7 +143,10 @@ async def on_text(turn: Turn) -> None:
 
 async def _non_text(turn: Turn, kind: str, answer: str) -> None:
     await get_or_create_user(turn.session, turn.source_id)
-    message = await store_message(turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at)
+    message = await store_message(
+        turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at,
+        read_token=turn.event.message.mark_as_read_token,
+    )
     participant = await current_participant(turn)
     if participant is not None:
         await room_media(turn, participant, message)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.line.outbox import enqueue_mark_read
 from bot.storage.models import LineUser, UserMessage
 
 
@@ -20,13 +22,19 @@ async def get_or_create_user(session: AsyncSession, user_id: str) -> LineUser:
 
 
 async def store_message(
-    session: AsyncSession, user_id: str, line_message_id: str, kind: str, sent_at: datetime, text: str | None = None
+    session: AsyncSession,
+    user_id: str,
+    line_message_id: str,
+    kind: str,
+    sent_at: datetime,
+    text: str | None = None,
+    read_token: str | None = None,
 ) -> UserMessage:
     """Keep a message the person sent; a message id seen before (an edit event repeats it) is kept once."""
     existing = (await session.exec(select(UserMessage).where(UserMessage.line_message_id == line_message_id))).first()
     if existing is not None:
         return existing
-    message = UserMessage(user_id=user_id, line_message_id=line_message_id, kind=kind, text=text, sent_at=sent_at)
+    message = UserMessage(user_id=user_id, line_message_id=line_message_id, kind=kind, text=text, sent_at=sent_at, read_token=read_token)
     session.add(message)
     return message
 
@@ -41,3 +49,29 @@ async def previous_message(session: AsyncSession, message: UserMessage) -> UserM
     )
     return result.first()
 
+
+
+async def mark_read(session: AsyncSession, user_id: str) -> bool:
+    """A person reading the chat (a counselor holding it): LINE shows the person 既読 up to their latest
+    message. Never called by the bot alone. Returns whether there was anything unread.
+
+    LINE marks a token's message and every earlier one, so one request covers them all and the
+    earlier tokens are dropped with it.
+    """
+    latest = (
+        await session.exec(
+            select(UserMessage)
+            .where(UserMessage.user_id == user_id, col(UserMessage.read_token).is_not(None))
+            .order_by(col(UserMessage.sent_at).desc(), col(UserMessage.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if latest is None:
+        return False
+    enqueue_mark_read(session, user_id, latest.read_token)
+    await session.exec(
+        update(UserMessage)
+        .where(UserMessage.user_id == user_id, col(UserMessage.read_token).is_not(None), UserMessage.sent_at <= latest.sent_at)
+        .values(read_token=None)
+    )
+    return True

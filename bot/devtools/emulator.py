@@ -25,7 +25,12 @@ from typing import Any
 import aiohttp
 import jinja2
 from aiohttp import web
-from linebot.v3.messaging import MulticastRequest, PushMessageRequest, ReplyMessageRequest
+from linebot.v3.messaging import (
+    MarkMessagesAsReadByTokenRequest,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+)
 from pydantic import ValidationError
 
 from bot.line.limits import (
@@ -99,11 +104,17 @@ class LineEmulator:
         *,
         webhook_url: str | None = None,
         reply_token_ttl: float = 60.0,
+        chat_mode: str = "chat",
     ) -> None:
         self.channel_secret = channel_secret
         self.channel_access_token = channel_access_token
         self.webhook_url = webhook_url
         self.reply_token_ttl = reply_token_ttl
+        #: The LINE Official Account Manager's Chat setting: "chat" (on), where a message shows 既読 only
+        #: once the bot marks it read; "bot" (off), where LINE marks every message read on arrival.
+        self.chat_mode = chat_mode
+        # markAsReadToken -> (user id, LINE message id)
+        self._read_tokens: dict[str, tuple[str, str]] = {}
         self.users: dict[str, EmulatedUser] = {}
         #: Groups and multi-person chats the bot was added to, by id (`following` while the bot is in it).
         self.groups: dict[str, EmulatedUser] = {}
@@ -250,9 +261,15 @@ class LineEmulator:
         """LINE's signature: Base64(HMAC-SHA256(channel secret, raw body))."""
         return base64.b64encode(hmac.new(self.channel_secret.encode(), body, hashlib.sha256).digest()).decode()
 
+    def read_by_bot(self, user_id: str) -> list[bool]:
+        """For each message the user sent, oldest first: whether their phone shows it 既読."""
+        return [bool(entry.get("read")) for entry in self.add_user(user_id).timeline if entry["from"] == "user"]
+
     async def _send_message(self, user_id: str, message: dict[str, Any]) -> int:
-        message = {"id": str(time.time_ns())[:18], "quoteToken": secrets.token_urlsafe(16), **message}
-        self._record(user_id, {"from": "user", "message": message})
+        read_token = secrets.token_urlsafe(24)
+        message = {"id": str(time.time_ns())[:18], "quoteToken": secrets.token_urlsafe(16), "markAsReadToken": read_token, **message}
+        self._read_tokens[read_token] = (user_id, message["id"])
+        self._record(user_id, {"from": "user", "message": message, "read": self.chat_mode == "bot"})
         return await self.send_events([self.event("message", user_id, message=message)])
 
     def _record(self, chat_id: str, entry: dict[str, Any]) -> None:
@@ -270,6 +287,7 @@ class LineEmulator:
         app.router.add_post("/v2/bot/message/multicast", self._api("multicast", self._multicast))
         app.router.add_post("/v2/bot/chat/loading/start", self._api("loading", self._loading))
         app.router.add_post("/v2/bot/message/markAsRead", self._api("markAsRead", self._mark_as_read))
+        app.router.add_post("/v2/bot/chat/markAsRead", self._api("markAsReadByToken", self._mark_as_read_by_token))
         app.router.add_post("/v2/bot/group/{chat_id}/leave", self._api("leave", self._leave))
         app.router.add_post("/v2/bot/room/{chat_id}/leave", self._api("leave", self._leave))
         app.router.add_get("/v2/bot/profile/{user_id}", self._api("profile", self._profile))
@@ -370,6 +388,20 @@ class LineEmulator:
             raise LineError(400, "The property, 'chat.userId', in the request body is invalid")
         return _ok({})
 
+    async def _mark_as_read_by_token(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        """The message of the token and every earlier one of that user show 既読."""
+        _check_structure(MarkMessagesAsReadByTokenRequest, body)
+        user_id, message_id = self._read_tokens.get(body["markAsReadToken"], (None, None))
+        if user_id is None:
+            raise LineError(400, "An invalid markAsReadToken is specified. Tokens must be used by the bot that received them via Webhook.")
+        for entry in self.users[user_id].timeline:
+            if entry["from"] == "user":
+                entry["read"] = True
+                if entry["message"]["id"] == message_id:
+                    break
+        self._changed.set()
+        return _ok({})
+
     async def _leave(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
         chat_type = "group" if "/group/" in request.path else "room"
         chat = self.groups.get(request.match_info["chat_id"])
@@ -386,7 +418,8 @@ class LineEmulator:
         return _ok({"userId": user.user_id, "displayName": user.display_name, "language": "ja"})
 
     async def _bot_info(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
-        return _ok({"userId": "U" + "0" * 32, "basicId": "@000tsunagi", "displayName": "つなぎ", "chatMode": "bot", "markAsReadMode": "auto"})
+        read_mode = "manual" if self.chat_mode == "chat" else "auto"
+        return _ok({"userId": "U" + "0" * 32, "basicId": "@000tsunagi", "displayName": "つなぎ", "chatMode": self.chat_mode, "markAsReadMode": read_mode})
 
     def _accept_once(self, retry_key: str | None) -> web.Response | None:
         """LINE's retry-key rule: a key already accepted within 24 h answers 409 and sends nothing."""

@@ -23,6 +23,7 @@ from linebot.v3.messaging import (
     AsyncMessagingApi,
     MulticastRequest,
     PushMessageRequest,
+    MarkMessagesAsReadByTokenRequest,
     ReplyMessageRequest,
     ShowLoadingAnimationRequest,
 )
@@ -104,6 +105,14 @@ def enqueue_loading(session: AsyncSession, user_id: str) -> OutboxMessage:
 def enqueue_leave(session: AsyncSession, chat_id: str, chat_type: str) -> OutboxMessage:
     """Leave a group (`chat_type` "group") or a multi-person chat ("room") after what is queued for it."""
     row = OutboxMessage(to=chat_id, kind=OutboxKind.LEAVE, messages=[{"type": chat_type}])
+    session.add(row)
+    note_send_queued(session)
+    return row
+
+
+def enqueue_mark_read(session: AsyncSession, user_id: str, read_token: str) -> OutboxMessage:
+    """Have LINE show the person 既読 on the message of `read_token` and every one before it."""
+    row = OutboxMessage(to=user_id, kind=OutboxKind.MARK_READ, messages=[{"markAsReadToken": read_token}])
     session.add(row)
     note_send_queued(session)
     return row
@@ -259,6 +268,9 @@ class OutboxSender(KeyedWorker):
             if row.kind == OutboxKind.LOADING:
                 request = ShowLoadingAnimationRequest(chatId=row.to, loadingSeconds=LOADING_SECONDS)
                 return await _answered("loading", self._api.show_loading_animation(request, _request_timeout=timeout))
+            if row.kind == OutboxKind.MARK_READ:
+                request = MarkMessagesAsReadByTokenRequest.from_dict(row.messages[0])
+                return await _answered("read", self._api.mark_messages_as_read_by_token(request, _request_timeout=timeout))
             if row.kind == OutboxKind.LEAVE:
                 leave = self._api.leave_group if row.messages[0]["type"] == "group" else self._api.leave_room
                 try:

@@ -63,7 +63,7 @@ async def forget_unsent(session: AsyncSession, user_id: str, line_message_id: st
     ).first()
     if message is None:
         return
-    words, message.text, message.unsent_at = message.text, None, utcnow()
+    words, message.text, message.unsent_at, message.read_token = message.text, None, utcnow(), None
     session.add(message)
     if message.consultation_id is not None:
         announce(session, consultation_topic(message.consultation_id))
@@ -141,7 +141,7 @@ async def forget_person(session: AsyncSession, user_id: str, *, asked_by: str) -
     await session.exec(
         update(UserMessage)
         .where(UserMessage.user_id == user_id)
-        .values(user_id=alias, text=None, line_message_id=literal(f"{alias}:") + cast(UserMessage.id, String))
+        .values(user_id=alias, text=None, read_token=None, line_message_id=literal(f"{alias}:") + cast(UserMessage.id, String))
     )
     await session.exec(update(Consultation).where(Consultation.user_id == user_id).values(user_id=alias))
     await session.exec(

@@ -138,6 +138,8 @@ class OutboxKind(StrEnum):
     LOADING = "loading"
     # Leave the group or multi-person chat `to` (`messages` holds `{"type": "group" | "room"}`).
     LEAVE = "leave"
+    # Show the person 既読 up to one of their messages (`messages` holds `{"markAsReadToken": ...}`).
+    MARK_READ = "mark_read"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -198,6 +200,9 @@ class UserMessage(SQLModel, table=True):
     consultation_id: int | None = Field(default=None, foreign_key="consultation.id", index=True)
     sent_at: datetime = _timestamp()
     unsent_at: datetime | None = _timestamp(default=None)
+    # LINE's markAsReadToken for this message, until a counselor has read it (then LINE shows the person
+    # 既読 up to it): not words, but the person's, so it goes with their words on deletion.
+    read_token: str | None = None
 
 
 class ConsultationStatus(StrEnum):

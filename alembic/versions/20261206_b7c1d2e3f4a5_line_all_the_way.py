@@ -1,0 +1,28 @@
+"""LINE, all the way: read tokens of people's messages
+
+Revision ID: b7c1d2e3f4a5
+Revises: 6c04bd2fb3a2
+Create Date: 2026-12-06 22:50:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+
+from alembic import op
+
+revision: str = 'b7c1d2e3f4a5'
+down_revision: str | None = '6c04bd2fb3a2'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('usermessage', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('read_token', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('usermessage', schema=None) as batch_op:
+        batch_op.drop_column('read_token')
