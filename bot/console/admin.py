@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import CONTENT, SESSIONS, SETTINGS
+from bot.appkeys import BUDGET, CONTENT, SESSIONS, SETTINGS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
@@ -96,6 +96,7 @@ async def _admin_page(request: web.Request, one_time_code: tuple[str, str] | Non
     return render(
         request,
         "admin.html",
+        budget=await request.app[BUDGET].read(),
         stale=request.app[CONTENT].stale_resources(today, STALE_AFTER_DAYS),
         stale_days=STALE_AFTER_DAYS,
         today=today,

@@ -4,8 +4,9 @@ Delivery rules (LINE's own): reply with the reply token while it is fresh, else 
 several recipients) with an `X-Line-Retry-Key` kept on the row, so a retried request is accepted once.
 5xx, timeouts and anything unforeseen are retried with exponential backoff and jitter, 429 backs off
 longer, 409 means LINE already accepted the request, a 2xx whose body cannot be read counts as sent,
-401/403 pause all sending until a probe finds the token working, and any other 4xx sets the row
-aside with LINE's reason (a dead letter, `bot.line.deadletters`).
+401/403 pause all sending until a probe finds the token working, a 429 for the month's quota holds
+pushes and multicasts (replies are free and go on) until a probe finds the budget back, and any other
+4xx sets the row aside with LINE's reason (a dead letter, `bot.line.deadletters`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy import func, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.line.budget import QUOTA_SPENT_MESSAGE, MessageBudget
 from bot.line.deadletters import FAILURES_TOPIC, describe
 from bot.line.inbox import SessionFactory
 from bot.line.limits import MESSAGES_PER_REQUEST, REPLY_TOKEN_FRESH_SECONDS
@@ -118,6 +120,14 @@ def enqueue_mark_read(session: AsyncSession, user_id: str, read_token: str) -> O
     return row
 
 
+def enqueue_rich_menu(session: AsyncSession, user_id: str, alias: str) -> OutboxMessage:
+    """Show the person the rich menu LINE keeps under `alias` (`richmenu.alias_id`), after what is queued for them."""
+    row = OutboxMessage(to=user_id, kind=OutboxKind.RICH_MENU, messages=[{"alias": alias}])
+    session.add(row)
+    note_send_queued(session)
+    return row
+
+
 class _Retry(Exception):
     """The attempt failed in a way worth trying again later."""
 
@@ -128,6 +138,10 @@ class _Retry(Exception):
 
 class _Refused(Exception):
     """LINE refused the channel itself (401/403): no row can go until the token works again."""
+
+
+class _QuotaSpent(Exception):
+    """The month's quota is spent (LINE's 429): no push or multicast can go until it is raised or renewed."""
 
 
 class OutboxSender(KeyedWorker):
@@ -147,6 +161,7 @@ class OutboxSender(KeyedWorker):
         request_timeout: float = 10.0,
         base_delay: float = 1.0,
         probe_interval: float = 30.0,
+        budget: MessageBudget | None = None,
         on_api_error: Callable[[int], None] = lambda status: None,
         clock: Callable[[], datetime] = utcnow,
         **loop_options: Any,
@@ -158,7 +173,9 @@ class OutboxSender(KeyedWorker):
             api: the LINE Messaging API client.
             request_timeout: seconds before a request to LINE counts as timed out (the SDK's own is 300).
             base_delay: first retry delay; doubles per attempt, up to `MAX_DELAY`.
-            probe_interval: seconds between checks of the token while sending is paused.
+            probe_interval: seconds between checks of the token while sending is paused, or of the
+                month's budget while pushes are held.
+            budget: the month's message budget, read to know when pushes may go again.
             on_api_error: told the status of every answer from LINE outside 2xx (for `/metrics`).
             clock: the current time (tests move it to expire reply tokens).
             **loop_options: `poll_interval` and `concurrency`, as `KeyedWorker` takes them.
@@ -173,12 +190,17 @@ class OutboxSender(KeyedWorker):
         self._clock = clock
         #: Why sending is paused (LINE refused the token), or None while it runs.
         self.paused: str | None = None
+        #: Why pushes and multicasts are held (LINE's 429 for the month's quota), or None; replies go on.
+        self.quota_spent: str | None = None
+        self._budget = budget or MessageBudget(api)
         self._probe_at = clock()
 
     async def due_keys(self) -> list[str]:
         """Recipients with a pending row that is due (none while paused, unless a probe finds LINE back)."""
         if self.paused is not None and not await self._probe():
             return []
+        if self.quota_spent is not None:
+            await self._probe()  # rows held for the quota come due at each probe, and go if it lifted the hold
         async with self._sessions() as session:
             result = await session.exec(
                 select(OutboxMessage.to)
@@ -238,6 +260,11 @@ class OutboxSender(KeyedWorker):
             await self._update(row, attempts=row.attempts - 1, last_error=str(refused), next_attempt_at=now)
             await self._pause(str(refused))
             return False
+        except _QuotaSpent as spent:
+            # Nor here: kept with its attempts, it comes due again at the next probe of the budget.
+            await self._pause(str(spent), quota=True)
+            await self._update(row, attempts=row.attempts - 1, last_error=str(spent), reply_token=row.reply_token, next_attempt_at=self._probe_at)
+            return False
         except ApiException as exc:
             await self._give_up(row, f"LINE {exc.status}: {_reason(exc)}")
             return True
@@ -271,6 +298,8 @@ class OutboxSender(KeyedWorker):
             if row.kind == OutboxKind.MARK_READ:
                 request = MarkMessagesAsReadByTokenRequest.from_dict(row.messages[0])
                 return await _answered("read", self._api.mark_messages_as_read_by_token(request, _request_timeout=timeout))
+            if row.kind == OutboxKind.RICH_MENU:
+                return await self._link_rich_menu(row.to, row.messages[0]["alias"], timeout)
             if row.kind == OutboxKind.LEAVE:
                 leave = self._api.leave_group if row.messages[0]["type"] == "group" else self._api.leave_room
                 try:
@@ -293,6 +322,8 @@ class OutboxSender(KeyedWorker):
                     # The token was never good (expired or used elsewhere): push, as LINE advises, and
                     # never reply again with it.
                     row.reply_token = None
+            if self.quota_spent is not None:
+                raise _QuotaSpent(self.quota_spent)  # LINE would refuse it: not asked until the hold lifts
             if row.recipients is not None:
                 request = MulticastRequest.from_dict({"to": row.recipients, "messages": row.messages})
                 sending = self._api.multicast(request, x_line_retry_key=row.retry_key, _request_timeout=timeout)
@@ -306,6 +337,8 @@ class OutboxSender(KeyedWorker):
                 return "accepted-before"  # LINE already accepted this retry key
             if exc.status in (401, 403):
                 raise _Refused(f"LINE {exc.status}: {_reason(exc)}") from exc
+            if exc.status == 429 and QUOTA_SPENT_MESSAGE in _reason(exc).lower():
+                raise _QuotaSpent(f"LINE 429: {_reason(exc)}") from exc
             if exc.status == 429:
                 raise _Retry(f"LINE 429: {_reason(exc)}", max(delay, 30.0)) from exc
             if exc.status is not None and exc.status >= 500:
@@ -314,29 +347,55 @@ class OutboxSender(KeyedWorker):
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "), delay) from exc
 
-    async def _pause(self, reason: str) -> None:
-        """Stop sending; supervisors' pages hear of it at once (they show `paused`)."""
+    async def _link_rich_menu(self, user_id: str, alias: str, timeout: float) -> str:
+        """Link the menu an alias names to the person (the alias is read each time: `line setup` moves it)."""
+        try:
+            menu = await self._api.get_rich_menu_alias(alias, _request_timeout=timeout)
+        except ApiException as exc:
+            if exc.status not in (400, 404):
+                raise
+            return "no-menu"  # `tsunagi line setup` has not made this menu: the person keeps the one they have
+        return await _answered("menu", self._api.link_rich_menu_id_to_user(user_id, menu.rich_menu_id, _request_timeout=timeout))
+
+    async def _pause(self, reason: str, *, quota: bool = False) -> None:
+        """Stop sending (with `quota`, only pushes and multicasts); supervisors' pages hear of it at once
+        (they show `paused` and `quota_spent`)."""
         self._probe_at = self._clock() + self._probe_interval
-        if self.paused is not None:
-            return
-        self.paused = reason
-        log.error("outbox: LINE refused the channel access token (%s); sending paused, backlog kept", reason)
+        if quota:
+            if self.quota_spent is not None:
+                return
+            self.quota_spent = reason
+            log.error("outbox: LINE refused a push for the month's quota (%s); pushes held, replies go on", reason)
+        else:
+            if self.paused is not None:
+                return
+            self.paused = reason
+            log.error("outbox: LINE refused the channel access token (%s); sending paused, backlog kept", reason)
         async with self._sessions() as session:
             announce(session, FAILURES_TOPIC)
             await session.commit()
 
     async def _probe(self) -> bool:
-        """While paused: ask LINE about the bot when a probe is due; resume if the token works again."""
+        """While paused or holding pushes, when a probe is due: ask LINE whether it would take them again
+        (the bot's info for the token, else the month's budget); resume if so."""
         if self._clock() < self._probe_at:
             return False
         try:
-            await self._api.get_bot_info(_request_timeout=self._request_timeout)
+            if self.paused is not None:
+                await self._api.get_bot_info(_request_timeout=self._request_timeout)
+            else:
+                budget = await self._budget.read(fresh=True)
+                if budget is None or budget.spent:
+                    raise _QuotaSpent("the month's quota is still spent")
         except Exception as exc:
             self._probe_at = self._clock() + self._probe_interval
-            log.warning("outbox: still paused; the probe failed: %s", _reason(exc) if isinstance(exc, ApiException) else describe(exc))
+            log.warning("outbox: still held; the probe failed: %s", _reason(exc) if isinstance(exc, ApiException) else describe(exc))
             return False
-        log.warning("outbox: LINE takes the token again; sending resumed")
-        self.paused = None
+        log.warning("outbox: LINE takes %s again; sending resumed", "the token" if self.paused is not None else "pushes")
+        if self.paused is not None:
+            self.paused = None
+        else:
+            self.quota_spent = None
         async with self._sessions() as session:
             announce(session, FAILURES_TOPIC)
             await session.commit()

@@ -140,6 +140,8 @@ class OutboxKind(StrEnum):
     LEAVE = "leave"
     # Show the person 既読 up to one of their messages (`messages` holds `{"markAsReadToken": ...}`).
     MARK_READ = "mark_read"
+    # Show the person the rich menu LINE keeps under an alias (`messages` holds `{"alias": ...}`).
+    RICH_MENU = "rich_menu"
 
 
 class OutboxMessage(SQLModel, table=True):
