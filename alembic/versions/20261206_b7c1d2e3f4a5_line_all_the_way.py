@@ -1,4 +1,4 @@
-"""LINE, all the way: read tokens of people's messages
+"""LINE, all the way: read tokens of people's messages, outbox categories, delivery counts
 
 Revision ID: b7c1d2e3f4a5
 Revises: 6c04bd2fb3a2
@@ -19,10 +19,25 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        'deliverycount',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('hour', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column('charged', sa.Boolean(), nullable=False),
+        sa.Column('messages', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('hour', 'category', 'charged'),
+    )
     with op.batch_alter_table('usermessage', schema=None) as batch_op:
         batch_op.add_column(sa.Column('read_token', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    with op.batch_alter_table('outboxmessage', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outboxmessage', schema=None) as batch_op:
+        batch_op.drop_column('category')
     with op.batch_alter_table('usermessage', schema=None) as batch_op:
         batch_op.drop_column('read_token')
+    op.drop_table('deliverycount')

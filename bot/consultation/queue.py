@@ -174,7 +174,7 @@ async def take(session: AsyncSession, content: Content, consultation_id: int, st
     await session.refresh(consultation)
     session.add(ChatEntry(consultation_id=consultation_id, staff_id=staff.id, kind=ChatEntryKind.EVENT, text=f"{staff.display_name} が対応を始めました"))
     words = (await person_content(session, content, consultation.user_id)).messages
-    enqueue(session, consultation.user_id, texts(words.counselor_joined.format(name=staff.display_name)))
+    enqueue(session, consultation.user_id, texts(words.counselor_joined.format(name=staff.display_name)), category=consultation.category)
     announce(session, QUEUE_TOPIC, consultation_topic(consultation_id))
     return consultation
 
@@ -195,7 +195,7 @@ async def switch_rich_menu(session: AsyncSession, content: Content, user_id: str
 async def send_to_person(session: AsyncSession, consultation: Consultation, staff: StaffUser, text: str) -> None:
     """A counselor's message: kept in the chat and pushed to the person through the outbox."""
     session.add(ChatEntry(consultation_id=consultation.id, staff_id=staff.id, kind=ChatEntryKind.COUNSELOR, text=text))
-    enqueue(session, consultation.user_id, texts(text))
+    enqueue(session, consultation.user_id, texts(text), category=consultation.category)
     announce(session, consultation_topic(consultation.id))
 
 
@@ -215,7 +215,8 @@ async def end(session: AsyncSession, content: Content, consultation: Consultatio
         postback_item(words.helped_yes_label, HelpedTap(id=consultation.id, v="yes").pack()),
         postback_item(words.helped_no_label, HelpedTap(id=consultation.id, v="no").pack()),
     ]
-    enqueue(session, consultation.user_id, texts(words.consultation_ended) + texts(words.helped_question, quick_reply=helped))
+    messages = texts(words.consultation_ended) + texts(words.helped_question, quick_reply=helped)
+    enqueue(session, consultation.user_id, messages, category=consultation.category)
     await switch_rich_menu(session, content, consultation.user_id, consulting=False)
     announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
 
@@ -303,14 +304,14 @@ async def sweep(session: AsyncSession, content: Content, idle_after: timedelta, 
             update(Consultation)
             .where(silent, col(Consultation.risk_level).not_in(serious))
             .values(status=ConsultationStatus.CLOSED_IDLE, ended_at=now)
-            .returning(Consultation.id, Consultation.user_id)
+            .returning(Consultation.id, Consultation.user_id, Consultation.category)
             .execution_options(synchronize_session=False)
         )
     )
-    for consultation_id, user_id in closed:
+    for consultation_id, user_id, category in closed:
         session.add(ChatEntry(consultation_id=consultation_id, kind=ChatEntryKind.EVENT, text="応答がないため終了しました"))
         words = (await person_content(session, content, user_id)).messages
-        enqueue(session, user_id, texts(words.consultation_idle_closed))
+        enqueue(session, user_id, texts(words.consultation_idle_closed), category=category)
         await switch_rich_menu(session, content, user_id, consulting=False)
         announce(session, QUEUE_TOPIC, consultation_topic(consultation_id))
     if escalated.rowcount:

@@ -30,6 +30,8 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,7 +42,7 @@ from bot.line.limits import MESSAGES_PER_REQUEST, REPLY_TOKEN_FRESH_SECONDS
 from bot.line.messages import Message
 from bot.line.worker import KeyedWorker
 from bot.storage.after_commit import announce, note_send_queued
-from bot.storage.models import LineUser, OutboxKind, OutboxMessage, OutboxStatus, utcnow
+from bot.storage.models import DeliveryCount, LineUser, OutboxKind, OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,8 @@ LEASE = timedelta(seconds=20)
 # Attempts at recording an outcome already known (LINE took the message) while the database is away.
 RECORD_TRIES = 6
 LOADING_SECONDS = 20
+# The report's name for messages that belong to no consultation or room: the bot's own guidance.
+GUIDANCE = "guidance"
 
 
 def enqueue(
@@ -63,6 +67,7 @@ def enqueue(
     reply_token: str | None = None,
     event_time: datetime | None = None,
     recipients: list[str] | None = None,
+    category: str | None = None,
 ) -> list[OutboxMessage]:
     """Add messages for one user (or, with `recipients`, many) to the outbox, in order.
 
@@ -75,6 +80,7 @@ def enqueue(
         reply_token: the event's reply token; used for the first request while it is fresh.
         event_time: when the event happened, from which the reply token's freshness is counted.
         recipients: user ids for a multicast.
+        category: what the messages belong to (`OutboxMessage.category`), for the report.
     """
     # The token's minute runs from the event; a clock-skewed future timestamp must not stretch it.
     token_start = min(event_time or utcnow(), utcnow())
@@ -86,6 +92,7 @@ def enqueue(
             recipients=recipients,
             messages=messages[start : start + MESSAGES_PER_REQUEST],
             reply_token=use_token,
+            category=category,
             reply_deadline=token_start + timedelta(seconds=REPLY_TOKEN_FRESH_SECONDS)
             if use_token
             else None,
@@ -423,9 +430,10 @@ class OutboxSender(KeyedWorker):
             # Delivered or cancelled: the words are not needed any more (content/retention.yaml); a row
             # given up keeps them until it is retried or dismissed.
             values["messages"] = []
+        counted = status == OutboxStatus.SENT and row.kind == OutboxKind.MESSAGES
         for attempt in range(RECORD_TRIES):
             try:
-                await self._update(row, announcing=status == OutboxStatus.FAILED, **values)
+                await self._update(row, announcing=status == OutboxStatus.FAILED, counting=(sent_via or "") if counted else None, **values)
                 return
             except Exception:
                 if attempt == RECORD_TRIES - 1:
@@ -433,12 +441,31 @@ class OutboxSender(KeyedWorker):
                 log.warning("outbox %s: recording its outcome failed; trying again", row.id, extra={"outbox_id": row.id})
                 await asyncio.sleep(0.5 * 2**attempt)
 
-    async def _update(self, row: OutboxMessage, *, announcing: bool = False, **values: Any) -> None:
+    async def _update(self, row: OutboxMessage, *, announcing: bool = False, counting: str | None = None, **values: Any) -> None:
+        """Change the row; with `counting` (how it was sent), also count its messages for the report, in the same commit."""
         async with self._sessions() as session:
-            await session.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+            updated = await session.exec(
+                update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.PENDING).values(**values)
+            )
+            if counting is not None and updated.rowcount:
+                await session.exec(_count_delivery(session.bind.dialect.name, row, counting, self._clock()))
             if announcing:
                 announce(session, FAILURES_TOPIC)
             await session.commit()
+
+
+def _count_delivery(dialect: str, row: OutboxMessage, via: str, now: datetime) -> Any:
+    """Add a sent row's messages to its hour's count: free if it went as a reply, else counted by LINE
+    once per recipient ("accepted-before" was a push or multicast LINE had taken already)."""
+    charged = not via.startswith("reply")
+    messages = len(row.messages) * (len(row.recipients) if charged and row.recipients is not None else 1)
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return (
+        insert(DeliveryCount)
+        .values(hour=hour, category=row.category or GUIDANCE, charged=charged, messages=messages)
+        .on_conflict_do_update(index_elements=["hour", "category", "charged"], set_={"messages": DeliveryCount.messages + messages})
+    )
 
 
 async def _answered(via: str, request: Awaitable[object]) -> str:

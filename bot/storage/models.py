@@ -162,9 +162,26 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = _timestamp(default_factory=utcnow)
     last_error: str | None = None
     sent_via: str | None = Field(default=None, max_length=16)
+    # What the messages belong to, for the report's count of free replies and counted pushes: a
+    # consultation's category, "rooms", or None for the bot's own guidance.
+    category: str | None = Field(default=None, max_length=64)
     created_at: datetime = _timestamp(default_factory=utcnow)
     sent_at: datetime | None = _timestamp(default=None)
     failed_at: datetime | None = _timestamp(default=None)
+
+
+class DeliveryCount(SQLModel, table=True):
+    """Messages LINE accepted, per hour and category, free (replies) or counted against the month's quota
+    (pushes, multicasts: once per recipient). Kept for the report after the outbox rows are deleted."""
+
+    __table_args__ = (UniqueConstraint("hour", "category", "charged"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hour: datetime = _timestamp()
+    # As `OutboxMessage.category`, with "guidance" for the bot's own answers.
+    category: str = Field(max_length=64)
+    charged: bool
+    messages: int = 0
 
 
 class LineUser(SQLModel, table=True):

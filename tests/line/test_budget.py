@@ -10,7 +10,7 @@ from datetime import timedelta
 from conftest import Service, add_account, settle
 from sqlmodel import select
 
-from bot.appkeys import BUDGET, OUTBOX_SENDER, SESSIONS
+from bot.appkeys import BUDGET, OUTBOX_SENDER, SESSIONS, SETTINGS
 from bot.storage.models import Consultation, OutboxMessage, StaffRole
 
 
@@ -89,3 +89,33 @@ async def test_a_spent_quota_holds_pushes_shows_at_once_and_they_go_when_it_is_r
     assert line.messages_for(user)[-1]["message"]["text"] == "待っていてくれてありがとう。"
     _, live = await supervisor.get("/console/supervisor/live")
     assert "上限に達し" not in live
+
+
+async def test_the_report_shares_free_replies_and_counted_pushes_per_category(service: Service, console, content) -> None:
+    from datetime import datetime
+
+    from bot.reporting.figures import Deliveries, Period, build_report
+    from bot.reporting.html import labels_from_content, report_tables
+
+    line = service.line
+    user = line.add_user().user_id
+    await line.follow(user)  # the greeting: a reply
+    await line.send_postback(user, "a=category&id=suicidal")  # accepted: a reply
+    await settle(service)
+    async with service.app[SESSIONS]() as session:
+        consultation = (await session.exec(select(Consultation))).one()
+    await add_account(service, "aoi")
+    counselor = console()
+    await counselor.login("aoi")
+    await counselor.post(f"/console/c/{consultation.id}/take")  # "this is aoi": a push
+    await counselor.post(f"/console/c/{consultation.id}/send", {"text": "こんばんは。"})  # a push
+    await settle(service)
+    zone = service.app[SETTINGS].timezone
+    today = datetime.now(zone).date()
+    async with service.app[SESSIONS]() as session:
+        report = await build_report(session, Period(today, today + timedelta(days=1), zone))
+    assert report.deliveries == {"guidance": Deliveries(free=2, charged=0), "suicidal": Deliveries(free=0, charged=2)}
+    assert line.consumption == 2, "the counted pushes are what LINE counted"
+    [table] = [t for t in report_tables(report, labels_from_content(content)) if t.name == "deliveries"]
+    assert [row[:4] for row in table.rows] == [["guidance", "ボットの案内", 2, 0], ["suicidal", content.menu.category("suicidal").label, 0, 2]]
+    assert str(table.rows[0][4]) == "100.0%"
