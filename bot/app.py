@@ -11,7 +11,6 @@ from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from moderation.lexicon import load_lexicon
 from moderation.screener import Screener
 
@@ -23,6 +22,7 @@ from bot.appkeys import (
     INBOX_WORKER,
     INBOX_WRITER,
     LINE_API,
+    LINE_BLOB,
     LISTENING,
     METRICS,
     OUTBOX_SENDER,
@@ -37,6 +37,7 @@ from bot.consultation.risk import ScreenedAhead, alarm_for_unhandled
 from bot.conversation.handlers import handle_event
 from bot.guidance.content import RISK_FOLDER, Content
 from bot.line.budget import MessageBudget
+from bot.line.channel import line_clients
 from bot.line.deadletters import failure_counts
 from bot.line.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
 from bot.line.outbox import OutboxSender
@@ -108,11 +109,9 @@ async def _close_streams(app: web.Application) -> None:
 
 
 async def _line_api(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    configuration = Configuration(host=settings.line_api_base, access_token=settings.line_channel_access_token.get_secret_value())
-    async with AsyncApiClient(configuration) as client:
-        app[LINE_API] = AsyncMessagingApi(client)
-        app[BUDGET] = MessageBudget(app[LINE_API])
+    async with line_clients(app[SETTINGS]) as (api, blob):
+        app[LINE_API], app[LINE_BLOB] = api, blob
+        app[BUDGET] = MessageBudget(api)
         yield
 
 
@@ -135,7 +134,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         background = yielding(app[SESSIONS], writer)
     metrics = app[METRICS]
     sender = OutboxSender(
-        background, app[LINE_API], budget=app[BUDGET], on_api_error=lambda status: metrics.line_api_errors.labels(status=str(status)).inc()
+        background, app[LINE_API], budget=app[BUDGET], blob=app[LINE_BLOB], on_api_error=lambda status: metrics.line_api_errors.labels(status=str(status)).inc()
     )
     screened = ScreenedAhead(app[SCREENER], observe=metrics.screening_seconds.observe)
     worker = InboxWorker(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from linebot.v3.messaging import AsyncMessagingApi
+from linebot.v3.messaging import AsyncMessagingApi, AsyncMessagingApiBlob
 from moderation.screener import Screener
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +23,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 LINE_API = web.AppKey("line_api", AsyncMessagingApi)
 BUDGET = web.AppKey("budget", MessageBudget)
+LINE_BLOB = web.AppKey("line_blob", AsyncMessagingApiBlob)
 INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
 INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)

@@ -285,3 +285,14 @@ async def console(service: Service) -> AsyncIterator[Callable[[], Console]]:
     yield make
     for client in made:
         await client.close()
+
+
+async def log_in(browser, service: Service, login: str, size: dict[str, int] | None = None):
+    """A browser page logged in to the console as `login` (an account made by `add_account`)."""
+    page = await browser.new_page(viewport=size or {"width": 1366, "height": 768})
+    await page.goto(f"{service.url}/console/login")
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.get_by_role("button", name="ログイン").click()
+    await page.wait_for_load_state("load")
+    return page

@@ -1,4 +1,4 @@
-"""LINE, all the way: read tokens of people's messages, outbox categories, delivery counts
+"""LINE, all the way: read tokens of people's messages, outbox categories, delivery counts, images and files
 
 Revision ID: b7c1d2e3f4a5
 Revises: 6c04bd2fb3a2
@@ -29,6 +29,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('hour', 'category', 'charged'),
     )
+    op.create_table(
+        'messagecontent',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('message_id', sa.Integer(), nullable=False),
+        sa.Column('content_type', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column('size', sa.Integer(), nullable=True),
+        sa.Column('file_name', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column('data', sa.LargeBinary(), nullable=True),
+        sa.Column('fetched_at', sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(['message_id'], ['usermessage.id']),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('message_id'),
+    )
     with op.batch_alter_table('usermessage', schema=None) as batch_op:
         batch_op.add_column(sa.Column('read_token', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
     with op.batch_alter_table('outboxmessage', schema=None) as batch_op:
@@ -40,4 +53,5 @@ def downgrade() -> None:
         batch_op.drop_column('category')
     with op.batch_alter_table('usermessage', schema=None) as batch_op:
         batch_op.drop_column('read_token')
+    op.drop_table('messagecontent')
     op.drop_table('deliverycount')

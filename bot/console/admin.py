@@ -33,6 +33,7 @@ ACTION_WORDS = {
     "logged_in": "ログイン",
     "locked_out": "ログイン失敗によるロック",
     "opened_consultation": "相談を開いた",
+    "opened_content": "相談者が送った画像・ファイルを開いた",
     "opened_history": "以前の相談を開いた",
     "attention_changed": "通知の設定を変更",
     "opened_record": "相談記録票を開いた",

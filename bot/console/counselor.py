@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
+from PIL import Image, ImageFilter, UnidentifiedImageError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,6 +38,7 @@ from bot.storage.models import (
     RiskLevel,
     StaffRole,
     StaffUser,
+    MessageContent,
     UserMessage,
     find_by_id,
     row_id,
@@ -76,6 +79,20 @@ class Line:
     before_choice: bool = False
     # The person's stored message, which a counselor can report as a missed risk.
     message_id: int | None = None
+    # The image or file the message carried, if kept (never its bytes: those come by `content`, audited).
+    content: Attachment | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An image or file a person sent, as a chat lists it."""
+
+    id: int
+    image: bool
+    size: int | None
+    file_name: str | None
+    # Whether its bytes are here (fetched, within the size kept, not yet past retention).
+    kept: bool
 
 
 async def history(session: AsyncSession, consultation: Consultation) -> list[Line]:
@@ -90,6 +107,17 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
     )
     ids = [consultation.id, *earlier]
     people = list(await session.exec(select(UserMessage).where(col(UserMessage.consultation_id).in_(ids))))
+    attachments = {
+        message_id: Attachment(content_id, kind == "image", size, file_name, kept)
+        for content_id, message_id, kind, size, file_name, kept in await session.exec(
+            select(
+                MessageContent.id, MessageContent.message_id, UserMessage.kind, MessageContent.size, MessageContent.file_name,
+                col(MessageContent.data).is_not(None),
+            )
+            .join(UserMessage, col(UserMessage.id) == MessageContent.message_id)
+            .where(col(UserMessage.consultation_id).in_(ids))
+        )
+    }
     entries = list(await session.exec(select(ChatEntry).where(col(ChatEntry.consultation_id).in_(ids))))
     names = {s.id: s.display_name for s in await session.exec(select(StaffUser).where(col(StaffUser.id).in_({e.staff_id for e in entries if e.staff_id})))}
     lines = [
@@ -101,6 +129,7 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
             earlier=m.consultation_id != consultation.id,
             before_choice=m.consultation_id == consultation.id and m.sent_at < consultation.created_at,
             message_id=m.id,
+            content=attachments.get(m.id),
         )
         for m in people
     ]
@@ -338,3 +367,55 @@ async def end_chat(request: web.Request) -> web.Response:
         await end(session, request.app[CONTENT], consultation, request[STAFF_KEY])
         await session.commit()
     raise web.HTTPSeeOther(f"/console/c/{consultation.id}/record")
+
+
+# Served inline only as these (a picture); anything else is a download, never shown or played in the page.
+INLINE_IMAGES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+async def _attachment_of(request: web.Request, session: AsyncSession, consultation: Consultation) -> MessageContent:
+    """The kept image or file the URL names, if the consultation's person sent it (404 otherwise)."""
+    found = (
+        await session.exec(
+            select(MessageContent)
+            .join(UserMessage, col(UserMessage.id) == MessageContent.message_id)
+            .where(MessageContent.id == int(request.match_info["content"]), UserMessage.user_id == consultation.user_id)
+        )
+    ).first()
+    if found is None or found.data is None:
+        raise web.HTTPNotFound(text="この画像・ファイルはもうありません。")
+    return found
+
+
+@routes.get(r"/console/c/{id}/content/{content:\d+}/blurred")
+@requires(*CHAT_ROLES)
+async def blurred_attachment(request: web.Request) -> web.Response:
+    """The image so blurred that nothing in it can be made out: what the chat shows before anyone chooses to see it."""
+    async with request.app[SESSIONS]() as session:
+        found = await _attachment_of(request, session, await openable_consultation(request, session))
+    if found.content_type not in INLINE_IMAGES:
+        raise web.HTTPNotFound()
+    try:
+        with Image.open(io.BytesIO(found.data)) as image:
+            tiny = image.convert("RGB").resize((6, 4))
+    except (UnidentifiedImageError, OSError):
+        raise web.HTTPNotFound() from None
+    out = io.BytesIO()
+    tiny.resize((240, 160), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(12)).save(out, "PNG")
+    return web.Response(body=out.getvalue(), content_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@routes.get(r"/console/c/{id}/content/{content:\d+}")
+@requires(*CHAT_ROLES)
+async def attachment(request: web.Request) -> web.Response:
+    """An image or file the person sent in this consultation, when the counselor chooses to see it (audited)."""
+    async with audited(request, "opened_content") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        audit.consultation_id = consultation.id
+        found = await _attachment_of(request, audit.session, consultation)
+        audit.detail = f"content #{found.id}"
+    inline = found.content_type in INLINE_IMAGES
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    if not inline:
+        headers["Content-Disposition"] = "attachment"
+    return web.Response(body=found.data, content_type=found.content_type if inline else "application/octet-stream", headers=headers)

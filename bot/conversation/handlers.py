@@ -29,7 +29,7 @@ from bot.consultation.requests import note_person_wrote, open_consultation
 from bot.consultation.risk import screen_message
 from bot.conversation import menu
 from bot.conversation.menu import menu_messages
-from bot.conversation.people import get_or_create_user, previous_message, store_message
+from bot.conversation.people import get_or_create_user, keep_content, previous_message, store_message
 from bot.conversation.postbacks import Postback
 from bot.conversation.router import Router, Screens, Turn
 from bot.guidance import finder
@@ -51,6 +51,8 @@ router = Router()
 for capability in (menu, finder, requests, referrals, participants, mine):
     router.include_router(capability.router)
 
+# What a person sends that is kept for a counselor (outside the rooms, which relay no media).
+KEPT_CONTENT = ("image", "video", "audio", "file")
 # Messages closer together than this are one burst: answered once, not line by line.
 BURST = timedelta(seconds=60)
 
@@ -151,6 +153,8 @@ async def _non_text(turn: Turn, kind: str, answer: str) -> None:
     if participant is not None:
         await room_media(turn, participant, message)
         return
+    if kind in KEPT_CONTENT:
+        await keep_content(turn.session, message, turn.event.message)
     consultation = await open_consultation(turn.session, turn.source_id)
     if consultation is not None:
         note_person_wrote(turn.session, consultation, message)

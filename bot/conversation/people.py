@@ -8,8 +8,13 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.line.outbox import enqueue_mark_read
-from bot.storage.models import LineUser, UserMessage
+from typing import Any
+
+from bot.line.outbox import enqueue_content_fetch, enqueue_mark_read
+from bot.storage.models import LineUser, MessageContent, UserMessage
+
+# The largest file kept; a larger one is listed with its size only (LINE announces a file's size).
+CONTENT_MAX_BYTES = 25 * 1024 * 1024
 
 
 async def get_or_create_user(session: AsyncSession, user_id: str) -> LineUser:
@@ -75,3 +80,24 @@ async def mark_read(session: AsyncSession, user_id: str) -> bool:
         .values(read_token=None)
     )
     return True
+
+
+async def keep_content(session: AsyncSession, message: UserMessage, sent: Any) -> None:
+    """An image, video, audio or file the person sent: kept like their words, its bytes fetched from
+    LINE's content API by the outbox sender (never inside this transaction).
+
+    `sent` is the webhook's message content; one whose `contentProvider` is external holds nothing at
+    LINE to fetch, and a file larger than `CONTENT_MAX_BYTES` is listed with its size only.
+    """
+    provider = getattr(sent, "content_provider", None)
+    if provider is not None and provider.type != "line":
+        return
+    await session.flush()
+    if (await session.exec(select(MessageContent.id).where(MessageContent.message_id == message.id))).first() is not None:
+        return  # a redelivered or repeated message
+    size = getattr(sent, "file_size", None)
+    content = MessageContent(message_id=message.id, size=size, file_name=getattr(sent, "file_name", None))
+    session.add(content)
+    await session.flush()
+    if size is None or size <= CONTENT_MAX_BYTES:
+        enqueue_content_fetch(session, message.user_id, sent.id, content.id)

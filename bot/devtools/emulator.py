@@ -137,6 +137,8 @@ class LineEmulator:
         # markAsReadToken -> (user id, LINE message id)
         self._read_tokens: dict[str, tuple[str, str]] = {}
         self.rich_menus: dict[str, EmulatedRichMenu] = {}
+        # LINE message id -> (bytes, content type): what users sent that the content API serves.
+        self.contents: dict[str, tuple[bytes, str]] = {}
         #: The month's quota of pushed messages (None: a plan without one) and what is used of it: each
         #: message pushed or multicast counts once per recipient; replies are free.
         self.quota: int | None = None
@@ -221,9 +223,14 @@ class LineEmulator:
         sticker = {"type": "sticker", "packageId": package_id, "stickerId": sticker_id, "stickerResourceType": "STATIC"}
         return await self._send_message(user_id, sticker)
 
-    async def send_image(self, user_id: str) -> int:
-        """The user sends a photo."""
-        return await self._send_message(user_id, {"type": "image", "contentProvider": {"type": "line"}})
+    async def send_image(self, user_id: str, data: bytes | None = None, content_type: str = "image/png") -> int:
+        """The user sends a photo (a small made-up one unless `data` is given); the content API serves it."""
+        return await self._send_message(user_id, {"type": "image", "contentProvider": {"type": "line"}}, (data or _sample_png(), content_type))
+
+    async def send_file(self, user_id: str, data: bytes, file_name: str) -> int:
+        """The user sends a file."""
+        message = {"type": "file", "fileName": file_name, "fileSize": len(data)}
+        return await self._send_message(user_id, message, (data, "application/octet-stream"))
 
     async def send_postback(self, user_id: str, data: str, display_text: str | None = None) -> int:
         """The user taps a postback button (`display_text` appears in their chat as LINE shows it)."""
@@ -295,9 +302,11 @@ class LineEmulator:
         """For each message the user sent, oldest first: whether their phone shows it 既読."""
         return [bool(entry.get("read")) for entry in self.add_user(user_id).timeline if entry["from"] == "user"]
 
-    async def _send_message(self, user_id: str, message: dict[str, Any]) -> int:
+    async def _send_message(self, user_id: str, message: dict[str, Any], content: tuple[bytes, str] | None = None) -> int:
         read_token = secrets.token_urlsafe(24)
         message = {"id": str(time.time_ns())[:18], "quoteToken": secrets.token_urlsafe(16), "markAsReadToken": read_token, **message}
+        if content is not None:
+            self.contents[message["id"]] = content
         self._read_tokens[read_token] = (user_id, message["id"])
         self._record(user_id, {"from": "user", "message": message, "read": self.chat_mode == "bot"})
         return await self.send_events([self.event("message", user_id, message=message)])
@@ -352,6 +361,7 @@ class LineEmulator:
         app = web.Application(client_max_size=4 * RICH_MENU_IMAGE_MAX_BYTES)
         app.router.add_post("/v2/bot/richmenu/{menu_id}/content", self._api("richmenu-image", self._upload_image, raw=True))
         app.router.add_get("/v2/bot/richmenu/{menu_id}/content", self._api("richmenu-image", self._download_image))
+        app.router.add_get("/v2/bot/message/{message_id}/content", self._api("content", self._message_content))
         return app
 
     async def _close_client(self, _app: web.Application) -> None:
@@ -556,6 +566,13 @@ class LineEmulator:
             raise LineError(404, "richmenu image not found")
         return web.Response(body=menu.image, content_type=menu.content_type)
 
+    async def _message_content(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        """What a user sent, as LINE's content API serves it (LINE keeps it only for a while)."""
+        content = self.contents.get(request.match_info["message_id"])
+        if content is None:
+            raise LineError(404, "Not found")
+        return web.Response(body=content[0], content_type=content[1])
+
     async def _rich_menu_image(self, request: web.Request) -> web.Response:
         """The image for the phone page (not part of LINE's API)."""
         menu = self.rich_menus.get(request.match_info["menu_id"])
@@ -735,6 +752,8 @@ class LineEmulator:
             status = await self.send_text(user_id, str(body["text"]))
         elif kind == "postback":
             status = await self.send_postback(user_id, str(body.get("data", "")), body.get("displayText"))
+        elif kind == "image" and body.get("data"):
+            status = await self.send_image(user_id, base64.b64decode(str(body["data"])), str(body.get("contentType") or "image/png"))
         elif kind in ("sticker", "image", "follow", "unfollow"):
             status = await getattr(self, {"sticker": "send_sticker", "image": "send_image"}.get(kind, kind))(user_id)
         else:
@@ -803,6 +822,13 @@ def _check_flex(message: dict[str, Any], where: str) -> None:
     contents = message.get("contents") or {}
     if contents.get("type") == "carousel" and not 1 <= len(contents.get("contents", [])) <= CAROUSEL_MAX_BUBBLES:
         raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {CAROUSEL_MAX_BUBBLES}", "property": f"{where}.contents.contents"}])
+
+
+def _sample_png() -> bytes:
+    """A small picture standing in for a photo."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "#d9534f").save(out, "PNG")
+    return out.getvalue()
 
 
 def _chat_source(chat_type: str, chat_id: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 from linebot.v3.messaging import (
     AsyncMessagingApi,
+    AsyncMessagingApiBlob,
     MulticastRequest,
     PushMessageRequest,
     MarkMessagesAsReadByTokenRequest,
@@ -32,7 +33,7 @@ from linebot.v3.messaging.exceptions import ApiException
 from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.line.budget import QUOTA_SPENT_MESSAGE, MessageBudget
@@ -42,7 +43,7 @@ from bot.line.limits import MESSAGES_PER_REQUEST, REPLY_TOKEN_FRESH_SECONDS
 from bot.line.messages import Message
 from bot.line.worker import KeyedWorker
 from bot.storage.after_commit import announce, note_send_queued
-from bot.storage.models import DeliveryCount, LineUser, OutboxKind, OutboxMessage, OutboxStatus, utcnow
+from bot.storage.models import DeliveryCount, LineUser, MessageContent, OutboxKind, OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,14 @@ def enqueue_rich_menu(session: AsyncSession, user_id: str, alias: str) -> Outbox
     return row
 
 
+def enqueue_content_fetch(session: AsyncSession, user_id: str, line_message_id: str, content_id: int) -> OutboxMessage:
+    """Fetch what a person sent (LINE's message id) from the content API into `MessageContent` `content_id`."""
+    row = OutboxMessage(to=user_id, kind=OutboxKind.CONTENT, messages=[{"messageId": line_message_id, "content": content_id}])
+    session.add(row)
+    note_send_queued(session)
+    return row
+
+
 class _Retry(Exception):
     """The attempt failed in a way worth trying again later."""
 
@@ -169,6 +178,7 @@ class OutboxSender(KeyedWorker):
         base_delay: float = 1.0,
         probe_interval: float = 30.0,
         budget: MessageBudget | None = None,
+        blob: AsyncMessagingApiBlob | None = None,
         on_api_error: Callable[[int], None] = lambda status: None,
         clock: Callable[[], datetime] = utcnow,
         **loop_options: Any,
@@ -183,6 +193,7 @@ class OutboxSender(KeyedWorker):
             probe_interval: seconds between checks of the token while sending is paused, or of the
                 month's budget while pushes are held.
             budget: the month's message budget, read to know when pushes may go again.
+            blob: LINE's data host (images and files people send), for `CONTENT` rows.
             on_api_error: told the status of every answer from LINE outside 2xx (for `/metrics`).
             clock: the current time (tests move it to expire reply tokens).
             **loop_options: `poll_interval` and `concurrency`, as `KeyedWorker` takes them.
@@ -200,6 +211,7 @@ class OutboxSender(KeyedWorker):
         #: Why pushes and multicasts are held (LINE's 429 for the month's quota), or None; replies go on.
         self.quota_spent: str | None = None
         self._budget = budget or MessageBudget(api)
+        self._blob = blob
         self._probe_at = clock()
 
     async def due_keys(self) -> list[str]:
@@ -305,6 +317,8 @@ class OutboxSender(KeyedWorker):
             if row.kind == OutboxKind.MARK_READ:
                 request = MarkMessagesAsReadByTokenRequest.from_dict(row.messages[0])
                 return await _answered("read", self._api.mark_messages_as_read_by_token(request, _request_timeout=timeout))
+            if row.kind == OutboxKind.CONTENT:
+                return await self._fetch_content(row.messages[0], timeout)
             if row.kind == OutboxKind.RICH_MENU:
                 return await self._link_rich_menu(row.to, row.messages[0]["alias"], timeout)
             if row.kind == OutboxKind.LEAVE:
@@ -353,6 +367,20 @@ class OutboxSender(KeyedWorker):
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "), delay) from exc
+
+    async def _fetch_content(self, wanted: dict[str, Any], timeout: float) -> str:
+        """Fetch a person's image or file from LINE's data host into its `MessageContent` (gone already if
+        the person unsent it or asked for deletion meanwhile: then nothing is written)."""
+        response = await self._blob.get_message_content_with_http_info(wanted["messageId"], _request_timeout=timeout)
+        data = bytes(response.data)
+        async with self._sessions() as session:
+            await session.exec(
+                update(MessageContent)
+                .where(MessageContent.id == wanted["content"], col(MessageContent.fetched_at).is_(None))
+                .values(data=data, size=len(data), content_type=(response.headers or {}).get("Content-Type"), fetched_at=self._clock())
+            )
+            await session.commit()
+        return "content"
 
     async def _link_rich_menu(self, user_id: str, alias: str, timeout: float) -> str:
         """Link the menu an alias names to the person (the alias is read each time: `line setup` moves it)."""

@@ -37,6 +37,7 @@ from bot.storage.models import (
     EmergencyResponse,
     InboxEvent,
     InboxStatus,
+    MessageContent,
     OutboxMessage,
     OutboxStatus,
     RiskFlag,
@@ -95,6 +96,10 @@ async def apply_retention(session: AsyncSession, policy: Retention) -> dict[str,
     await run(
         "usermessage: texts deleted",
         update(UserMessage).where(col(UserMessage.text).is_not(None), message_expired).values(text=None),
+    )
+    await run(
+        "messagecontent: images and files deleted",
+        delete(MessageContent).where(col(MessageContent.message_id).in_(select(UserMessage.id).where(message_expired))),
     )
     await run(
         "usermessage: read tokens deleted",

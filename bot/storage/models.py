@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, String, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, DateTime, LargeBinary, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -142,6 +142,9 @@ class OutboxKind(StrEnum):
     MARK_READ = "mark_read"
     # Show the person the rich menu LINE keeps under an alias (`messages` holds `{"alias": ...}`).
     RICH_MENU = "rich_menu"
+    # Fetch what the person sent (an image, a file) from LINE's content API into a `MessageContent`
+    # (`messages` holds `{"messageId": LINE's id, "content": the MessageContent's id}`).
+    CONTENT = "content"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -222,6 +225,24 @@ class UserMessage(SQLModel, table=True):
     # LINE's markAsReadToken for this message, until a counselor has read it (then LINE shows the person
     # 既読 up to it): not words, but the person's, so it goes with their words on deletion.
     read_token: str | None = None
+
+
+class MessageContent(SQLModel, table=True):
+    """What a person sent that is not text (an image, a video, audio, a file), fetched from LINE.
+
+    The bytes are what the person sent and as secret as their words: kept as long as the message's text
+    would be (content/retention.yaml) and deleted with it; `data` is None until fetched, once past its
+    period or deleted, and for what is larger than the service keeps.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="usermessage.id", unique=True)
+    content_type: str | None = Field(default=None, max_length=128)
+    # Bytes, as LINE gave them (or as LINE's event announced, for a file not kept).
+    size: int | None = None
+    file_name: str | None = Field(default=None, max_length=255)
+    data: bytes | None = Field(default=None, sa_type=LargeBinary)
+    fetched_at: datetime | None = _timestamp(default=None)
 
 
 class ConsultationStatus(StrEnum):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Service, add_account
-from test_console_pages_browser import log_in
+from conftest import Service, add_account, log_in
 
 from bot.storage.models import StaffRole
 
