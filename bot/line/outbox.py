@@ -23,9 +23,9 @@ import aiohttp
 from linebot.v3.messaging import (
     AsyncMessagingApi,
     AsyncMessagingApiBlob,
+    MarkMessagesAsReadByTokenRequest,
     MulticastRequest,
     PushMessageRequest,
-    MarkMessagesAsReadByTokenRequest,
     ReplyMessageRequest,
     ShowLoadingAnimationRequest,
 )
@@ -106,39 +106,32 @@ def enqueue(
 
 def enqueue_loading(session: AsyncSession, user_id: str) -> OutboxMessage:
     """Ask LINE to show the typing animation to a user while something takes a moment."""
-    row = OutboxMessage(to=user_id, kind=OutboxKind.LOADING)
-    session.add(row)
-    note_send_queued(session)
-    return row
+    return _enqueue_call(session, user_id, OutboxKind.LOADING, None)
 
 
 def enqueue_leave(session: AsyncSession, chat_id: str, chat_type: str) -> OutboxMessage:
     """Leave a group (`chat_type` "group") or a multi-person chat ("room") after what is queued for it."""
-    row = OutboxMessage(to=chat_id, kind=OutboxKind.LEAVE, messages=[{"type": chat_type}])
-    session.add(row)
-    note_send_queued(session)
-    return row
+    return _enqueue_call(session, chat_id, OutboxKind.LEAVE, {"type": chat_type})
 
 
 def enqueue_mark_read(session: AsyncSession, user_id: str, read_token: str) -> OutboxMessage:
     """Have LINE show the person 既読 on the message of `read_token` and every one before it."""
-    row = OutboxMessage(to=user_id, kind=OutboxKind.MARK_READ, messages=[{"markAsReadToken": read_token}])
-    session.add(row)
-    note_send_queued(session)
-    return row
+    return _enqueue_call(session, user_id, OutboxKind.MARK_READ, {"markAsReadToken": read_token})
 
 
 def enqueue_rich_menu(session: AsyncSession, user_id: str, alias: str) -> OutboxMessage:
     """Show the person the rich menu LINE keeps under `alias` (`richmenu.alias_id`), after what is queued for them."""
-    row = OutboxMessage(to=user_id, kind=OutboxKind.RICH_MENU, messages=[{"alias": alias}])
-    session.add(row)
-    note_send_queued(session)
-    return row
+    return _enqueue_call(session, user_id, OutboxKind.RICH_MENU, {"alias": alias})
 
 
 def enqueue_content_fetch(session: AsyncSession, user_id: str, line_message_id: str, content_id: int) -> OutboxMessage:
     """Fetch what a person sent (LINE's message id) from the content API into `MessageContent` `content_id`."""
-    row = OutboxMessage(to=user_id, kind=OutboxKind.CONTENT, messages=[{"messageId": line_message_id, "content": content_id}])
+    return _enqueue_call(session, user_id, OutboxKind.CONTENT, {"messageId": line_message_id, "content": content_id})
+
+
+def _enqueue_call(session: AsyncSession, to: str, kind: OutboxKind, request: dict[str, Any] | None) -> OutboxMessage:
+    """A request to LINE other than messages, in order with what is queued for `to` (`request` in `messages`)."""
+    row = OutboxMessage(to=to, kind=kind, messages=[] if request is None else [request])
     session.add(row)
     note_send_queued(session)
     return row
