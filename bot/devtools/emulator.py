@@ -485,7 +485,7 @@ class LineEmulator:
         for entry in self.users[user_id].timeline:
             if entry["from"] == "user":
                 entry["read"] = True
-                if entry["message"]["id"] == message_id:
+                if entry["message"].get("id") == message_id:  # a postback's display text has no id
                     break
         self._changed.set()
         return _ok({})
