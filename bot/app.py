@@ -11,17 +11,18 @@ from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
-from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
 from moderation.lexicon import load_lexicon
 from moderation.screener import Screener
 
 from bot.appkeys import (
+    BUDGET,
     CONTENT,
     ENGINE,
     HUB,
     INBOX_WORKER,
     INBOX_WRITER,
     LINE_API,
+    LINE_BLOB,
     LISTENING,
     METRICS,
     OUTBOX_SENDER,
@@ -35,6 +36,8 @@ from bot.consultation.queue import sweep
 from bot.consultation.risk import ScreenedAhead, alarm_for_unhandled
 from bot.conversation.handlers import handle_event
 from bot.guidance.content import RISK_FOLDER, Content
+from bot.line.budget import MessageBudget
+from bot.line.channel import line_clients
 from bot.line.deadletters import failure_counts
 from bot.line.inbox import InboxWorker, InboxWriter, SessionFactory, yielding
 from bot.line.outbox import OutboxSender
@@ -112,10 +115,9 @@ async def _close_streams(app: web.Application) -> None:
 
 
 async def _line_api(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    configuration = Configuration(host=settings.line_api_base, access_token=settings.line_channel_access_token.get_secret_value())
-    async with AsyncApiClient(configuration) as client:
-        app[LINE_API] = AsyncMessagingApi(client)
+    async with line_clients(app[SETTINGS]) as (api, blob):
+        app[LINE_API], app[LINE_BLOB] = api, blob
+        app[BUDGET] = MessageBudget(api)
         yield
 
 
@@ -138,7 +140,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         background = yielding(app[SESSIONS], writer)
     metrics = app[METRICS]
     sender = OutboxSender(
-        background, app[LINE_API], on_api_error=lambda status: metrics.line_api_errors.labels(status=str(status)).inc()
+        background, app[LINE_API], budget=app[BUDGET], blob=app[LINE_BLOB], on_api_error=lambda status: metrics.line_api_errors.labels(status=str(status)).inc()
     )
     screened = ScreenedAhead(app[SCREENER], observe=metrics.screening_seconds.observe, sessions=app[SESSIONS])
     worker = InboxWorker(
@@ -200,7 +202,8 @@ async def healthz(request: web.Request) -> web.Response:
     """How the service is: 200 "ok"; 200 "degraded" (working, but something waits for a person); 503 "down".
 
     Degraded names what: inbox events or outbox rows given up (`tsunagi inbox retry` / `outbox retry`),
-    sending paused because LINE refused the channel access token, or (PostgreSQL) the LISTEN connection
+    sending paused because LINE refused the channel access token, pushes held because the month's
+    message quota is spent (replies still go), or (PostgreSQL) the LISTEN connection
     that carries other processes' changes is down and reconnecting.
     Down is what a restart or an operator must fix at once: the database or a worker.
     """
@@ -222,11 +225,13 @@ async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "down", **parts}, status=503)
     if sender.paused is not None:
         parts["outbox_sender"] = f"paused: {sender.paused}"
+    elif sender.quota_spent is not None:
+        parts["outbox_sender"] = f"pushes held: {sender.quota_spent}"
     listening = app.get(LISTENING)
     if listening is not None:
         # Without it this process's console pages stop updating and room changes elsewhere go unheard.
         parts["live"] = "listening" if listening.up else f"down since {listening.down_since:%Y-%m-%dT%H:%M:%SZ}; reconnecting"
-    degraded = counts.any or sender.paused is not None or (listening is not None and not listening.up)
+    degraded = counts.any or sender.paused is not None or sender.quota_spent is not None or (listening is not None and not listening.up)
     return web.json_response({"status": "degraded" if degraded else "ok", **parts})
 
 

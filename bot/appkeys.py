@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from aiohttp import web
-from linebot.v3.messaging import AsyncMessagingApi
+from linebot.v3.messaging import AsyncMessagingApi, AsyncMessagingApiBlob
 from moderation.screener import Screener
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.guidance.content import Content
+from bot.line.budget import MessageBudget
 from bot.line.inbox import InboxWorker, InboxWriter
 from bot.line.outbox import OutboxSender
 from bot.metrics import Metrics
@@ -21,6 +22,8 @@ CONTENT = web.AppKey("content", Content)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 LINE_API = web.AppKey("line_api", AsyncMessagingApi)
+BUDGET = web.AppKey("budget", MessageBudget)
+LINE_BLOB = web.AppKey("line_blob", AsyncMessagingApiBlob)
 INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
 INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)

@@ -35,6 +35,7 @@ person_app = typer.Typer(help="Disclosure and deletion requests from a person on
 inbox_app = typer.Typer(help="Webhook events the service gave up on: list, retry, dismiss.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Messages to LINE the service gave up on: list, retry, dismiss.", no_args_is_help=True)
 keys_app = typer.Typer(help="The keys what people wrote is encrypted with: generate, rotate.", no_args_is_help=True)
+line_app = typer.Typer(help="The LINE channel: what it needs from the service, set up through the Messaging API.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(risk_app, name="risk")
 app.add_typer(content_app, name="content")
@@ -44,6 +45,7 @@ app.add_typer(person_app, name="person")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(keys_app, name="keys")
+app.add_typer(line_app, name="line")
 
 
 def fail(message: str) -> typer.Exit:
@@ -530,3 +532,37 @@ def keys_rotate(
     if left:
         raise fail(f"{left} value(s) were written under another key meanwhile: is every process running with {ring.current!r} first? Run this again after restarting them.")
     typer.echo(f"every stored value is under key {ring.current!r}; older keys can now leave ENCRYPTION_KEYS")
+
+
+@line_app.command("setup")
+def line_setup(
+    webhook_url: Annotated[str, typer.Option(help="Where LINE posts events: this service's public HTTPS address + /callback.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only read the channel and print what would be done.")] = False,
+) -> None:
+    """Rich menus (one per language, and a consultation's), the webhook endpoint and its test, and what is left to do by hand.
+
+    Safe to run again: what is there already is kept (a menu is known by a hash of its design and image).
+    """
+    from linebot.v3.messaging.exceptions import ApiException
+
+    from bot.conversation.richmenus import rich_menu_designs
+    from bot.line.channel import set_up_channel
+    from bot.line.richmenu import RichMenuError, alias_id
+
+    settings = settings_or_exit()
+    content = content_or_exit(settings.content_dir)
+    try:
+        report = asyncio.run(
+            set_up_channel(settings, rich_menu_designs(content), webhook_url, default=alias_id("main", content.language), dry_run=dry_run)
+        )
+    except RichMenuError as exc:
+        raise fail(str(exc)) from None
+    except ApiException as exc:
+        raise fail(f"LINE answered {exc.status}: {exc.body or exc.reason}") from None
+    typer.echo(f"Bot: {report.bot}")
+    typer.echo("Would do:" if dry_run else "Done:")
+    for step in report.steps:
+        typer.echo(f"  - {step}")
+    typer.echo("Still to do by hand in LINE's consoles:")
+    for item in report.to_do:
+        typer.echo(f"  [ ] {item}")

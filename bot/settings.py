@@ -13,6 +13,8 @@ from bot.storage.crypto import DEMO_KEY_ID, BadKeyRing, KeyRing
 from bot.storage.models import StaffRole
 
 LINE_API_DEFAULT_BASE = "https://api.line.me"
+# LINE serves images and files (message content, rich menu images) from a host of their own.
+LINE_DATA_DEFAULT_BASE = "https://api-data.line.me"
 
 
 class SettingsError(Exception):
@@ -97,6 +99,7 @@ class Settings(StorageSettings):
     line_channel_secret: SecretStr = Field(min_length=1)
     line_channel_access_token: SecretStr = Field(min_length=1)
     line_api_base: str = LINE_API_DEFAULT_BASE
+    line_data_base: str = LINE_DATA_DEFAULT_BASE
     # Console cookies are Secure (sent over HTTPS only); turn off only behind plain HTTP on one machine.
     console_secure_cookies: bool = True
     # Roles that need a second factor (TOTP) at log-in: by default every role, since each reads what
@@ -107,7 +110,7 @@ class Settings(StorageSettings):
     # A high-risk person waiting longer than this alerts the supervisors.
     high_risk_max_wait_seconds: int = Field(default=120, ge=1)
 
-    @field_validator("line_api_base")
+    @field_validator("line_api_base", "line_data_base")
     @classmethod
     def _base_is_http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

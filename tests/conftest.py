@@ -133,6 +133,8 @@ class Service:
     line_url: str
     app: web.Application
     url: str
+    #: The emulator's data host (LINE's api-data.line.me).
+    line_data_url: str = ""
 
 
 @asynccontextmanager
@@ -145,11 +147,12 @@ async def run_service(
 ) -> AsyncIterator[Service]:
     """Start the emulator and the bot pointed at each other (the bot encrypting with `keys`); stop both afterwards."""
     emulator = LineEmulator(SECRET, TOKEN, **emulator_options)
-    async with running(emulator.app, "127.0.0.1", 0) as line_url:
+    async with running(emulator.app, "127.0.0.1", 0) as line_url, running(emulator.data_app, "127.0.0.1", 0) as line_data_url:
         settings = load_settings(
             line_channel_secret=SECRET,
             line_channel_access_token=TOKEN,
             line_api_base=line_url,
+            line_data_base=line_data_url,
             database_url=database_url,
             console_secure_cookies=False,  # tests talk plain HTTP to 127.0.0.1
             # The keyword floor screens alone: service tests stay fast and do not depend on a trained model.
@@ -161,7 +164,7 @@ async def run_service(
         app = init_app(settings, content)
         async with running(app, "127.0.0.1", 0) as bot_url:
             emulator.webhook_url = f"{bot_url}/callback"
-            yield Service(emulator, line_url, app, bot_url)
+            yield Service(emulator, line_url, app, bot_url, line_data_url)
 
 
 async def settle(service: Service) -> None:
@@ -294,3 +297,14 @@ async def console(service: Service) -> AsyncIterator[Callable[[], Console]]:
     yield make
     for client in made:
         await client.close()
+
+
+async def log_in(browser, service: Service, login: str, size: dict[str, int] | None = None):
+    """A browser page logged in to the console as `login` (an account made by `add_account`)."""
+    page = await browser.new_page(viewport=size or {"width": 1366, "height": 768})
+    await page.goto(f"{service.url}/console/login")
+    await page.fill("input[name=login]", login)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.get_by_role("button", name="ログイン").click()
+    await page.wait_for_load_state("load")
+    return page

@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import CONTENT, SESSIONS, SETTINGS
+from bot.appkeys import BUDGET, CONTENT, SESSIONS, SETTINGS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
@@ -33,6 +33,7 @@ ACTION_WORDS = {
     "logged_in": "ログイン",
     "locked_out": "ログイン失敗によるロック",
     "opened_consultation": "相談を開いた",
+    "opened_content": "相談者が送った画像・ファイルを開いた",
     "opened_history": "以前の相談を開いた",
     "attention_changed": "通知の設定を変更",
     "opened_record": "相談記録票を開いた",
@@ -97,6 +98,7 @@ async def _admin_page(request: web.Request, one_time_code: tuple[str, str] | Non
     return render(
         request,
         "admin.html",
+        budget=await request.app[BUDGET].read(),
         stale=request.app[CONTENT].stale_resources(today, STALE_AFTER_DAYS),
         stale_days=STALE_AFTER_DAYS,
         today=today,

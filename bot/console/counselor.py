@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
+from PIL import Image, ImageFilter, UnidentifiedImageError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,6 +17,7 @@ from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
 from bot.console.words import MESSAGE_KINDS
 from bot.consultation.risk import raised_by
+from bot.conversation.people import mark_read
 from bot.consultation.queue import (
     TakeRefused,
     add_note,
@@ -31,6 +34,7 @@ from bot.storage.models import (
     ChatEntry,
     Consultation,
     ConsultationStatus,
+    MessageContent,
     RiskFlag,
     RiskLevel,
     StaffRole,
@@ -75,6 +79,20 @@ class Line:
     before_choice: bool = False
     # The person's stored message, which a counselor can report as a missed risk.
     message_id: int | None = None
+    # The image or file the message carried, if kept (never its bytes: those come by `content`, audited).
+    content: Attachment | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """An image or file a person sent, as a chat lists it."""
+
+    id: int
+    image: bool
+    size: int | None
+    file_name: str | None
+    # Whether its bytes are here (fetched, within the size kept, not yet past retention).
+    kept: bool
 
 
 async def history(session: AsyncSession, consultation: Consultation) -> list[Line]:
@@ -89,6 +107,17 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
     )
     ids = [consultation.id, *earlier]
     people = list(await session.exec(select(UserMessage).where(col(UserMessage.consultation_id).in_(ids))))
+    attachments = {
+        message_id: Attachment(content_id, kind == "image", size, file_name, kept)
+        for content_id, message_id, kind, size, file_name, kept in await session.exec(
+            select(
+                MessageContent.id, MessageContent.message_id, UserMessage.kind, MessageContent.size, MessageContent.file_name,
+                col(MessageContent.data).is_not(None),
+            )
+            .join(UserMessage, col(UserMessage.id) == MessageContent.message_id)
+            .where(col(UserMessage.consultation_id).in_(ids))
+        )
+    }
     entries = list(await session.exec(select(ChatEntry).where(col(ChatEntry.consultation_id).in_(ids))))
     names = {s.id: s.display_name for s in await session.exec(select(StaffUser).where(col(StaffUser.id).in_({e.staff_id for e in entries if e.staff_id})))}
     lines = [
@@ -100,6 +129,7 @@ async def history(session: AsyncSession, consultation: Consultation) -> list[Lin
             earlier=m.consultation_id != consultation.id,
             before_choice=m.consultation_id == consultation.id and m.sent_at < consultation.created_at,
             message_id=m.id,
+            content=attachments.get(m.id),
         )
         for m in people
     ]
@@ -217,7 +247,19 @@ async def _opened_chat(request: web.Request) -> dict:
     async with audited(request, "opened_consultation") as audit:
         consultation = await openable_consultation(request, audit.session)
         audit.consultation_id = consultation.id
+        await _read_by_holder(request, audit.session, consultation)
         return await _chat_context(request, audit.session, consultation)
+
+
+async def _read_by_holder(request: web.Request, session: AsyncSession, consultation: Consultation) -> bool:
+    """The counselor holding the chat has it before their eyes: the person sees 既読 (`people.mark_read`).
+
+    Only then: never when the bot alone has the message, nor when a supervisor watches silently.
+    Returns whether anything was marked (the caller commits).
+    """
+    if consultation.counselor_id != request[STAFF_KEY].id or consultation.status != ConsultationStatus.ACTIVE:
+        return False
+    return await mark_read(session, consultation.user_id)
 
 
 async def _chats_context(request: web.Request, shown: Consultation | None) -> dict:
@@ -251,6 +293,8 @@ async def chat_live(request: web.Request) -> web.Response:
     """The history part of the chat page, re-fetched when the consultation changes."""
     async with request.app[SESSIONS]() as session:
         consultation = await openable_consultation(request, session)
+        if await _read_by_holder(request, session, consultation):
+            await session.commit()
         lines = await history(session, consultation)
         raised = (await raised_by(session, [consultation])).get(consultation.id)
     return render(request, "_messages.html", lines=lines, levels=list(RiskLevel), consultation=consultation, raised=raised)
@@ -323,3 +367,55 @@ async def end_chat(request: web.Request) -> web.Response:
         await end(session, request.app[CONTENT], consultation, request[STAFF_KEY])
         await session.commit()
     raise web.HTTPSeeOther(f"/console/c/{consultation.id}/record")
+
+
+# Served inline only as these (a picture); anything else is a download, never shown or played in the page.
+INLINE_IMAGES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+
+
+async def _attachment_of(request: web.Request, session: AsyncSession, consultation: Consultation) -> MessageContent:
+    """The kept image or file the URL names, if the consultation's person sent it (404 otherwise)."""
+    found = (
+        await session.exec(
+            select(MessageContent)
+            .join(UserMessage, col(UserMessage.id) == MessageContent.message_id)
+            .where(MessageContent.id == int(request.match_info["content"]), UserMessage.user_id == consultation.user_id)
+        )
+    ).first()
+    if found is None or found.data is None:
+        raise web.HTTPNotFound(text="この画像・ファイルはもうありません。")
+    return found
+
+
+@routes.get(r"/console/c/{id}/content/{content:\d+}/blurred")
+@requires(*CHAT_ROLES)
+async def blurred_attachment(request: web.Request) -> web.Response:
+    """The image so blurred that nothing in it can be made out: what the chat shows before anyone chooses to see it."""
+    async with request.app[SESSIONS]() as session:
+        found = await _attachment_of(request, session, await openable_consultation(request, session))
+    if found.content_type not in INLINE_IMAGES:
+        raise web.HTTPNotFound()
+    try:
+        with Image.open(io.BytesIO(found.data)) as image:
+            tiny = image.convert("RGB").resize((6, 4))
+    except (UnidentifiedImageError, OSError):
+        raise web.HTTPNotFound() from None
+    out = io.BytesIO()
+    tiny.resize((240, 160), Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(12)).save(out, "PNG")
+    return web.Response(body=out.getvalue(), content_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@routes.get(r"/console/c/{id}/content/{content:\d+}")
+@requires(*CHAT_ROLES)
+async def attachment(request: web.Request) -> web.Response:
+    """An image or file the person sent in this consultation, when the counselor chooses to see it (audited)."""
+    async with audited(request, "opened_content") as audit:
+        consultation = await openable_consultation(request, audit.session)
+        audit.consultation_id = consultation.id
+        found = await _attachment_of(request, audit.session, consultation)
+        audit.detail = f"content #{found.id}"
+    inline = found.content_type in INLINE_IMAGES
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    if not inline:
+        headers["Content-Disposition"] = "attachment"
+    return web.Response(body=found.data, content_type=found.content_type if inline else "application/octet-stream", headers=headers)

@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.appkeys import CONTENT, OUTBOX_SENDER, SCREENER, SESSIONS
+from bot.appkeys import BUDGET, CONTENT, OUTBOX_SENDER, SCREENER, SESSIONS
 from bot.console import render
 from bot.console.actions import audited, find_or_404
 from bot.console.auth import STAFF_KEY, requires
@@ -67,6 +67,8 @@ async def _health(request: web.Request) -> dict:
         "model_error": request.app[SCREENER].model_error,
         "failed": failed,
         "sending_paused": request.app[OUTBOX_SENDER].paused,
+        "quota_spent": request.app[OUTBOX_SENDER].quota_spent,
+        "budget": await request.app[BUDGET].read(),
         "unhandled": unhandled,
         "model_readers": request.app[SCREENER].readers,
     }

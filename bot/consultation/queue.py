@@ -20,7 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.consultation.taps import HelpedTap, QueueTap
 from bot.guidance.content import Content
 from bot.line.messages import Message, postback_item, texts
-from bot.line.outbox import enqueue
+from bot.line.outbox import enqueue, enqueue_rich_menu
+from bot.line.richmenu import alias_id
 from bot.storage.after_commit import announce
 from bot.storage.models import (
     OPEN_CONSULTATION,
@@ -173,7 +174,7 @@ async def take(session: AsyncSession, content: Content, consultation_id: int, st
     await session.refresh(consultation)
     session.add(ChatEntry(consultation_id=consultation_id, staff_id=staff.id, kind=ChatEntryKind.EVENT, text=f"{staff.display_name} が対応を始めました"))
     words = (await person_content(session, content, consultation.user_id)).messages
-    enqueue(session, consultation.user_id, texts(words.counselor_joined.format(name=staff.display_name)))
+    enqueue(session, consultation.user_id, texts(words.counselor_joined.format(name=staff.display_name)), category=consultation.category)
     announce(session, QUEUE_TOPIC, consultation_topic(consultation_id))
     return consultation
 
@@ -184,10 +185,17 @@ async def person_content(session: AsyncSession, content: Content, user_id: str) 
     return content.in_language(user.language if user else None)
 
 
+async def switch_rich_menu(session: AsyncSession, content: Content, user_id: str, *, consulting: bool) -> None:
+    """The person's rich menu follows their consultation: 順番を確認 / 相談を終える while one is open,
+    the guidance menu's entrances otherwise, in their language."""
+    language = (await person_content(session, content, user_id)).language
+    enqueue_rich_menu(session, user_id, alias_id("consultation" if consulting else "main", language))
+
+
 async def send_to_person(session: AsyncSession, consultation: Consultation, staff: StaffUser, text: str) -> None:
     """A counselor's message: kept in the chat and pushed to the person through the outbox."""
     session.add(ChatEntry(consultation_id=consultation.id, staff_id=staff.id, kind=ChatEntryKind.COUNSELOR, text=text))
-    enqueue(session, consultation.user_id, texts(text))
+    enqueue(session, consultation.user_id, texts(text), category=consultation.category)
     announce(session, consultation_topic(consultation.id))
 
 
@@ -207,7 +215,9 @@ async def end(session: AsyncSession, content: Content, consultation: Consultatio
         postback_item(words.helped_yes_label, HelpedTap(id=consultation.id, v="yes").pack()),
         postback_item(words.helped_no_label, HelpedTap(id=consultation.id, v="no").pack()),
     ]
-    enqueue(session, consultation.user_id, texts(words.consultation_ended) + texts(words.helped_question, quick_reply=helped))
+    messages = texts(words.consultation_ended) + texts(words.helped_question, quick_reply=helped)
+    enqueue(session, consultation.user_id, messages, category=consultation.category)
+    await switch_rich_menu(session, content, consultation.user_id, consulting=False)
     announce(session, QUEUE_TOPIC, consultation_topic(consultation.id))
 
 
@@ -294,14 +304,15 @@ async def sweep(session: AsyncSession, content: Content, idle_after: timedelta, 
             update(Consultation)
             .where(silent, col(Consultation.risk_level).not_in(serious))
             .values(status=ConsultationStatus.CLOSED_IDLE, ended_at=now)
-            .returning(Consultation.id, Consultation.user_id)
+            .returning(Consultation.id, Consultation.user_id, Consultation.category)
             .execution_options(synchronize_session=False)
         )
     )
-    for consultation_id, user_id in closed:
+    for consultation_id, user_id, category in closed:
         session.add(ChatEntry(consultation_id=consultation_id, kind=ChatEntryKind.EVENT, text="応答がないため終了しました"))
         words = (await person_content(session, content, user_id)).messages
-        enqueue(session, user_id, texts(words.consultation_idle_closed))
+        enqueue(session, user_id, texts(words.consultation_idle_closed), category=category)
+        await switch_rich_menu(session, content, user_id, consulting=False)
         announce(session, QUEUE_TOPIC, consultation_topic(consultation_id))
     if escalated.rowcount:
         announce(session, ALERTS_TOPIC, QUEUE_TOPIC)

@@ -79,7 +79,8 @@ async def propose_referral(
         postback_item(words.referral_yes_label, ConsentTap(id=referral.id, v="yes").pack()),
         postback_item(words.referral_no_label, ConsentTap(id=referral.id, v="no").pack()),
     ]
-    enqueue(session, consultation.user_id, texts(words.referral_question.format(organisation=organisation.name), quick_reply=buttons))
+    question = texts(words.referral_question.format(organisation=organisation.name), quick_reply=buttons)
+    enqueue(session, consultation.user_id, question, category=consultation.category)
     session.add(
         ChatEntry(
             consultation_id=consultation.id,

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.consultation.queue import QUEUE_TOPIC, consultation_topic, place_in_line, raise_level, waiting_messages
+from bot.consultation.queue import QUEUE_TOPIC, consultation_topic, place_in_line, raise_level, switch_rich_menu, waiting_messages
 from bot.consultation.taps import HelpedTap, QueueTap
 from bot.conversation.router import Router, Turn
 from bot.guidance.content import Category
@@ -106,6 +106,7 @@ async def crisis_consultation(turn: Turn) -> Consultation:
         menu = turn.all_content.menu
         crisis = menu.category(menu.crisis_category or "")
         consultation = await request_consultation(turn.session, turn.source_id, crisis, turn.record.occurred_at, True)
+        await switch_rich_menu(turn.session, turn.all_content, turn.source_id, consulting=True)
     return consultation
 
 
@@ -134,6 +135,7 @@ async def queue_action(turn: Turn, tap: QueueTap) -> None:
         turn.session.add(consultation)
         announce(turn.session, QUEUE_TOPIC, consultation_topic(consultation.id))
         turn.reply(texts(words.queue_cancelled))
+        await switch_rich_menu(turn.session, turn.all_content, turn.source_id, consulting=False)
         return
     turn.reply(waiting_messages(turn.content, await place_in_line(turn.session, consultation)))
 

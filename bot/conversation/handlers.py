@@ -14,7 +14,6 @@ from linebot.v3.webhooks import (
     ImageMessageContent,
     JoinEvent,
     LocationMessageContent,
-    MemberJoinedEvent,
     MessageEvent,
     PostbackEvent,
     StickerMessageContent,
@@ -30,14 +29,14 @@ from bot.consultation.requests import note_person_wrote, open_consultation
 from bot.consultation.risk import screen_message
 from bot.conversation import menu
 from bot.conversation.menu import menu_messages
-from bot.conversation.people import get_or_create_user, previous_message, store_message
+from bot.conversation.people import get_or_create_user, keep_content, previous_message, store_message
 from bot.conversation.postbacks import Postback
 from bot.conversation.router import Router, Screens, Turn
 from bot.guidance import finder
 from bot.guidance.content import Content
 from bot.line.inbox import source_id
 from bot.line.messages import texts
-from bot.line.outbox import cancel_pending_for
+from bot.line.outbox import cancel_pending_for, enqueue_leave
 from bot.privacy import mine
 from bot.privacy.erasure import forget_unsent
 from bot.privacy.mine import privacy_notice_once
@@ -52,10 +51,10 @@ router = Router()
 for capability in (menu, finder, requests, referrals, participants, mine):
     router.include_router(capability.router)
 
+# What a person sends that is kept for a counselor (outside the rooms, which relay no media).
+KEPT_CONTENT = ("image", "video", "audio", "file")
 # Messages closer together than this are one burst: answered once, not line by line.
 BURST = timedelta(seconds=60)
-# Events a bot added to a group or room answers; everything else there is ignored.
-GROUP_EVENTS = (JoinEvent, MemberJoinedEvent)
 
 
 async def handle_event(
@@ -64,13 +63,13 @@ async def handle_event(
     """Process one stored webhook event (the inbox worker commits what this writes)."""
     if record.mode != "active":
         return  # standby: another channel is answering; LINE forbids replying
+    source_type = (record.payload.get("source") or {}).get("type")
+    if source_type in ("group", "room") and record.event_type != "join":
+        return  # the bot leaves at its join; nothing of a group was kept to handle (`inbox.kept_payload`)
     try:
         event = Event.from_dict(record.payload)
     except ValueError:
         log.info("inbox event %s: type %r has no handler", record.id, record.event_type, extra={"event_id": record.id})
-        return
-    source_type = (record.payload.get("source") or {}).get("type")
-    if source_type != "user" and not isinstance(event, GROUP_EVENTS):
         return
     # The person's language decides which content they read (identity-mapped: handlers reuse this row).
     user = await session.get(LineUser, source_id(record.payload))
@@ -113,7 +112,8 @@ async def on_text(turn: Turn) -> None:
     content, text = turn.content, turn.event.message.text
     user = await get_or_create_user(turn.session, turn.source_id)
     message = await store_message(
-        turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text
+        turn.session, turn.source_id, turn.event.message.id, "text", turn.record.occurred_at, text,
+        read_token=turn.event.message.mark_as_read_token,
     )
     # Screened first: a person in danger is answered and queued before anything else happens.
     level, consultation = await screen_message(turn, message)
@@ -145,11 +145,16 @@ async def on_text(turn: Turn) -> None:
 
 async def _non_text(turn: Turn, kind: str, answer: str) -> None:
     await get_or_create_user(turn.session, turn.source_id)
-    message = await store_message(turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at)
+    message = await store_message(
+        turn.session, turn.source_id, turn.event.message.id, kind, turn.record.occurred_at,
+        read_token=turn.event.message.mark_as_read_token,
+    )
     participant = await current_participant(turn)
     if participant is not None:
         await room_media(turn, participant, message)
         return
+    if kind in KEPT_CONTENT:
+        await keep_content(turn.session, message, turn.event.message)
     consultation = await open_consultation(turn.session, turn.source_id)
     if consultation is not None:
         note_person_wrote(turn.session, consultation, message)
@@ -200,7 +205,8 @@ async def on_unsend(turn: Turn) -> None:
 
 
 @router.on(JoinEvent)
-@router.on(MemberJoinedEvent)
-async def on_group(turn: Turn) -> None:
-    """Consultations are one to one; in a group, say so and where to go instead."""
+async def on_join(turn: Turn) -> None:
+    """Added to a group or a multi-person chat: consultations are one to one, so say so once, kindly,
+    with where to go instead, and leave (the outbox sends the words first)."""
     turn.reply(texts(turn.content.messages.group_not_supported))
+    enqueue_leave(turn.session, turn.source_id, turn.event.source.type)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.consultation.queue import place_in_line, waiting_buttons, waiting_messages
-from bot.consultation.requests import earlier_level, request_consultation
+from bot.consultation.queue import place_in_line, switch_rich_menu, waiting_buttons, waiting_messages
+from bot.consultation.requests import earlier_level, open_consultation, request_consultation
 from bot.conversation.people import get_or_create_user
 from bot.conversation.postbacks import MenuTap, Postback
 from bot.conversation.router import Router, Turn
@@ -78,6 +78,7 @@ async def choose_category(turn: Turn, tap: CategoryTap) -> None:
         turn.reply(texts(f"{category.accepted}\n\n{where['text']}\n\n{await open_lines(turn, at)}{notice}", quick_reply=waiting_buttons(content)))
         # Typing dots while they wait tell them someone is on the other side.
         enqueue_loading(turn.session, turn.source_id)
+        await switch_rich_menu(turn.session, turn.all_content, turn.source_id, consulting=True)
         return
     closed = content.messages.out_of_hours.format(category=category.label, hours=category.hours.describe(content.language))
     # Someone whose words were screened high or above should not leave with only a closed door.
@@ -101,6 +102,8 @@ async def choose_link(turn: Turn, tap: LinkTap) -> None:
         await show_rooms(turn)
     elif link.opens == "records":
         await show_records(turn)
+    elif link.opens == "emergency":
+        turn.reply(menu_messages(turn, await open_lines(turn, turn.record.occurred_at)))
     else:
         turn.reply(menu_messages(turn, link.answer))
 
@@ -116,3 +119,5 @@ async def choose_language(turn: Turn, tap: LanguageTap) -> None:
     user.language = language
     turn.language = language
     turn.reply(menu_messages(turn, f"{turn.content.messages.language_chosen}\n{turn.content.menu.prompt}"))
+    consulting = await open_consultation(turn.session, turn.source_id) is not None
+    await switch_rich_menu(turn.session, turn.all_content, turn.source_id, consulting=consulting)

@@ -12,7 +12,10 @@ from sqlmodel import select
 from bot.app import StartupError, init_app
 from bot.appkeys import ROOM_SCHEDULER, SESSIONS
 from bot.consultation.staff import add_staff
+from bot.conversation.richmenus import rich_menu_designs
 from bot.devtools.emulator import LineEmulator
+from bot.line.channel import set_up_channel
+from bot.line.richmenu import RichMenuError, alias_id
 from bot.guidance.content import Content
 from bot.runner import running, stop_requested
 from bot.settings import Settings
@@ -72,12 +75,19 @@ async def run_demo(settings: Settings, content: Content, host: str, port: int) -
     emulator = LineEmulator(settings.line_channel_secret.get_secret_value(), settings.line_channel_access_token.get_secret_value())
     async with AsyncExitStack() as stack:
         emulator_url = await stack.enter_async_context(running(emulator.app, host, port + 1))
-        bot_settings = settings.model_copy(update={"line_api_base": emulator_url})
+        emulator_data_url = await stack.enter_async_context(running(emulator.data_app, host, port + 2))
+        bot_settings = settings.model_copy(update={"line_api_base": emulator_url, "line_data_base": emulator_data_url})
         app = init_app(bot_settings, content)
         bot_url = await stack.enter_async_context(running(app, host, port))
         emulator.webhook_url = f"{bot_url}/callback"
         # After the bot is up, which means the database is at the newest migration.
         accounts = await seed_demo_staff(settings)
+        # The rich menus, as `tsunagi line setup` makes them on a real channel.
+        try:
+            designs = rich_menu_designs(content)
+            await set_up_channel(bot_settings, designs, f"{bot_url}/callback", default=alias_id("main", content.language), dry_run=False)
+        except RichMenuError as exc:
+            typer.echo(f"No rich menu on the phone page: {exc}")
         await open_demo_rooms(app, content)
         typer.echo(
             "\n".join(

@@ -1,10 +1,12 @@
 """A local LINE platform for the demo and the tests, over real HTTP.
 
 It plays both sides LINE plays: the Messaging API the bot calls (reply, push, multicast, loading
-animation, profile, mark-as-read), checked against LINE's rules and answering with LINE's status codes
-and error bodies; and the webhook, signing and posting events to the bot as LINE does, redeliveries
-included. Tests can make it fail (5xx, 429, slow answers). A phone-like page at `/` lets a person chat
-as one or more LINE users.
+animation, profile, mark-as-read, leaving groups, rich menus and their aliases, the webhook endpoint
+and its test), checked against LINE's rules and answering with LINE's status codes and error bodies,
+with LINE's data host (`data_app`: rich menu images) served apart as LINE serves it; and the webhook,
+signing and posting events to the bot as LINE does, redeliveries included. Tests can make it fail
+(5xx, 429, slow answers). A phone-like page at `/` lets a person chat as one or more LINE users and
+tap the rich menu they are shown.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import io
 import json
 import random
 import secrets
@@ -25,7 +28,17 @@ from typing import Any
 import aiohttp
 import jinja2
 from aiohttp import web
-from linebot.v3.messaging import MulticastRequest, PushMessageRequest, ReplyMessageRequest
+from linebot.v3.messaging import (
+    CreateRichMenuAliasRequest,
+    MarkMessagesAsReadByTokenRequest,
+    MulticastRequest,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    RichMenuRequest,
+    SetWebhookEndpointRequest,
+    UpdateRichMenuAliasRequest,
+)
+from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
 from bot.line.limits import (
@@ -39,6 +52,8 @@ from bot.line.limits import (
     TEXT_MAX_UTF16,
 )
 from bot.line.messages import utf16_length
+from bot.line.richmenu import IMAGE_MAX_WIDTH, IMAGE_MIN_HEIGHT, IMAGE_MIN_RATIO, IMAGE_MIN_WIDTH
+from bot.line.limits import RICH_MENU_AREAS_MAX, RICH_MENU_CHAT_BAR_TEXT_MAX, RICH_MENU_IMAGE_MAX_BYTES
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
@@ -70,6 +85,17 @@ class EmulatedUser:
     display_name: str
     following: bool = False
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    # The rich menu linked to this user alone (else they see the default one).
+    rich_menu_id: str | None = None
+
+
+@dataclass
+class EmulatedRichMenu:
+    """A rich menu LINE holds: its object as created, and its image once uploaded."""
+
+    body: dict[str, Any]
+    image: bytes | None = None
+    content_type: str | None = None
 
 
 @dataclass
@@ -99,12 +125,29 @@ class LineEmulator:
         *,
         webhook_url: str | None = None,
         reply_token_ttl: float = 60.0,
+        chat_mode: str = "chat",
     ) -> None:
         self.channel_secret = channel_secret
         self.channel_access_token = channel_access_token
         self.webhook_url = webhook_url
         self.reply_token_ttl = reply_token_ttl
+        #: The LINE Official Account Manager's Chat setting: "chat" (on), where a message shows 既読 only
+        #: once the bot marks it read; "bot" (off), where LINE marks every message read on arrival.
+        self.chat_mode = chat_mode
+        # markAsReadToken -> (user id, LINE message id)
+        self._read_tokens: dict[str, tuple[str, str]] = {}
+        self.rich_menus: dict[str, EmulatedRichMenu] = {}
+        # LINE message id -> (bytes, content type): what users sent that the content API serves.
+        self.contents: dict[str, tuple[bytes, str]] = {}
+        #: The month's quota of pushed messages (None: a plan without one) and what is used of it: each
+        #: message pushed or multicast counts once per recipient; replies are free.
+        self.quota: int | None = None
+        self.consumption = 0
+        self.rich_menu_aliases: dict[str, str] = {}
+        self.default_rich_menu: str | None = None
         self.users: dict[str, EmulatedUser] = {}
+        #: Groups and multi-person chats the bot was added to, by id (`following` while the bot is in it).
+        self.groups: dict[str, EmulatedUser] = {}
         #: Every Messaging API call: endpoint, status answered, retry key, the user it was for (when the
         #: body names one or holds a reply token), and when it was answered (`time.monotonic()`).
         self.requests: list[dict[str, Any]] = []
@@ -116,6 +159,8 @@ class LineEmulator:
         self._changed = asyncio.Event()
         self._client: aiohttp.ClientSession | None = None
         self.app = self._make_app()
+        #: LINE's data host (api-data.line.me): served on a port of its own.
+        self.data_app = self._make_data_app()
 
     # ----- the Python API the tests and the demo use -------------------------------------------
 
@@ -151,7 +196,7 @@ class LineEmulator:
 
     def messages_for(self, user_id: str) -> list[dict[str, Any]]:
         """What the bot delivered to a user, oldest first: `{"message", "via", "retry_key"}`."""
-        return [entry for entry in self.add_user(user_id).timeline if entry["from"] == "bot"]
+        return [entry for entry in (self.groups.get(user_id) or self.add_user(user_id)).timeline if entry["from"] == "bot"]
 
     async def wait_for_messages(self, user_id: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """Wait until the bot delivered at least `count` messages to a user; returns them all."""
@@ -180,9 +225,14 @@ class LineEmulator:
         sticker = {"type": "sticker", "packageId": package_id, "stickerId": sticker_id, "stickerResourceType": "STATIC"}
         return await self._send_message(user_id, sticker)
 
-    async def send_image(self, user_id: str) -> int:
-        """The user sends a photo."""
-        return await self._send_message(user_id, {"type": "image", "contentProvider": {"type": "line"}})
+    async def send_image(self, user_id: str, data: bytes | None = None, content_type: str = "image/png") -> int:
+        """The user sends a photo (a small made-up one unless `data` is given); the content API serves it."""
+        return await self._send_message(user_id, {"type": "image", "contentProvider": {"type": "line"}}, (data or _sample_png(), content_type))
+
+    async def send_file(self, user_id: str, data: bytes, file_name: str) -> int:
+        """The user sends a file."""
+        message = {"type": "file", "fileName": file_name, "fileSize": len(data)}
+        return await self._send_message(user_id, message, (data, "application/octet-stream"))
 
     async def send_postback(self, user_id: str, data: str, display_text: str | None = None) -> int:
         """The user taps a postback button (`display_text` appears in their chat as LINE shows it)."""
@@ -194,13 +244,31 @@ class LineEmulator:
         """The user takes back a message they sent."""
         return await self.send_events([self.event("unsend", user_id, unsend={"messageId": message_id})])
 
+    async def add_to_group(self, chat_type: str = "group") -> str:
+        """Someone adds the bot to a group (or a multi-person chat, `chat_type` "room"); returns its id."""
+        chat_id = ("C" if chat_type == "group" else "R") + secrets.token_hex(16)
+        self.groups[chat_id] = EmulatedUser(chat_id, chat_type, following=True)
+        await self.send_events([self.event("join", chat_id, source=_chat_source(chat_type, chat_id))])
+        return chat_id
+
+    async def send_group_text(self, chat_id: str, user_id: str, text: str) -> int:
+        """A member writes in a group or multi-person chat the bot is in."""
+        chat = self.groups[chat_id]
+        message = {"id": str(time.time_ns())[:18], "quoteToken": secrets.token_urlsafe(16), "type": "text", "text": text}
+        self._record(chat_id, {"from": "user", "message": message})
+        source = {**_chat_source(chat.display_name, chat_id), "userId": user_id}
+        return await self.send_events([self.event("message", chat_id, source=source, message=message)])
+
     async def redeliver(self, event: dict[str, Any]) -> int:
         """Send an event again as LINE's redelivery does: same webhookEventId, marked as redelivered."""
         again = {**event, "deliveryContext": {"isRedelivery": True}}
         return await self.send_events([again])
 
     def event(self, event_type: str, user_id: str, **fields: Any) -> dict[str, Any]:
-        """A webhook event as LINE builds it, with a reply token where LINE gives one."""
+        """A webhook event as LINE builds it, with a reply token where LINE gives one.
+
+        `user_id` is the chat replies go to: a user, or a group's or room's id (then pass its `source`).
+        """
         event: dict[str, Any] = {
             "type": event_type,
             "mode": "active",
@@ -233,14 +301,23 @@ class LineEmulator:
         """LINE's signature: Base64(HMAC-SHA256(channel secret, raw body))."""
         return base64.b64encode(hmac.new(self.channel_secret.encode(), body, hashlib.sha256).digest()).decode()
 
-    async def _send_message(self, user_id: str, message: dict[str, Any]) -> int:
-        message = {"id": str(time.time_ns())[:18], "quoteToken": secrets.token_urlsafe(16), **message}
-        self._record(user_id, {"from": "user", "message": message})
+    def read_by_bot(self, user_id: str) -> list[bool]:
+        """For each message the user sent, oldest first: whether their phone shows it 既読."""
+        return [bool(entry.get("read")) for entry in self.add_user(user_id).timeline if entry["from"] == "user"]
+
+    async def _send_message(self, user_id: str, message: dict[str, Any], content: tuple[bytes, str] | None = None) -> int:
+        read_token = secrets.token_urlsafe(24)
+        message = {"id": str(time.time_ns())[:18], "quoteToken": secrets.token_urlsafe(16), "markAsReadToken": read_token, **message}
+        if content is not None:
+            self.contents[message["id"]] = content
+        self._read_tokens[read_token] = (user_id, message["id"])
+        self._record(user_id, {"from": "user", "message": message, "read": self.chat_mode == "bot"})
         return await self.send_events([self.event("message", user_id, message=message)])
 
-    def _record(self, user_id: str, entry: dict[str, Any]) -> None:
+    def _record(self, chat_id: str, entry: dict[str, Any]) -> None:
         # `at` (time.monotonic()) lets a benchmark time a message from the webhook to the phone.
-        self.add_user(user_id).timeline.append({**entry, "at": time.monotonic()})
+        chat = self.groups.get(chat_id) or self.add_user(chat_id)
+        chat.timeline.append({**entry, "at": time.monotonic()})
         self._changed.set()
 
     # ----- the Messaging API ------------------------------------------------------------------
@@ -252,8 +329,30 @@ class LineEmulator:
         app.router.add_post("/v2/bot/message/multicast", self._api("multicast", self._multicast))
         app.router.add_post("/v2/bot/chat/loading/start", self._api("loading", self._loading))
         app.router.add_post("/v2/bot/message/markAsRead", self._api("markAsRead", self._mark_as_read))
+        app.router.add_post("/v2/bot/chat/markAsRead", self._api("markAsReadByToken", self._mark_as_read_by_token))
+        app.router.add_post("/v2/bot/group/{chat_id}/leave", self._api("leave", self._leave))
+        app.router.add_post("/v2/bot/room/{chat_id}/leave", self._api("leave", self._leave))
         app.router.add_get("/v2/bot/profile/{user_id}", self._api("profile", self._profile))
+        app.router.add_get("/v2/bot/message/quota", self._api("quota", self._quota))
+        app.router.add_get("/v2/bot/message/quota/consumption", self._api("quota", self._consumption))
+        app.router.add_post("/_emulator/quota", self._set_quota)
         app.router.add_get("/v2/bot/info", self._api("info", self._bot_info))
+        app.router.add_post("/v2/bot/richmenu", self._api("richmenu", self._create_rich_menu))
+        app.router.add_get("/v2/bot/richmenu/list", self._api("richmenu", self._list_rich_menus))
+        app.router.add_get("/v2/bot/richmenu/alias/list", self._api("richmenu", self._list_aliases))
+        app.router.add_post("/v2/bot/richmenu/alias", self._api("richmenu", self._create_alias))
+        app.router.add_get("/v2/bot/richmenu/alias/{alias}", self._api("richmenu", self._get_alias))
+        app.router.add_post("/v2/bot/richmenu/alias/{alias}", self._api("richmenu", self._update_alias))
+        app.router.add_get("/v2/bot/richmenu/{menu_id}", self._api("richmenu", self._get_rich_menu))
+        app.router.add_delete("/v2/bot/richmenu/{menu_id}", self._api("richmenu", self._delete_rich_menu))
+        app.router.add_get("/v2/bot/user/all/richmenu", self._api("richmenu", self._get_default))
+        app.router.add_post("/v2/bot/user/all/richmenu/{menu_id}", self._api("richmenu", self._set_default))
+        app.router.add_post("/v2/bot/user/{user_id}/richmenu/{menu_id}", self._api("richmenu", self._link))
+        app.router.add_delete("/v2/bot/user/{user_id}/richmenu", self._api("richmenu", self._unlink))
+        app.router.add_get("/v2/bot/channel/webhook/endpoint", self._api("webhook", self._get_endpoint))
+        app.router.add_put("/v2/bot/channel/webhook/endpoint", self._api("webhook", self._set_endpoint))
+        app.router.add_post("/v2/bot/channel/webhook/test", self._api("webhook", self._test_endpoint))
+        app.router.add_get("/_emulator/richmenus/{menu_id}/image", self._rich_menu_image)
         app.router.add_get("/", self._page)
         app.router.add_get("/_emulator/users/{user_id}", self._timeline)
         app.router.add_post("/_emulator/users/{user_id}/send", self._send_from_page)
@@ -261,18 +360,28 @@ class LineEmulator:
         app.on_cleanup.append(self._close_client)
         return app
 
+    def _make_data_app(self) -> web.Application:
+        app = web.Application(client_max_size=4 * RICH_MENU_IMAGE_MAX_BYTES)
+        app.router.add_post("/v2/bot/richmenu/{menu_id}/content", self._api("richmenu-image", self._upload_image, raw=True))
+        app.router.add_get("/v2/bot/richmenu/{menu_id}/content", self._api("richmenu-image", self._download_image))
+        app.router.add_get("/v2/bot/message/{message_id}/content", self._api("content", self._message_content))
+        return app
+
     async def _close_client(self, _app: web.Application) -> None:
         if self._client is not None:
             await self._client.close()
 
-    def _api(self, endpoint: str, handler: Any) -> Any:
+    def _api(self, endpoint: str, handler: Any, *, raw: bool = False) -> Any:
         async def respond(request: web.Request) -> web.Response:
             retry_key = request.headers.get("X-Line-Retry-Key")
             body = None
             try:
                 fault = await self._inject_fault(endpoint)
                 self._authorise(request)
-                body = None if request.method == "GET" else await _json_body(request)
+                if raw:
+                    body = await request.read()
+                else:
+                    body = None if request.method in ("GET", "DELETE") else await _json_body(request)
                 response = await handler(request, body, retry_key)
                 if fault is not None and fault.answer_late:
                     await asyncio.sleep(fault.delay)
@@ -332,10 +441,11 @@ class LineEmulator:
 
     async def _push(self, _request: web.Request, body: Any, retry_key: str | None) -> web.Response:
         _check_structure(PushMessageRequest, body)
-        if body["to"] not in self.users:
+        if body["to"] not in self.users and body["to"] not in self.groups:
             raise LineError(400, "The property, 'to', in the request body is invalid (line: -, column: -)")
         messages = _check_messages(body["messages"])
-        return self._accept_once(retry_key) or self._deliver([body["to"]], messages, "push", retry_key)
+        self._within_quota(len(messages))
+        return self._accept_once(retry_key) or self._deliver([body["to"]], messages, "push", retry_key, charge=len(messages))
 
     async def _multicast(self, _request: web.Request, body: Any, retry_key: str | None) -> web.Response:
         _check_structure(MulticastRequest, body)
@@ -343,7 +453,26 @@ class LineEmulator:
             raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {MULTICAST_MAX_RECIPIENTS}", "property": "to"}])
         messages = _check_messages(body["messages"])
         known = [user_id for user_id in body["to"] if user_id in self.users]
-        return self._accept_once(retry_key) or self._deliver(known, messages, "multicast", retry_key, sent_messages=False)
+        cost = len(messages) * len(body["to"])
+        self._within_quota(cost)
+        return self._accept_once(retry_key) or self._deliver(known, messages, "multicast", retry_key, sent_messages=False, charge=cost)
+
+    def _within_quota(self, cost: int) -> None:
+        """Past the month's quota LINE refuses the whole request (before it accepts its retry key)."""
+        if self.quota is not None and self.consumption + cost > self.quota:
+            raise LineError(429, "You have reached your monthly limit.")
+
+    async def _quota(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        return _ok({"type": "none"} if self.quota is None else {"type": "limited", "value": self.quota})
+
+    async def _consumption(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        return _ok({"totalUsage": self.consumption})
+
+    async def _set_quota(self, request: web.Request) -> web.Response:
+        """The phone page's (or a test's) way to change the plan: `{"quota": N | null}`."""
+        quota = (await request.json()).get("quota")
+        self.quota = None if quota is None else int(quota)
+        return web.json_response({"quota": self.quota, "consumption": self.consumption})
 
     async def _loading(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
         seconds = body.get("loadingSeconds", 20)
@@ -359,6 +488,210 @@ class LineEmulator:
             raise LineError(400, "The property, 'chat.userId', in the request body is invalid")
         return _ok({})
 
+    async def _mark_as_read_by_token(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        """The message of the token and every earlier one of that user show 既読."""
+        _check_structure(MarkMessagesAsReadByTokenRequest, body)
+        user_id, message_id = self._read_tokens.get(body["markAsReadToken"], (None, None))
+        if user_id is None:
+            raise LineError(400, "An invalid markAsReadToken is specified. Tokens must be used by the bot that received them via Webhook.")
+        for entry in self.users[user_id].timeline:
+            if entry["from"] == "user":
+                entry["read"] = True
+                if entry["message"].get("id") == message_id:  # a postback's display text has no id
+                    break
+        self._changed.set()
+        return _ok({})
+
+    # ----- rich menus (LINE's rules: https://developers.line.biz/en/reference/messaging-api/#rich-menu) -----
+
+    def _menu(self, menu_id: str) -> EmulatedRichMenu:
+        menu = self.rich_menus.get(menu_id)
+        if menu is None:
+            raise LineError(404, "richmenu not found")
+        return menu
+
+    def shown_rich_menu(self, user_id: str) -> str | None:
+        """The rich menu a user's phone shows: theirs if one is linked, else the default (with an image)."""
+        user = self.users.get(user_id)
+        menu_id = (user.rich_menu_id if user else None) or self.default_rich_menu
+        menu = self.rich_menus.get(menu_id or "")
+        return menu_id if menu is not None and menu.image is not None else None
+
+    async def _create_rich_menu(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        _check_structure(RichMenuRequest, body)
+        width, height = body["size"]["width"], body["size"]["height"]
+        if not (IMAGE_MIN_WIDTH <= width <= IMAGE_MAX_WIDTH and height >= IMAGE_MIN_HEIGHT and width / height >= IMAGE_MIN_RATIO):
+            raise LineError(400, "The request body has 1 error(s)", [{"message": "invalid size", "property": "size"}])
+        if not 1 <= len(body["areas"]) <= RICH_MENU_AREAS_MAX:
+            raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {RICH_MENU_AREAS_MAX}", "property": "areas"}])
+        if len(body["chatBarText"]) > RICH_MENU_CHAT_BAR_TEXT_MAX or len(body["name"]) > 300:
+            raise LineError(400, "The request body has 1 error(s)", [{"message": "too long", "property": "chatBarText" if len(body["name"]) <= 300 else "name"}])
+        for index, area in enumerate(body["areas"]):
+            b = area["bounds"]
+            if b["x"] < 0 or b["y"] < 0 or b["x"] + b["width"] > width or b["y"] + b["height"] > height:
+                raise LineError(400, "The request body has 1 error(s)", [{"message": "out of the rich menu", "property": f"areas[{index}].bounds"}])
+            if len(area["action"].get("data", "")) > POSTBACK_DATA_MAX:
+                raise LineError(400, "The request body has 1 error(s)", [{"message": f"Length must be between 0 and {POSTBACK_DATA_MAX}", "property": f"areas[{index}].action.data"}])
+        menu_id = "richmenu-" + secrets.token_hex(16)
+        self.rich_menus[menu_id] = EmulatedRichMenu(body)
+        return _ok({"richMenuId": menu_id})
+
+    async def _list_rich_menus(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        return _ok({"richmenus": [{"richMenuId": menu_id, **menu.body} for menu_id, menu in self.rich_menus.items()]})
+
+    async def _get_rich_menu(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        menu_id = request.match_info["menu_id"]
+        return _ok({"richMenuId": menu_id, **self._menu(menu_id).body})
+
+    async def _delete_rich_menu(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        menu_id = request.match_info["menu_id"]
+        self._menu(menu_id)
+        del self.rich_menus[menu_id]
+        if self.default_rich_menu == menu_id:
+            self.default_rich_menu = None
+        for user in self.users.values():
+            if user.rich_menu_id == menu_id:
+                user.rich_menu_id = None
+        return _ok({})
+
+    async def _upload_image(self, request: web.Request, body: bytes, _retry_key: str | None) -> web.Response:
+        menu = self._menu(request.match_info["menu_id"])
+        if request.content_type not in ("image/png", "image/jpeg"):
+            raise LineError(415, "Unsupported Media Type: the image must be JPEG or PNG")
+        if len(body) > RICH_MENU_IMAGE_MAX_BYTES:
+            raise LineError(413, f"Request Entity Too Large: the image must be at most {RICH_MENU_IMAGE_MAX_BYTES} bytes")
+        if menu.image is not None:
+            raise LineError(400, "An image has already been uploaded to the richmenu")
+        try:
+            with Image.open(io.BytesIO(body)) as image:
+                size, kind = image.size, image.format
+        except UnidentifiedImageError:
+            raise LineError(400, "The image could not be read as JPEG or PNG") from None
+        if kind not in ("PNG", "JPEG") or size != (menu.body["size"]["width"], menu.body["size"]["height"]):
+            raise LineError(400, "The image's format or size does not match the rich menu's size")
+        menu.image, menu.content_type = body, request.content_type
+        return _ok({})
+
+    async def _download_image(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        menu = self._menu(request.match_info["menu_id"])
+        if menu.image is None:
+            raise LineError(404, "richmenu image not found")
+        return web.Response(body=menu.image, content_type=menu.content_type)
+
+    async def _message_content(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        """What a user sent, as LINE's content API serves it (LINE keeps it only for a while)."""
+        content = self.contents.get(request.match_info["message_id"])
+        if content is None:
+            raise LineError(404, "Not found")
+        return web.Response(body=content[0], content_type=content[1])
+
+    async def _rich_menu_image(self, request: web.Request) -> web.Response:
+        """The image for the phone page (not part of LINE's API)."""
+        menu = self.rich_menus.get(request.match_info["menu_id"])
+        if menu is None or menu.image is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=menu.image, content_type=menu.content_type)
+
+    def _with_image(self, menu_id: str) -> None:
+        if self._menu(menu_id).image is None:
+            raise LineError(400, "must upload richmenu image before applying it to user")
+
+    async def _get_default(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        if self.default_rich_menu is None:
+            raise LineError(404, "no default richmenu")
+        return _ok({"richMenuId": self.default_rich_menu})
+
+    async def _set_default(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        menu_id = request.match_info["menu_id"]
+        self._with_image(menu_id)
+        self.default_rich_menu = menu_id
+        return _ok({})
+
+    async def _link(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        menu_id = request.match_info["menu_id"]
+        self._with_image(menu_id)
+        user = self.users.get(request.match_info["user_id"])
+        if user is None:
+            raise LineError(400, "The user ID is invalid")
+        user.rich_menu_id = menu_id
+        self._changed.set()
+        return _ok({})
+
+    async def _unlink(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        user = self.users.get(request.match_info["user_id"])
+        if user is not None:
+            user.rich_menu_id = None
+        return _ok({})
+
+    async def _list_aliases(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        return _ok({"aliases": [{"richMenuAliasId": alias, "richMenuId": menu_id} for alias, menu_id in self.rich_menu_aliases.items()]})
+
+    async def _get_alias(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        alias = request.match_info["alias"]
+        if alias not in self.rich_menu_aliases:
+            raise LineError(400, "richmenu alias not found")
+        return _ok({"richMenuAliasId": alias, "richMenuId": self.rich_menu_aliases[alias]})
+
+    async def _create_alias(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        _check_structure(CreateRichMenuAliasRequest, body)
+        alias, menu_id = body["richMenuAliasId"], body["richMenuId"]
+        if not (1 <= len(alias) <= 32 and all(c.isascii() and (c.isalnum() or c in "_-") for c in alias)):
+            raise LineError(400, "The request body has 1 error(s)", [{"message": "invalid alias id", "property": "richMenuAliasId"}])
+        if alias in self.rich_menu_aliases:
+            raise LineError(400, "conflict richmenu alias id")
+        self._with_image(menu_id)
+        self.rich_menu_aliases[alias] = menu_id
+        return _ok({})
+
+    async def _update_alias(self, request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        _check_structure(UpdateRichMenuAliasRequest, body)
+        alias = request.match_info["alias"]
+        if alias not in self.rich_menu_aliases:
+            raise LineError(400, "richmenu alias not found")
+        self._with_image(body["richMenuId"])
+        self.rich_menu_aliases[alias] = body["richMenuId"]
+        return _ok({})
+
+    # ----- the webhook endpoint ----------------------------------------------------------------
+
+    async def _get_endpoint(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        return _ok({"endpoint": self.webhook_url or "", "active": self.webhook_url is not None})
+
+    async def _set_endpoint(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        _check_structure(SetWebhookEndpointRequest, body)
+        if not body["endpoint"].startswith(("https://", "http://")) or len(body["endpoint"]) > 500:
+            raise LineError(400, "Invalid webhook endpoint URL")
+        self.webhook_url = body["endpoint"]
+        return _ok({})
+
+    async def _test_endpoint(self, _request: web.Request, body: Any, _retry_key: str | None) -> web.Response:
+        """As LINE does: a signed body with no events, posted to the endpoint; its answer reported."""
+        endpoint = body.get("endpoint") or self.webhook_url
+        if endpoint is None:
+            raise LineError(400, "no webhook endpoint")
+        payload = json.dumps({"destination": "U" + "0" * 32, "events": []}).encode()
+        headers = {"content-type": "application/json; charset=utf-8", "x-line-signature": self.sign(payload)}
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if self._client is None:
+            self._client = aiohttp.ClientSession()
+        try:
+            async with self._client.post(endpoint, data=payload, headers=headers, timeout=aiohttp.ClientTimeout(total=2)) as response:
+                await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _ok({"success": False, "timestamp": now, "statusCode": 0, "reason": "could not connect", "detail": type(exc).__name__})
+        ok = status == 200
+        return _ok({"success": ok, "timestamp": now, "statusCode": status, "reason": "OK" if ok else "invalid status", "detail": str(status)})
+
+    async def _leave(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
+        chat_type = "group" if "/group/" in request.path else "room"
+        chat = self.groups.get(request.match_info["chat_id"])
+        if chat is None or chat.display_name != chat_type or not chat.following:
+            raise LineError(404, "Not found")
+        chat.following = False
+        self._record(chat.user_id, {"from": "bot", "message": {"type": "leave"}, "via": "leave", "retry_key": None})
+        return _ok({})
+
     async def _profile(self, request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
         user = self.users.get(request.match_info["user_id"])
         if user is None or not user.following:
@@ -366,7 +699,8 @@ class LineEmulator:
         return _ok({"userId": user.user_id, "displayName": user.display_name, "language": "ja"})
 
     async def _bot_info(self, _request: web.Request, _body: Any, _retry_key: str | None) -> web.Response:
-        return _ok({"userId": "U" + "0" * 32, "basicId": "@000tsunagi", "displayName": "つなぎ", "chatMode": "bot", "markAsReadMode": "auto"})
+        read_mode = "manual" if self.chat_mode == "chat" else "auto"
+        return _ok({"userId": "U" + "0" * 32, "basicId": "@000tsunagi", "displayName": "つなぎ", "chatMode": self.chat_mode, "markAsReadMode": read_mode})
 
     def _accept_once(self, retry_key: str | None) -> web.Response | None:
         """LINE's retry-key rule: a key already accepted within 24 h answers 409 and sends nothing."""
@@ -388,11 +722,18 @@ class LineEmulator:
         return None
 
     def _deliver(
-        self, user_ids: list[str], messages: list[dict[str, Any]], via: str, retry_key: str | None, sent_messages: bool = True
+        self,
+        user_ids: list[str],
+        messages: list[dict[str, Any]],
+        via: str,
+        retry_key: str | None,
+        sent_messages: bool = True,
+        charge: int = 0,
     ) -> web.Response:
+        self.consumption += charge
         for user_id in user_ids:
-            # A user who blocked the bot receives nothing, though LINE still answers 200.
-            if self.users[user_id].following:
+            # A user who blocked the bot (or a group it left) receives nothing, though LINE still answers 200.
+            if (self.groups.get(user_id) or self.users[user_id]).following:
                 for message in messages:
                     self._record(user_id, {"from": "bot", "message": message, "via": via, "retry_key": retry_key})
         if not sent_messages:
@@ -407,7 +748,12 @@ class LineEmulator:
 
     async def _timeline(self, request: web.Request) -> web.Response:
         user = self.users.get(request.match_info["user_id"])
-        return web.json_response({"following": bool(user and user.following), "timeline": user.timeline if user else []})
+        menu_id = self.shown_rich_menu(request.match_info["user_id"])
+        menu = None
+        if menu_id is not None:
+            body = self.rich_menus[menu_id].body
+            menu = {"id": menu_id, "chatBarText": body["chatBarText"], "size": body["size"], "areas": body["areas"]}
+        return web.json_response({"following": bool(user and user.following), "timeline": user.timeline if user else [], "richMenu": menu})
 
     async def _send_from_page(self, request: web.Request) -> web.Response:
         user_id = request.match_info["user_id"]
@@ -418,6 +764,8 @@ class LineEmulator:
             status = await self.send_text(user_id, str(body["text"]))
         elif kind == "postback":
             status = await self.send_postback(user_id, str(body.get("data", "")), body.get("displayText"))
+        elif kind == "image" and body.get("data"):
+            status = await self.send_image(user_id, base64.b64decode(str(body["data"])), str(body.get("contentType") or "image/png"))
         elif kind in ("sticker", "image", "follow", "unfollow"):
             status = await getattr(self, {"sticker": "send_sticker", "image": "send_image"}.get(kind, kind))(user_id)
         else:
@@ -436,6 +784,8 @@ def _ok(body: dict[str, Any]) -> web.Response:
 
 
 async def _json_body(request: web.Request) -> Any:
+    if not request.can_read_body and request.method == "POST":
+        return {}  # a POST without a body (leave, link a rich menu)
     if request.content_type != "application/json":
         raise LineError(415, "Content-Type must be application/json")
     try:
@@ -484,6 +834,18 @@ def _check_flex(message: dict[str, Any], where: str) -> None:
     contents = message.get("contents") or {}
     if contents.get("type") == "carousel" and not 1 <= len(contents.get("contents", [])) <= CAROUSEL_MAX_BUBBLES:
         raise LineError(400, "The request body has 1 error(s)", [{"message": f"Size must be between 1 and {CAROUSEL_MAX_BUBBLES}", "property": f"{where}.contents.contents"}])
+
+
+def _sample_png() -> bytes:
+    """A small picture standing in for a photo."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), "#d9534f").save(out, "PNG")
+    return out.getvalue()
+
+
+def _chat_source(chat_type: str, chat_id: str) -> dict[str, str]:
+    """A webhook event's source for a group (`groupId`) or a multi-person chat (`roomId`)."""
+    return {"type": chat_type, ("groupId" if chat_type == "group" else "roomId"): chat_id}
 
 
 def _ulid() -> str:

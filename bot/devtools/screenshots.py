@@ -68,7 +68,8 @@ async def shoot(out: Path) -> list[Path]:
         emulator = LineEmulator(settings.line_channel_secret.get_secret_value(), settings.line_channel_access_token.get_secret_value())
         async with AsyncExitStack() as stack:
             line_url = await stack.enter_async_context(running(emulator.app, "127.0.0.1", 0))
-            app = init_app(settings.model_copy(update={"line_api_base": line_url}), load_content(settings.content_dir))
+            data_url = await stack.enter_async_context(running(emulator.data_app, "127.0.0.1", 0))
+            app = init_app(settings.model_copy(update={"line_api_base": line_url, "line_data_base": data_url}), load_content(settings.content_dir))
             url = await stack.enter_async_context(running(app, "127.0.0.1", 0))
             emulator.webhook_url = f"{url}/callback"
             await seed_demo_staff(settings)

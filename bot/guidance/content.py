@@ -31,7 +31,7 @@ from pydantic import (
 )
 
 from bot.guidance.hours import OpeningHours
-from bot.line.limits import MULTICAST_MAX_RECIPIENTS, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS
+from bot.line.limits import MULTICAST_MAX_RECIPIENTS, QUICK_REPLY_LABEL_MAX, QUICK_REPLY_MAX_ITEMS, RICH_MENU_CHAT_BAR_TEXT_MAX
 
 # A helpline's details are checked against its source at least this often: older ones are listed as stale
 # (`tsunagi content check --stale`, the admin's page).
@@ -83,7 +83,7 @@ class MenuLink(_Strict):
     label: str = Field(min_length=1, max_length=QUICK_REPLY_LABEL_MAX)
     # What the entry answers, unless it `opens` a feature that asks its own questions.
     answer: str | None = Field(default=None, min_length=1)
-    opens: Literal["finder", "rooms", "records"] | None = None
+    opens: Literal["finder", "rooms", "records", "emergency"] | None = None
 
     @model_validator(mode="after")
     def _answers_or_opens(self) -> MenuLink:
@@ -132,6 +132,9 @@ class Messages(_Strict):
     queue_no_estimate: str
     queue_check_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
     queue_cancel_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    rich_menu_consult_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    rich_menu_end_label: str = Field(max_length=QUICK_REPLY_LABEL_MAX)
+    rich_menu_chat_bar: str = Field(max_length=RICH_MENU_CHAT_BAR_TEXT_MAX)
     queue_cancelled: str
     queue_not_waiting: str
     queue_in_chat: str

@@ -40,10 +40,32 @@ EventHandler = Callable[[AsyncSession, InboxEvent], Awaitable[None]]
 SessionFactory = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
+# Which field of an event's source names the chat, by the source's type.
+CHAT_ID_FIELD = {"user": "userId", "group": "groupId", "room": "roomId"}
+# What is kept of an event from a group or a multi-person chat (a join is answered from it; the rest is
+# never handled): never what was said there, nor who said it.
+GROUP_EVENT_FIELDS = ("type", "mode", "timestamp", "webhookEventId", "deliveryContext")
+
+
 def source_id(event: dict[str, Any]) -> str:
-    """The user, group or room an event belongs to; events without a source share one key."""
+    """The user, group or room an event belongs to (in a group, the group, not the member who spoke);
+    events without a source share one key."""
     source = event.get("source") or {}
-    return source.get("userId") or source.get("groupId") or source.get("roomId") or "-"
+    return source.get(CHAT_ID_FIELD.get(source.get("type"), "userId")) or "-"
+
+
+def kept_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """What the inbox stores of an event: all of a one-to-one event; of a group's or room's event only
+    its kind and the chat's id (a join keeps its reply token, for the one message before leaving)."""
+    source = event.get("source") or {}
+    if source.get("type") not in ("group", "room"):
+        return event
+    field = CHAT_ID_FIELD[source["type"]]
+    kept = {name: event[name] for name in GROUP_EVENT_FIELDS if name in event}
+    kept["source"] = {"type": source.get("type"), field: source.get(field)}
+    if event.get("type") == "join" and "replyToken" in event:
+        kept["replyToken"] = event["replyToken"]
+    return kept
 
 
 def _inbox_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -56,7 +78,7 @@ def _inbox_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "mode": str(event.get("mode", "active"))[:16],
             "is_redelivery": bool((event.get("deliveryContext") or {}).get("isRedelivery")),
             "occurred_at": datetime.fromtimestamp(event["timestamp"] / 1000, UTC),
-            "payload": event,
+            "payload": kept_payload(event),
             "status": InboxStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,

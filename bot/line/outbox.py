@@ -4,8 +4,9 @@ Delivery rules (LINE's own): reply with the reply token while it is fresh, else 
 several recipients) with an `X-Line-Retry-Key` kept on the row, so a retried request is accepted once.
 5xx, timeouts and anything unforeseen are retried with exponential backoff and jitter, 429 backs off
 longer, 409 means LINE already accepted the request, a 2xx whose body cannot be read counts as sent,
-401/403 pause all sending (in every process) until a probe finds the token working, and any other 4xx
-sets the row aside with LINE's reason (a dead letter, `bot.line.deadletters`).
+401/403 pause all sending (in every process) until a probe finds the token working, a 429 for the
+month's quota holds pushes and multicasts (replies are free and go on) until a probe finds the budget
+back, and any other 4xx sets the row aside with LINE's reason (a dead letter, `bot.line.deadletters`).
 
 A reply has no retry key, so a reply attempt whose outcome is unknown (cut off, timed out, 5xx: LINE may
 have delivered it) is only ever tried again by reply, while its token is fresh: LINE then refuses the
@@ -26,6 +27,8 @@ from typing import Any
 import aiohttp
 from linebot.v3.messaging import (
     AsyncMessagingApi,
+    AsyncMessagingApiBlob,
+    MarkMessagesAsReadByTokenRequest,
     MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
@@ -33,19 +36,22 @@ from linebot.v3.messaging import (
 )
 from linebot.v3.messaging.exceptions import ApiException
 from sqlalchemy import delete, exists, update
-from sqlalchemy.orm import aliased
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import select
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.line.budget import QUOTA_SPENT_MESSAGE, MessageBudget
 from bot.line.deadletters import FAILURES_TOPIC, describe
 from bot.line.inbox import SessionFactory
 from bot.line.limits import MESSAGES_PER_REQUEST, REPLY_TOKEN_FRESH_SECONDS
 from bot.line.messages import Message
 from bot.line.worker import KeyedWorker
 from bot.storage.after_commit import announce, note_send_queued
-from bot.storage.models import LineUser, OutboxKind, OutboxMessage, OutboxStatus, SendingPause, utcnow
+from bot.storage.models import (
+    DeliveryCount, LineUser, MessageContent, OutboxKind, OutboxMessage, OutboxStatus, SendingPause, utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,8 @@ LEASE = timedelta(seconds=20)
 # Attempts at recording an outcome already known (LINE took the message) while the database is away.
 RECORD_TRIES = 6
 LOADING_SECONDS = 20
+# The report's name for messages that belong to no consultation or room: the bot's own guidance.
+GUIDANCE = "guidance"
 
 
 def enqueue(
@@ -68,6 +76,7 @@ def enqueue(
     reply_token: str | None = None,
     event_time: datetime | None = None,
     recipients: list[str] | None = None,
+    category: str | None = None,
 ) -> list[OutboxMessage]:
     """Add messages for one user (or, with `recipients`, many) to the outbox, in order.
 
@@ -80,6 +89,7 @@ def enqueue(
         reply_token: the event's reply token; used for the first request while it is fresh.
         event_time: when the event happened, from which the reply token's freshness is counted.
         recipients: user ids for a multicast.
+        category: what the messages belong to (`OutboxMessage.category`), for the report.
     """
     # The token's minute runs from the event; a clock-skewed future timestamp must not stretch it.
     token_start = min(event_time or utcnow(), utcnow())
@@ -91,6 +101,7 @@ def enqueue(
             recipients=recipients,
             messages=messages[start : start + MESSAGES_PER_REQUEST],
             reply_token=use_token,
+            category=category,
             reply_deadline=token_start + timedelta(seconds=REPLY_TOKEN_FRESH_SECONDS)
             if use_token
             else None,
@@ -103,7 +114,32 @@ def enqueue(
 
 def enqueue_loading(session: AsyncSession, user_id: str) -> OutboxMessage:
     """Ask LINE to show the typing animation to a user while something takes a moment."""
-    row = OutboxMessage(to=user_id, kind=OutboxKind.LOADING)
+    return _enqueue_call(session, user_id, OutboxKind.LOADING, None)
+
+
+def enqueue_leave(session: AsyncSession, chat_id: str, chat_type: str) -> OutboxMessage:
+    """Leave a group (`chat_type` "group") or a multi-person chat ("room") after what is queued for it."""
+    return _enqueue_call(session, chat_id, OutboxKind.LEAVE, {"type": chat_type})
+
+
+def enqueue_mark_read(session: AsyncSession, user_id: str, read_token: str) -> OutboxMessage:
+    """Have LINE show the person 既読 on the message of `read_token` and every one before it."""
+    return _enqueue_call(session, user_id, OutboxKind.MARK_READ, {"markAsReadToken": read_token})
+
+
+def enqueue_rich_menu(session: AsyncSession, user_id: str, alias: str) -> OutboxMessage:
+    """Show the person the rich menu LINE keeps under `alias` (`richmenu.alias_id`), after what is queued for them."""
+    return _enqueue_call(session, user_id, OutboxKind.RICH_MENU, {"alias": alias})
+
+
+def enqueue_content_fetch(session: AsyncSession, user_id: str, line_message_id: str, content_id: int) -> OutboxMessage:
+    """Fetch what a person sent (LINE's message id) from the content API into `MessageContent` `content_id`."""
+    return _enqueue_call(session, user_id, OutboxKind.CONTENT, {"messageId": line_message_id, "content": content_id})
+
+
+def _enqueue_call(session: AsyncSession, to: str, kind: OutboxKind, request: dict[str, Any] | None) -> OutboxMessage:
+    """A request to LINE other than messages, in order with what is queued for `to` (`request` in `messages`)."""
+    row = OutboxMessage(to=to, kind=kind, messages=[] if request is None else [request])
     session.add(row)
     note_send_queued(session, user_id)
     return row
@@ -125,6 +161,10 @@ class _Unconfirmed(Exception):
     """An earlier reply attempt may have reached LINE and its token is stale: sending again could duplicate it."""
 
 
+class _QuotaSpent(Exception):
+    """The month's quota is spent (LINE's 429): no push or multicast can go until it is raised or renewed."""
+
+
 class OutboxSender(KeyedWorker):
     """Delivers pending outbox rows: one recipient's rows in order, recipients concurrently.
 
@@ -143,6 +183,8 @@ class OutboxSender(KeyedWorker):
         request_timeout: float = 10.0,
         base_delay: float = 1.0,
         probe_interval: float = 10.0,
+        budget: MessageBudget | None = None,
+        blob: AsyncMessagingApiBlob | None = None,
         on_api_error: Callable[[int], None] = lambda status: None,
         clock: Callable[[], datetime] = utcnow,
         **loop_options: Any,
@@ -154,7 +196,10 @@ class OutboxSender(KeyedWorker):
             api: the LINE Messaging API client.
             request_timeout: seconds before a request to LINE counts as timed out (the SDK's own is 300).
             base_delay: first retry delay; doubles per attempt, up to `MAX_DELAY`.
-            probe_interval: seconds between checks of the token while sending is paused.
+            probe_interval: seconds between checks of the token while sending is paused, or of the
+                month's budget while pushes are held.
+            budget: the month's message budget, read to know when pushes may go again.
+            blob: LINE's data host (images and files people send), for `CONTENT` rows.
             on_api_error: told the status of every answer from LINE outside 2xx (for `/metrics`).
             clock: the current time (tests move it to expire reply tokens).
             **loop_options: `poll_interval` and `concurrency`, as `KeyedWorker` takes them.
@@ -170,10 +215,18 @@ class OutboxSender(KeyedWorker):
         self._clock = clock
         #: Why sending is paused (LINE refused the token), or None while it runs, as of the last pass.
         self.paused: str | None = None
+        #: Why pushes and multicasts are held (LINE's 429 for the month's quota), or None; replies go on.
+        #: Held in this process only: each process learns it from its own first refused push.
+        self.quota_spent: str | None = None
+        self._budget = budget or MessageBudget(api)
+        self._blob = blob
+        self._quota_probe_at = clock()
 
     async def due_keys(self) -> list[str]:
         """Recipients with a pending row that is due (none while paused, unless a probe finds LINE back)."""
         now = self._clock()
+        if self.quota_spent is not None and now >= self._quota_probe_at:
+            await self._probe_quota()  # rows held for the quota come due at each probe, and go if it lifted the hold
         async with self._sessions() as session:
             pause = (await session.exec(select(SendingPause))).first()
             if pause is None:
@@ -297,6 +350,14 @@ class OutboxSender(KeyedWorker):
                 " checked; not pushed, so it cannot arrive twice (retry pushes it)",
             )
             return True
+        except _QuotaSpent as spent:
+            # Nor here: kept with its attempts, it comes due again at the next probe of the budget.
+            await self._hold_pushes(str(spent))
+            await self._update(
+                row, attempts=row.attempts - 1, last_error=str(spent), reply_token=row.reply_token,
+                reply_unconfirmed=row.reply_unconfirmed, next_attempt_at=self._quota_probe_at,
+            )
+            return False
         except ApiException as exc:
             await self._give_up(row, f"LINE {exc.status}: {_reason(exc)}")
             return True
@@ -336,6 +397,21 @@ class OutboxSender(KeyedWorker):
             if row.kind == OutboxKind.LOADING:
                 request = ShowLoadingAnimationRequest(chatId=row.to, loadingSeconds=LOADING_SECONDS)
                 return await _answered("loading", self._api.show_loading_animation(request, _request_timeout=timeout))
+            if row.kind == OutboxKind.MARK_READ:
+                request = MarkMessagesAsReadByTokenRequest.from_dict(row.messages[0])
+                return await _answered("read", self._api.mark_messages_as_read_by_token(request, _request_timeout=timeout))
+            if row.kind == OutboxKind.CONTENT:
+                return await self._fetch_content(row.messages[0], timeout)
+            if row.kind == OutboxKind.RICH_MENU:
+                return await self._link_rich_menu(row.to, row.messages[0]["alias"], timeout)
+            if row.kind == OutboxKind.LEAVE:
+                leave = self._api.leave_group if row.messages[0]["type"] == "group" else self._api.leave_room
+                try:
+                    return await _answered("leave", leave(row.to, _request_timeout=timeout))
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                    return "left-before"  # removed by its members, or an earlier attempt's answer was lost
             if replying:
                 request = ReplyMessageRequest.from_dict({"replyToken": row.reply_token, "messages": row.messages})
                 try:
@@ -355,6 +431,8 @@ class OutboxSender(KeyedWorker):
                     row.reply_token = None
             elif row.reply_token and row.reply_unconfirmed:
                 raise _Unconfirmed
+            if self.quota_spent is not None:
+                raise _QuotaSpent(self.quota_spent)  # LINE would refuse it: not asked until the hold lifts
             if row.recipients is not None:
                 request = MulticastRequest.from_dict({"to": row.recipients, "messages": row.messages})
                 sending = self._api.multicast(request, x_line_retry_key=row.retry_key, _request_timeout=timeout)
@@ -368,6 +446,8 @@ class OutboxSender(KeyedWorker):
                 return "accepted-before"  # LINE already accepted this retry key
             if exc.status in (401, 403):
                 raise _Refused(f"LINE {exc.status}: {_reason(exc)}") from exc
+            if exc.status == 429 and QUOTA_SPENT_MESSAGE in _reason(exc).lower():
+                raise _QuotaSpent(f"LINE 429: {_reason(exc)}") from exc
             if exc.status == 429:
                 raise _Retry(f"LINE 429: {_reason(exc)}", max(delay, 30.0)) from exc
             if exc.status is not None and exc.status >= 500:
@@ -375,6 +455,30 @@ class OutboxSender(KeyedWorker):
             raise
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retry(f"{type(exc).__name__}: {exc}".rstrip(": "), delay) from exc
+
+    async def _fetch_content(self, wanted: dict[str, Any], timeout: float) -> str:
+        """Fetch a person's image or file from LINE's data host into its `MessageContent` (gone already if
+        the person unsent it or asked for deletion meanwhile: then nothing is written)."""
+        response = await self._blob.get_message_content_with_http_info(wanted["messageId"], _request_timeout=timeout)
+        data = bytes(response.data)
+        async with self._sessions() as session:
+            await session.exec(
+                update(MessageContent)
+                .where(MessageContent.id == wanted["content"], col(MessageContent.fetched_at).is_(None))
+                .values(data=data, size=len(data), content_type=(response.headers or {}).get("Content-Type"), fetched_at=self._clock())
+            )
+            await session.commit()
+        return "content"
+
+    async def _link_rich_menu(self, user_id: str, alias: str, timeout: float) -> str:
+        """Link the menu an alias names to the person (the alias is read each time: `line setup` moves it)."""
+        try:
+            menu = await self._api.get_rich_menu_alias(alias, _request_timeout=timeout)
+        except ApiException as exc:
+            if exc.status not in (400, 404):
+                raise
+            return "no-menu"  # `tsunagi line setup` has not made this menu: the person keeps the one they have
+        return await _answered("menu", self._api.link_rich_menu_id_to_user(user_id, menu.rich_menu_id, _request_timeout=timeout))
 
     async def _pause(self, reason: str) -> None:
         """Stop sending in every process; supervisors' pages hear of it at once (they show `paused`)."""
@@ -408,6 +512,33 @@ class OutboxSender(KeyedWorker):
             await session.commit()
         return True
 
+    async def _hold_pushes(self, reason: str) -> None:
+        """Hold pushes and multicasts for the month's quota (replies go on); supervisors' pages hear of it at once."""
+        self._quota_probe_at = self._clock() + self._probe_interval
+        if self.quota_spent is not None:
+            return
+        self.quota_spent = reason
+        log.error("outbox: LINE refused a push for the month's quota (%s); pushes held, replies go on", reason)
+        async with self._sessions() as session:
+            announce(session, FAILURES_TOPIC)
+            await session.commit()
+
+    async def _probe_quota(self) -> None:
+        """Read the month's budget afresh; lift the hold on pushes if LINE has room again."""
+        self._quota_probe_at = self._clock() + self._probe_interval
+        try:
+            budget = await self._budget.read(fresh=True)
+        except Exception as exc:
+            log.warning("outbox: pushes still held; reading the budget failed: %s", _reason(exc) if isinstance(exc, ApiException) else describe(exc))
+            return
+        if budget is None or budget.spent:
+            return
+        log.warning("outbox: LINE takes pushes again; sending resumed")
+        self.quota_spent = None
+        async with self._sessions() as session:
+            announce(session, FAILURES_TOPIC)
+            await session.commit()
+
     async def _give_up(self, row: OutboxMessage, reason: str) -> None:
         await self._finish(row, OutboxStatus.FAILED, reason)
         log.error("outbox %s set aside: %s", row.id, reason, extra={"outbox_id": row.id})
@@ -430,9 +561,10 @@ class OutboxSender(KeyedWorker):
             # Delivered or cancelled: the words are not needed any more (content/retention.yaml); a row
             # given up keeps them until it is retried or dismissed.
             values["messages"] = []
+        counted = status == OutboxStatus.SENT and row.kind == OutboxKind.MESSAGES
         for attempt in range(RECORD_TRIES):
             try:
-                await self._update(row, announcing=status == OutboxStatus.FAILED, **values)
+                await self._update(row, announcing=status == OutboxStatus.FAILED, counting=(sent_via or "") if counted else None, **values)
                 return
             except Exception:
                 if attempt == RECORD_TRIES - 1:
@@ -440,12 +572,31 @@ class OutboxSender(KeyedWorker):
                 log.warning("outbox %s: recording its outcome failed; trying again", row.id, extra={"outbox_id": row.id})
                 await asyncio.sleep(0.5 * 2**attempt)
 
-    async def _update(self, row: OutboxMessage, *, announcing: bool = False, **values: Any) -> None:
+    async def _update(self, row: OutboxMessage, *, announcing: bool = False, counting: str | None = None, **values: Any) -> None:
+        """Change the row; with `counting` (how it was sent), also count its messages for the report, in the same commit."""
         async with self._sessions() as session:
-            await session.exec(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+            updated = await session.exec(
+                update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.PENDING).values(**values)
+            )
+            if counting is not None and updated.rowcount:
+                await session.exec(_count_delivery(session.bind.dialect.name, row, counting, self._clock()))
             if announcing:
                 announce(session, FAILURES_TOPIC)
             await session.commit()
+
+
+def _count_delivery(dialect: str, row: OutboxMessage, via: str, now: datetime) -> Any:
+    """Add a sent row's messages to its hour's count: free if it went as a reply, else counted by LINE
+    once per recipient ("accepted-before" was a push or multicast LINE had taken already)."""
+    charged = not via.startswith("reply")
+    messages = len(row.messages) * (len(row.recipients) if charged and row.recipients is not None else 1)
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    return (
+        insert(DeliveryCount)
+        .values(hour=hour, category=row.category or GUIDANCE, charged=charged, messages=messages)
+        .on_conflict_do_update(index_elements=["hour", "category", "charged"], set_={"messages": DeliveryCount.messages + messages})
+    )
 
 
 async def _answered(via: str, request: Awaitable[object]) -> str:

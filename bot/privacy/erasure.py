@@ -10,6 +10,7 @@ for a disclosure request. None of these matches rows on their text: the columns 
 
 from __future__ import annotations
 
+import base64
 import secrets
 from enum import StrEnum
 from typing import Any
@@ -35,6 +36,7 @@ from bot.storage.models import (
     InboxEvent,
     InboxStatus,
     LineUser,
+    MessageContent,
     OutboxMessage,
     OutboxStatus,
     Referral,
@@ -63,8 +65,9 @@ async def forget_unsent(session: AsyncSession, user_id: str, line_message_id: st
     ).first()
     if message is None:
         return
-    words, message.text, message.unsent_at = message.text, None, utcnow()
+    words, message.text, message.unsent_at, message.read_token = message.text, None, utcnow(), None
     session.add(message)
+    await session.exec(delete(MessageContent).where(MessageContent.message_id == message.id))
     if message.consultation_id is not None:
         announce(session, consultation_topic(message.consultation_id))
     flags = list(await session.exec(select(RiskFlag).where(RiskFlag.message_id == message.id)))
@@ -132,6 +135,8 @@ async def forget_person(session: AsyncSession, user_id: str, *, asked_by: str) -
     messages = select(UserMessage.id).where(UserMessage.user_id == user_id)
 
     await session.exec(delete(LineUser).where(LineUser.user_id == user_id))
+    # Images and files they sent, before their messages stop bearing their id.
+    await session.exec(delete(MessageContent).where(col(MessageContent.message_id).in_(messages)))
     await session.exec(delete(RoomReminder).where(RoomReminder.user_id == user_id))
     await session.exec(
         update(RoomMessage)
@@ -141,7 +146,7 @@ async def forget_person(session: AsyncSession, user_id: str, *, asked_by: str) -
     await session.exec(
         update(UserMessage)
         .where(UserMessage.user_id == user_id)
-        .values(user_id=alias, text=None, line_message_id=literal(f"{alias}:") + cast(UserMessage.id, String))
+        .values(user_id=alias, text=None, read_token=None, line_message_id=literal(f"{alias}:") + cast(UserMessage.id, String))
     )
     await session.exec(update(Consultation).where(Consultation.user_id == user_id).values(user_id=alias))
     await session.exec(
@@ -193,6 +198,16 @@ async def export_person(session: AsyncSession, user_id: str, *, asked_by: str) -
         "line_user_id": user_id,
         "person": _plain(user) if user else None,
         "messages": await rows(select(UserMessage).where(UserMessage.user_id == user_id).order_by(UserMessage.sent_at)),
+        # The bytes of each image or file as Base64 (`data`), beside its type and size.
+        "images_and_files": [
+            {**content.model_dump(mode="json", exclude={"data"}), "data": content.data and base64.b64encode(content.data).decode()}
+            for content in await session.exec(
+                select(MessageContent)
+                .join(UserMessage, col(UserMessage.id) == MessageContent.message_id)
+                .where(UserMessage.user_id == user_id)
+                .order_by(MessageContent.id)
+            )
+        ],
         "consultations": [
             {
                 **_plain(consultation),

@@ -37,6 +37,7 @@ from bot.storage.models import (
     EmergencyResponse,
     InboxEvent,
     InboxStatus,
+    MessageContent,
     OutboxMessage,
     OutboxStatus,
     RiskFlag,
@@ -90,17 +91,22 @@ async def apply_retention(session: AsyncSession, policy: Retention) -> dict[str,
             OutboxMessage.created_at < now - timedelta(days=policy.sent_message_days),
         ),
     )
+    # A person's message past its period: in a consultation that ended long enough ago, or outside any.
+    message_expired = or_(
+        col(UserMessage.consultation_id).in_(consultations_ended),
+        col(UserMessage.consultation_id).is_(None) & (UserMessage.sent_at < outside),
+    )
     await run(
         "usermessage: texts deleted",
-        update(UserMessage)
-        .where(
-            col(UserMessage.text).is_not(None),
-            or_(
-                col(UserMessage.consultation_id).in_(consultations_ended),
-                col(UserMessage.consultation_id).is_(None) & (UserMessage.sent_at < outside),
-            ),
-        )
-        .values(text=None),
+        update(UserMessage).where(col(UserMessage.text).is_not(None), message_expired).values(text=None),
+    )
+    await run(
+        "messagecontent: images and files deleted",
+        delete(MessageContent).where(col(MessageContent.message_id).in_(select(UserMessage.id).where(message_expired))),
+    )
+    await run(
+        "usermessage: read tokens deleted",
+        update(UserMessage).where(col(UserMessage.read_token).is_not(None), message_expired).values(read_token=None),
     )
     await run(
         "chatentry: texts deleted",

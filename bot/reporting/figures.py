@@ -38,6 +38,7 @@ from bot.storage.models import (
     Consultation,
     ConsultationRecord,
     ConsultationStatus,
+    DeliveryCount,
     FlagState,
     Referral,
     ReferralStatus,
@@ -57,6 +58,10 @@ UNRECORDED = "unrecorded"
 
 # What every figure means, in the words a report reader needs (shown in the report and its CSVs).
 DEFINITIONS: dict[str, dict[str, str]] = {
+    "deliveries": {
+        "ja": "送ったメッセージ：LINE が受け取った通数。返信（応答メッセージ）は無料、プッシュとマルチキャストは受け取る人ごとに月の通数に数えられる。分野は相談のカテゴリ、rooms はオンライン居場所、guidance はボットの案内。",
+        "en": "Messages sent: as LINE accepted them. Replies are free; pushes and multicasts count against the month's quota once per recipient. By consultation category, rooms (the online ibasho) or guidance (the bot's own answers).",
+    },
     "period": {
         "ja": "集計期間は開始日の0時から終了日の0時まで（終了日を含まない）。日付と時刻はすべてサービスの時間帯（既定は日本時間）。",
         "en": "From 00:00 on the first day up to (not including) 00:00 on the last day, on the service's clock (Asia/Tokyo by default).",
@@ -298,6 +303,19 @@ class RoomCounts:
 
 
 @dataclass(frozen=True)
+class Deliveries:
+    """Messages LINE accepted in one category: free replies and counted pushes."""
+
+    free: int = 0
+    charged: int = 0
+
+    @property
+    def free_share(self) -> Rate:
+        """The share that went out free."""
+        return Rate(self.free, self.free + self.charged)
+
+
+@dataclass(frozen=True)
 class Report:
     """Every figure of one period (and optionally one category)."""
 
@@ -317,6 +335,8 @@ class Report:
     counselor_hours: list[float]
     flags: FlagCounts
     rooms: RoomCounts
+    # category → messages sent as free replies, and as pushes counted against the month's quota
+    deliveries: dict[str, Deliveries] = field(default_factory=dict)
     definitions: dict[str, dict[str, str]] = field(default_factory=lambda: DEFINITIONS)
 
     @property
@@ -342,7 +362,7 @@ class Report:
 
 
 # Parts of build_report in order; the caller's `tick` is called after each.
-STEPS = ("categories", "slots", "risk", "waits", "durations", "records", "referrals", "staffing", "flags", "rooms")
+STEPS = ("categories", "slots", "risk", "waits", "durations", "records", "referrals", "staffing", "flags", "rooms", "deliveries")
 
 
 async def build_report(
@@ -370,6 +390,8 @@ async def build_report(
     tick()
     rooms = await _room_counts(session, period)
     tick()
+    deliveries = await _deliveries(session, period, category)
+    tick()
     return Report(
         period=period,
         category=category,
@@ -384,6 +406,7 @@ async def build_report(
         counselor_hours=counselor_hours,
         flags=flags,
         rooms=rooms,
+        deliveries=deliveries,
     )
 
 
@@ -693,3 +716,20 @@ async def _room_counts(session: AsyncSession, period: Period) -> RoomCounts:
     )
     counts = [count for _, count in visits]
     return RoomCounts(sessions, by_room, len(counts), sum(1 for count in counts if count > 1))
+
+
+async def _deliveries(session: AsyncSession, period: Period, category: str | None) -> dict[str, Deliveries]:
+    """Free replies and counted pushes per category, from the hourly counts the outbox sender keeps."""
+    start, end = period.utc_bounds
+    statement = (
+        select(DeliveryCount.category, DeliveryCount.charged, func.sum(DeliveryCount.messages))
+        .where(DeliveryCount.hour >= start, DeliveryCount.hour < end)
+        .group_by(DeliveryCount.category, DeliveryCount.charged)
+    )
+    if category is not None:
+        statement = statement.where(DeliveryCount.category == category)
+    found: dict[str, Deliveries] = {}
+    for name, charged, messages in await session.exec(statement):
+        now = found.get(name, Deliveries())
+        found[name] = Deliveries(now.free, now.charged + messages) if charged else Deliveries(now.free + messages, now.charged)
+    return dict(sorted(found.items()))

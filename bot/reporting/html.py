@@ -63,6 +63,8 @@ Labels = Mapping[str, Mapping[str, str]]
 FLAG_STATES = [state.value for state in FlagState]
 ROOM_SESSION_STATES = (("closed", "開催"), ("cancelled", "中止"), ("open", "開催中"), ("scheduled", "予定"))
 ROOM_HELD_REASONS = (("contact", "連絡先"), ("risk", "高リスク"), ("muted", "発言停止中"), ("media", "画像など"))
+# What sent messages belong to besides consultation categories (`OutboxMessage.category`).
+DELIVERY_NAMES = {"guidance": "ボットの案内", "rooms": "オンライン居場所"}
 ROOM_CHECKINS = (("better", "楽になった"), ("same", "変わらない"), ("worse", "しんどくなった"))
 
 
@@ -167,6 +169,11 @@ def report_tables(report: Report, labels: Labels | None = None) -> list[Table]:
                for level, states in report.flags.by_level.items()]),
         Table("risk_flags_by_source", "リスクフラグの出どころ / Risk flags by source",
               [heading("出どころ", "source"), heading("件数", "count")], [[source, count] for source, count in report.flags.by_source.items()]),
+        Table("deliveries", "送ったメッセージ（返信は無料、プッシュは月の通数に数える） / Messages sent: free replies and counted pushes",
+              [heading("分野", "category"), heading("名称", "label"), heading("返信（無料）", "free_replies"),
+               heading("プッシュ・マルチキャスト", "counted_pushes"), heading("返信の割合", "free_share")],
+              [[key, DELIVERY_NAMES.get(key) or name("categories", key), d.free, d.charged, d.free_share]
+               for key, d in report.deliveries.items()]),
         Table("rooms", "オンライン居場所（部屋別） / Online ibasho by room",
               [heading("部屋", "room"), heading("名称", "label"),
                *(heading(ja, f"sessions_{status}") for status, ja in ROOM_SESSION_STATES),

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Console pages listen to these: the list of sessions, and one session's transcript.
 ROOMS_TOPIC = "rooms"
+# The report's category of what is sent in and about the rooms (`OutboxMessage.category`).
+ROOMS = "rooms"
 # A room's schedule changed: every process's scheduler plans again (heard through NOTIFY on PostgreSQL).
 SCHEDULE_TOPIC = "rooms:schedule"
 # How far ahead sessions are planned (and listed to people on LINE).
@@ -256,7 +258,7 @@ async def remove(session: AsyncSession, content: Content, participant: RoomParti
     participant.state, participant.left_at = ParticipantState.REMOVED, utcnow()
     participant.removed_by, participant.removed_reason = staff.id, reason
     session.add(participant)
-    enqueue(session, participant.user_id, texts(content.rooms.words.removed))
+    enqueue(session, participant.user_id, texts(content.rooms.words.removed), category=ROOMS)
     await session.flush()
     await broadcast(session, participant.session_id, texts(content.rooms.words.announce_leave.format(nickname=participant.nickname)))
     announce(session, room_topic(participant.session_id))
@@ -286,7 +288,7 @@ async def broadcast(session: AsyncSession, session_id: int, messages: list[Messa
 def _multicast(session: AsyncSession, session_id: int, user_ids: list[str], messages: list[Message]) -> int:
     # One key per session keeps the room's messages in the order they were said.
     for start in range(0, len(user_ids), MULTICAST_MAX_RECIPIENTS):
-        enqueue(session, f"room:{session_id}", messages, recipients=user_ids[start : start + MULTICAST_MAX_RECIPIENTS])
+        enqueue(session, f"room:{session_id}", messages, recipients=user_ids[start : start + MULTICAST_MAX_RECIPIENTS], category=ROOMS)
     return len(user_ids)
 
 

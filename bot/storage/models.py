@@ -15,7 +15,7 @@ from sqlalchemy import JSON, DateTime, String, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.storage.crypto import EncryptedJSON, EncryptedText
+from bot.storage.crypto import EncryptedBytes, EncryptedJSON, EncryptedText
 
 # Set only by `clock_at` (the simulation writes a past period through the service's own code).
 _simulated_now: ContextVar[datetime | None] = ContextVar("simulated_now", default=None)
@@ -148,6 +148,15 @@ class OutboxKind(StrEnum):
 
     MESSAGES = "messages"
     LOADING = "loading"
+    # Leave the group or multi-person chat `to` (`messages` holds `{"type": "group" | "room"}`).
+    LEAVE = "leave"
+    # Show the person 既読 up to one of their messages (`messages` holds `{"markAsReadToken": ...}`).
+    MARK_READ = "mark_read"
+    # Show the person the rich menu LINE keeps under an alias (`messages` holds `{"alias": ...}`).
+    RICH_MENU = "rich_menu"
+    # Fetch what the person sent (an image, a file) from LINE's content API into a `MessageContent`
+    # (`messages` holds `{"messageId": LINE's id, "content": the MessageContent's id}`).
+    CONTENT = "content"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -171,6 +180,9 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = _timestamp(default_factory=utcnow)
     last_error: str | None = None
     sent_via: str | None = Field(default=None, max_length=16)
+    # What the messages belong to, for the report's count of free replies and counted pushes: a
+    # consultation's category, "rooms", or None for the bot's own guidance.
+    category: str | None = Field(default=None, max_length=64)
     created_at: datetime = _timestamp(default_factory=utcnow)
     sent_at: datetime | None = _timestamp(default=None)
     failed_at: datetime | None = _timestamp(default=None)
@@ -187,6 +199,20 @@ class SendingPause(SQLModel, table=True):
     reason: str = Field(max_length=255)
     since: datetime = _timestamp(default_factory=utcnow)
     probe_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class DeliveryCount(SQLModel, table=True):
+    """Messages LINE accepted, per hour and category, free (replies) or counted against the month's quota
+    (pushes, multicasts: once per recipient). Kept for the report after the outbox rows are deleted."""
+
+    __table_args__ = (UniqueConstraint("hour", "category", "charged"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    hour: datetime = _timestamp()
+    # As `OutboxMessage.category`, with "guidance" for the bot's own answers.
+    category: str = Field(max_length=64)
+    charged: bool
+    messages: int = 0
 
 
 class LineUser(SQLModel, table=True):
@@ -224,6 +250,28 @@ class UserMessage(SQLModel, table=True):
     consultation_id: int | None = Field(default=None, foreign_key="consultation.id", index=True)
     sent_at: datetime = _timestamp()
     unsent_at: datetime | None = _timestamp(default=None)
+    # LINE's markAsReadToken for this message, until a counselor has read it (then LINE shows the person
+    # 既読 up to it): not words, but the person's, so it goes with their words on deletion.
+    read_token: str | None = None
+
+
+class MessageContent(SQLModel, table=True):
+    """What a person sent that is not text (an image, a video, audio, a file), fetched from LINE.
+
+    The bytes are what the person sent and as secret as their words: kept as long as the message's text
+    would be (content/retention.yaml) and deleted with it; `data` is None until fetched, once past its
+    period or deleted, and for what is larger than the service keeps.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="usermessage.id", unique=True)
+    content_type: str | None = Field(default=None, max_length=128)
+    # Bytes, as LINE gave them (or as LINE's event announced, for a file not kept).
+    size: int | None = None
+    # A file's name can say as much as its contents: secret too.
+    file_name: str | None = _secret_text()
+    data: bytes | None = Field(default=None, sa_type=EncryptedBytes)
+    fetched_at: datetime | None = _timestamp(default=None)
 
 
 class ConsultationStatus(StrEnum):

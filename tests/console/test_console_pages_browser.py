@@ -6,7 +6,7 @@ import re
 
 import pytest
 from axe_playwright_python.async_playwright import Axe
-from conftest import PASSWORD, Service, add_account
+from conftest import PASSWORD, Service, add_account, log_in
 from test_attention import person
 
 from bot.appkeys import SESSIONS
@@ -21,16 +21,6 @@ ENGLISH = re.compile(
     r"|proposed|consented|declined|contacted|connected|lexicon|model|suicide|self_harm|abuse_violence|sexual_exploitation|third_party)(?![A-Za-z_])",
     re.IGNORECASE,
 )
-
-
-async def log_in(browser, service: Service, login: str, size: dict[str, int] | None = None):
-    page = await browser.new_page(viewport=size or {"width": 1366, "height": 768})
-    await page.goto(f"{service.url}/console/login")
-    await page.fill("input[name=login]", login)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.get_by_role("button", name="ログイン").click()
-    await page.wait_for_load_state("load")
-    return page
 
 
 async def seeded(service: Service) -> dict[str, int]:

@@ -39,7 +39,7 @@ async def test_two_processes_sweeping_close_and_escalate_each_consultation_once(
         closings = dict(
             (await session.exec(select(ChatEntry.consultation_id, func.count()).group_by(ChatEntry.consultation_id))).all()
         )
-        told = dict((await session.exec(select(OutboxMessage.to, func.count()).group_by(OutboxMessage.to))).all())
+        told = dict((await session.exec(select(OutboxMessage.to, func.count()).where(OutboxMessage.kind == "messages").group_by(OutboxMessage.to))).all())
         rows = list(await session.exec(select(Consultation)))
     assert closings == {c.id: 1 for c in idle}, "each silent chat closed once"
     assert told == {c.user_id: 1 for c in idle}, "each person told once"

@@ -49,3 +49,30 @@ async def test_the_finder_shows_tappable_cards(service: Service, browser, conten
     names = [r.name for r in content.resources if "junior_high" in r.school_years]
     shown = await page.locator(".carousel .card > div:first-child").all_inner_texts()
     assert shown and all(name in names for name in shown)
+
+
+async def test_the_rich_menu_shows_and_its_tiles_tap(service: Service, browser, content) -> None:
+    from bot.appkeys import SETTINGS
+    from bot.conversation.richmenus import rich_menu_designs
+    from bot.line.channel import set_up_channel
+    from bot.line.richmenu import alias_id
+
+    await set_up_channel(
+        service.app[SETTINGS], rich_menu_designs(content), f"{service.url}/callback", default=alias_id("main", content.language), dry_run=False
+    )
+    page = await browser.new_page(viewport={"width": 420, "height": 820})
+    await page.goto(f"{service.line_url}/")
+    await page.get_by_text(content.menu.greeting.splitlines()[0]).wait_for(timeout=10_000)
+    await page.locator("#richmenu-image").wait_for(timeout=10_000)
+    assert await page.locator("#richmenu-panel button").count() == 4
+    # The picture of the README: the phone with its rich menu.
+    await page.screenshot(path=str(SCREENSHOTS / "phone-rich-menu.png"))
+    await page.get_by_role("button", name=content.messages.rich_menu_consult_label).click()
+    await page.locator(".bubble.bot", has_text=content.menu.prompt).wait_for(timeout=10_000)
+    # Choosing a category swaps the menu for the consultation's two tiles.
+    await page.locator("#quick button", has_text=content.menu.category("suicidal").label).click()
+    await page.get_by_role("button", name=content.messages.rich_menu_end_label).wait_for(timeout=10_000)
+    assert await page.locator("#richmenu-panel button").count() == 2
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"

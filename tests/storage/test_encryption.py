@@ -243,9 +243,11 @@ async def test_the_migration_encrypts_rows_written_before_it_and_the_downgrade_r
 # Text and JSON columns that hold no one's words: ids, states, names staff chose for the service, settings.
 NOT_WORDS = {
     "inboxevent": {"webhook_event_id", "source_id", "event_type", "mode", "status", "last_error", "floor_level"},
-    "outboxmessage": {"to", "recipients", "kind", "reply_token", "retry_key", "status", "last_error", "sent_via"},
+    "outboxmessage": {"to", "recipients", "kind", "reply_token", "retry_key", "status", "last_error", "sent_via", "category"},
     "lineuser": {"user_id", "language", "school_year", "age_band", "prefecture"},
-    "usermessage": {"user_id", "line_message_id", "kind"},
+    "usermessage": {"user_id", "line_message_id", "kind", "read_token"},
+    "messagecontent": {"content_type"},
+    "deliverycount": {"category"},
     "consultation": {"user_id", "category", "status", "risk_level"},
     "staffuser": {"login", "display_name", "role", "password_hash", "availability", "attention_from_level"},
     "staffsession": {"token_hash", "csrf_token", "pending", "address"},
@@ -281,7 +283,7 @@ def test_every_text_column_is_encrypted_or_known_to_hold_no_ones_words() -> None
     assert plain == {(name, column_name) for name, columns in NOT_WORDS.items() for column_name in columns}
     assert {c.name for c in encrypted_columns()} >= {
         "inboxevent.payload", "outboxmessage.messages", "usermessage.text", "chatentry.text", "consultationrecord.note",
-        "riskflag.tags", "riskflag.drivers", "riskflag.review_reason", "emergencyresponse.assessment", "emergencyresponse.contacts",
+        "riskflag.tags", "riskflag.drivers", "messagecontent.data", "messagecontent.file_name", "riskflag.review_reason", "emergencyresponse.assessment", "emergencyresponse.contacts",
         "emergencyresponse.closing_note", "referral.history", "roommessage.text", "roomparticipant.removed_reason", "auditentry.detail",
     }
 

@@ -324,3 +324,15 @@ document.addEventListener("toggle", async event => {
   const response = await fetch(box.dataset.src, {credentials: "same-origin"});
   box.querySelector("[data-history-body]").innerHTML = response.ok ? await response.text() : "<p class=\"error\">読み込めませんでした。</p>";
 }, true);
+
+// A person's image stays hidden behind a blurred button until the counselor chooses to see it; only
+// then is it fetched (an audited request), and it replaces the button.
+document.addEventListener("click", event => {
+  const button = event.target.closest("[data-reveal]");
+  if (!button) return;
+  const image = document.createElement("img");
+  image.src = button.dataset.reveal;
+  image.alt = "相談者が送った画像";
+  image.className = "revealed";
+  button.replaceWith(image);
+});
