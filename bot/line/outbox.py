@@ -141,7 +141,7 @@ def _enqueue_call(session: AsyncSession, to: str, kind: OutboxKind, request: dic
     """A request to LINE other than messages, in order with what is queued for `to` (`request` in `messages`)."""
     row = OutboxMessage(to=to, kind=kind, messages=[] if request is None else [request])
     session.add(row)
-    note_send_queued(session, user_id)
+    note_send_queued(session, to)
     return row
 
 
