@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 
 from bot.app import init_app
 from bot.appkeys import INBOX_WORKER, OUTBOX_SENDER, SESSIONS
@@ -29,7 +30,7 @@ from bot.runner import running
 from bot.settings import load_settings
 from bot.storage.crypto import KeyRing, generate_key, use_keys
 from bot.storage.db import create_engine, upgrade_to_head
-from bot.storage.models import Availability, StaffRole, StaffUser
+from bot.storage.models import Availability, Consultation, StaffRole, StaffUser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -297,6 +298,24 @@ async def console(service: Service) -> AsyncIterator[Callable[[], Console]]:
     yield make
     for client in made:
         await client.close()
+
+
+async def held_chat(service: Service, console, login: str = "aoi") -> tuple[str, int, Console]:
+    """A LINE user in a chat with a newly made counselor; returns the user, the consultation and the counselor's client."""
+    line = service.line
+    user = line.add_user().user_id
+    await line.follow(user)
+    await line.send_postback(user, "a=category&id=suicidal")
+    await settle(service)
+    async with service.app[SESSIONS]() as session:
+        consultation = (await session.exec(select(Consultation).where(Consultation.user_id == user))).one()
+    await add_account(service, login)
+    counselor = console()
+    await counselor.login(login)
+    status, _, _ = await counselor.post(f"/console/c/{consultation.id}/take")
+    assert status == 303
+    await settle(service)
+    return user, consultation.id, counselor
 
 
 async def log_in(browser, service: Service, login: str, size: dict[str, int] | None = None):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from conftest import Console, Service, add_account
+from conftest import Console, Service, add_account, held_chat
 from sqlmodel import select
-from test_records import held_chat
 
 from bot.appkeys import SESSIONS
 from bot.storage.models import AuditEntry, StaffRole, StaffUser

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import Console, Service, add_account, settle
+from conftest import Console, Service, add_account, held_chat
 from sqlmodel import select
 
 from bot.appkeys import SESSIONS
-from bot.storage.models import AuditEntry, Consultation, ConsultationRecord, StaffRole
-
-
-async def held_chat(service: Service, console, login: str = "aoi") -> tuple[str, int, Console]:
-    """A LINE user in a chat with a newly made counselor; returns the user, the consultation and the counselor's client."""
-    line = service.line
-    user = line.add_user().user_id
-    await line.follow(user)
-    await line.send_postback(user, "a=category&id=suicidal")
-    await settle(service)
-    async with service.app[SESSIONS]() as session:
-        consultation = (await session.exec(select(Consultation).where(Consultation.user_id == user))).one()
-    await add_account(service, login)
-    counselor = console()
-    await counselor.login(login)
-    status, _, _ = await counselor.post(f"/console/c/{consultation.id}/take")
-    assert status == 303
-    return user, consultation.id, counselor
+from bot.storage.models import AuditEntry, ConsultationRecord, StaffRole
 
 
 async def post_fields(client: Console, path: str, fields: list[tuple[str, str]]) -> tuple[int, str, str]:

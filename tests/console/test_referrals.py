@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD, Console, Service, add_account
+from conftest import PASSWORD, Console, Service, add_account, held_chat, settle
 from sqlmodel import select
-from test_records import held_chat, post_fields, settle
+from test_records import post_fields
 
 from bot.appkeys import SESSIONS
 from bot.storage.models import AuditEntry, ChatEntry, Consultation, LineUser, Organisation, Referral, ReferralStatus, StaffRole

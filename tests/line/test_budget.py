@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from conftest import Service, add_account, settle
+from conftest import Service, add_account, held_chat, settle
 from sqlmodel import select
 
 from bot.appkeys import BUDGET, OUTBOX_SENDER, SESSIONS, SETTINGS
-from bot.storage.models import Consultation, OutboxMessage, StaffRole
+from bot.storage.models import OutboxMessage, StaffRole
 
 
 async def health(service: Service) -> dict:
@@ -49,23 +49,13 @@ async def test_a_spent_quota_holds_pushes_shows_at_once_and_they_go_when_it_is_r
     line = service.line
     sender = service.app[OUTBOX_SENDER]
     sender._probe_interval = timedelta(seconds=0.2)  # probe often instead of every 30 s
-    user = line.add_user().user_id
-    await line.follow(user)
-    await line.send_postback(user, "a=category&id=suicidal")
-    await settle(service)
-    async with service.app[SESSIONS]() as session:
-        consultation = (await session.exec(select(Consultation))).one()
-    await add_account(service, "aoi")
-    counselor = console()
-    await counselor.login("aoi")
-    await counselor.post(f"/console/c/{consultation.id}/take")
-    await settle(service)
+    user, consultation_id, counselor = await held_chat(service, console)
     line.quota = line.consumption  # the month's quota is spent from here
     await add_account(service, "boss", StaffRole.SUPERVISOR)
     supervisor = console()
     await supervisor.login("boss")
 
-    status, _, _ = await counselor.post(f"/console/c/{consultation.id}/send", {"text": "待っていてくれてありがとう。"})
+    status, _, _ = await counselor.post(f"/console/c/{consultation_id}/send", {"text": "待っていてくれてありがとう。"})
     assert status == 303
     await settle(service)
     assert sender.quota_spent is not None and "monthly limit" in sender.quota_spent
@@ -98,17 +88,9 @@ async def test_the_report_shares_free_replies_and_counted_pushes_per_category(se
     from bot.reporting.html import labels_from_content, report_tables
 
     line = service.line
-    user = line.add_user().user_id
-    await line.follow(user)  # the greeting: a reply
-    await line.send_postback(user, "a=category&id=suicidal")  # accepted: a reply
-    await settle(service)
-    async with service.app[SESSIONS]() as session:
-        consultation = (await session.exec(select(Consultation))).one()
-    await add_account(service, "aoi")
-    counselor = console()
-    await counselor.login("aoi")
-    await counselor.post(f"/console/c/{consultation.id}/take")  # "this is aoi": a push
-    await counselor.post(f"/console/c/{consultation.id}/send", {"text": "こんばんは。"})  # a push
+    # The greeting and the accepted request go as replies; the counselor's "this is aoi" as a push.
+    _, consultation_id, counselor = await held_chat(service, console)
+    await counselor.post(f"/console/c/{consultation_id}/send", {"text": "こんばんは。"})  # a push
     await settle(service)
     zone = service.app[SETTINGS].timezone
     today = datetime.now(zone).date()

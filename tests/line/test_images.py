@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import Service, add_account, log_in, settle
+from conftest import Service, add_account, held_chat, log_in, settle
 from sqlmodel import select
 
 from bot.appkeys import CONTENT, SESSIONS
@@ -18,29 +18,13 @@ from bot.storage.models import AuditEntry, Consultation, ConsultationStatus, Mes
 PHOTO = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "phone-rich-menu.png"
 
 
-async def in_a_chat(service: Service, console) -> tuple[str, int, object]:
-    line = service.line
-    user = line.add_user().user_id
-    await line.follow(user)
-    await line.send_postback(user, "a=category&id=suicidal")
-    await settle(service)
-    async with service.app[SESSIONS]() as session:
-        consultation = (await session.exec(select(Consultation))).one()
-    await add_account(service, "aoi")
-    counselor = console()
-    await counselor.login("aoi")
-    await counselor.post(f"/console/c/{consultation.id}/take")
-    await settle(service)
-    return user, consultation.id, counselor
-
-
 async def contents(service: Service) -> list[MessageContent]:
     async with service.app[SESSIONS]() as session:
         return list(await session.exec(select(MessageContent).order_by(MessageContent.id)))
 
 
 async def test_an_image_is_fetched_blurred_then_shown_and_audited(service: Service, console) -> None:
-    user, consultation_id, counselor = await in_a_chat(service, console)
+    user, consultation_id, counselor = await held_chat(service, console)
     photo = PHOTO.read_bytes()
     await service.line.send_image(user, photo)
     await settle(service)
@@ -72,7 +56,7 @@ async def test_an_image_is_fetched_blurred_then_shown_and_audited(service: Servi
 
 
 async def test_a_file_is_a_download_with_its_size_never_shown_in_the_page(service: Service, console) -> None:
-    user, consultation_id, counselor = await in_a_chat(service, console)
+    user, consultation_id, counselor = await held_chat(service, console)
     await service.line.send_file(user, b"%PDF-1.4 " + b"x" * 300_000, "診断書.pdf")
     await settle(service)
     [kept] = await contents(service)
@@ -84,7 +68,7 @@ async def test_a_file_is_a_download_with_its_size_never_shown_in_the_page(servic
 
 
 async def test_images_go_with_unsend_deletion_and_retention(service: Service, console) -> None:
-    user, consultation_id, _ = await in_a_chat(service, console)
+    user, consultation_id, _ = await held_chat(service, console)
     for _ in range(2):
         await service.line.send_image(user)
     await settle(service)
@@ -112,7 +96,7 @@ async def test_images_go_with_unsend_deletion_and_retention(service: Service, co
 
 @pytest.mark.browser
 async def test_an_image_from_the_phone_page_reaches_the_console_blurred_then_shown(service: Service, console, browser, tmp_path: Path) -> None:
-    user, consultation_id, _ = await in_a_chat(service, console)
+    user, consultation_id, _ = await held_chat(service, console)
     phone = await browser.new_page(viewport={"width": 420, "height": 820})
     await phone.add_init_script(f'localStorage.setItem("tsunagi-emulator-users", JSON.stringify([{{id: "{user}", name: "ユーザー1"}}]))')
     await phone.goto(f"{service.line_url}/")
