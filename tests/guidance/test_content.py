@@ -260,6 +260,7 @@ LOCAL_HELP = {
     ("saitama", "mental_health"): "saitama_kokoro_no_denwa",
     ("saitama", "dv_center"): "saitama_fujin_soudan_center_dv",
     ("yamagata", "mental_health"): "yamagata_inochi_no_denwa",  # 山形いのちの電話; the 精神保健福祉センター's hours were not found
+    ("akita", "child_guidance"): "akita_chuo_jidou_soudanjo",  # its page gives no hours: offered with 「休日や夜間」 as varies
 }
 LOCAL_HELP_NOT_FOUND = {
     ("aichi", "mental_health"),
@@ -268,7 +269,6 @@ LOCAL_HELP_NOT_FOUND = {
     ("yamagata", "child_guidance"),
     ("akita", "mental_health"),
     ("akita", "dv_center"),
-    ("akita", "child_guidance"),
 }
 
 
