@@ -259,16 +259,16 @@ LOCAL_HELP = {
     ("aichi", "child_guidance"): "nagoyakko_sos",
     ("saitama", "mental_health"): "saitama_kokoro_no_denwa",
     ("saitama", "dv_center"): "saitama_fujin_soudan_center_dv",
+    ("saitama", "child_guidance"): "saitama_gyakutai_tsuho_dial",  # the prefecture's 24-hour line to its 児童相談所 and others
     ("yamagata", "mental_health"): "yamagata_inochi_no_denwa",  # 山形いのちの電話; the 精神保健福祉センター's hours were not found
+    ("akita", "child_guidance"): "akita_chuo_jidou_soudanjo",  # its page gives no hours: offered with 「休日や夜間」 as varies
 }
 LOCAL_HELP_NOT_FOUND = {
     ("aichi", "mental_health"),
-    ("saitama", "child_guidance"),  # 子どもスマイルネット is the prefecture's children's line, not a 児童相談所
     ("yamagata", "dv_center"),
     ("yamagata", "child_guidance"),
     ("akita", "mental_health"),
     ("akita", "dv_center"),
-    ("akita", "child_guidance"),
 }
 
 
