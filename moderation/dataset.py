@@ -18,7 +18,8 @@ person now) are written the same way, one by one, in `content/risk/conversations
 are split by a hash of the whole conversation, with the same near-duplicate discipline, into
 `conversations/train.jsonl`, `validation.jsonl` and `heldout.jsonl`; training also gets windows composed
 from its own single messages (a few calm lines, then any message, at that message's level), as a
-minority. `conversations/blind.jsonl` is written apart and only ever evaluated on.
+minority. `conversations/blind*.jsonl` (and `blind*.jsonl` of single messages) are written apart, by writers who
+saw none of the data, and only ever evaluated on.
 
 Run `python -m moderation.dataset` to rewrite `content/risk/train.jsonl`, `validation.jsonl` and
 `heldout.jsonl`, and the conversation splits.
@@ -614,6 +615,8 @@ def build_conversations(train_messages: list[dict], seed: int = SEED) -> tuple[l
     heldout = _unseen(heldout, seen, train, _whole)
     rng = random.Random(f"{seed}:conversations")
     train += _composed_windows(train_messages, int(len(train) * COMPOSED_WINDOW_SHARE), rng)
+    blind = NearDuplicates([e for path in sorted(CONVERSATIONS_DIR.glob("blind*.jsonl")) for e in read_jsonl(path)], _whole)
+    train, validation, heldout = ([c for c in examples if not blind.has(_whole(c))] for examples in (train, validation, heldout))
     for examples in (train, validation, heldout):
         rng.shuffle(examples)
     return train, validation, heldout
@@ -673,6 +676,9 @@ def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
     validation = _unseen(validation, seen, train)
     heldout = _unseen(heldout, seen, train)
     train += _compounds(train, rng)
+    # The blind sets measure wording never seen: whatever is like one of their messages is left out.
+    blind = NearDuplicates([e for path in sorted(RISK_DIR.glob("blind*.jsonl")) for e in read_jsonl(path)])
+    train, validation, heldout = ([e for e in examples if not blind.has(e["text"])] for examples in (train, validation, heldout))
     for examples in (train, validation, heldout):
         rng.shuffle(examples)
     return train, validation, heldout

@@ -330,7 +330,7 @@ def model_card(card: dict) -> str:
         f"- date: {card['date']}",
         f"- transformer base: {card['base']}",
         f"- training data: {card['data']} and the conversations of {card['conversations']} ({card['train_examples']} examples)",
-        "- n-gram model: logistic regression over character n-grams, UniDic lemmas and chiVe word vectors (ngram.joblib)",
+        "- n-gram model: logistic regression over character n-grams, UniDic lemmas, chiVe word vectors and the multilingual Universal Sentence Encoder's message vectors (ngram.joblib)",
         f"- training time on CPU, in seconds: {', '.join(f'{name} {value}' for name, value in card['seconds'].items())}",
     ]
     if "parameters" in card:

@@ -56,6 +56,11 @@ def test_no_evaluation_example_is_a_near_duplicate_of_another_split(split: list[
         assert not index.has(example["text"]), example["text"]
 
 
+def test_no_example_like_a_blind_one_is_trained_or_tuned_on() -> None:
+    blind = NearDuplicates([e for path in sorted(RISK_DIR.glob("blind*.jsonl")) for e in read_jsonl(path)])
+    assert not [e["text"] for split in (TRAIN, VALIDATION, HELDOUT) for e in split if blind.has(e["text"])]
+
+
 def test_the_files_are_what_the_generator_writes() -> None:
     train, validation, heldout = build()
     assert train == TRAIN and validation == VALIDATION and heldout == HELDOUT

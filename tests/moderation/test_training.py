@@ -86,6 +86,8 @@ def test_the_words_that_drove_the_model_point_into_the_message_as_written(tiny_m
     assert spans and all(0 <= start < end <= len(text) for start, end in spans)
     risk = text.rindex("死にたい")
     assert any(start < risk + 4 and risk < end for start, end in spans), [text[s:e] for s, e in spans]
+    inside_words = {risk + 1, risk + 3}  # 死|に|たい: MeCab's words are 死に and たい
+    assert not any(start in inside_words or end in inside_words for start, end in spans), "spans are whole words"
     assert len(spans) <= 3 and len(set(spans)) == len(spans)
 
 
