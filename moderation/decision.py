@@ -94,7 +94,30 @@ def levels_or_above(probabilities: np.ndarray) -> np.ndarray:
 def grid_scores(above: np.ndarray, floor: np.ndarray, true: np.ndarray) -> list[np.ndarray]:
     """How good the screener's verdicts are at every threshold set of the grid, flattened in `product`
     order (medium threshold slowest), as the parts of a key to maximise: within the budget first, then
-    as the module says.
+    as the module says."""
+    figures = grid_figures(above, floor, true)
+    calm_flagged = figures["calm_flagged"]
+    within = calm_flagged <= LOW_FLAGGED_BUDGET
+    return [within, np.where(within, 0.0, -calm_flagged), figures["urgent_found"] + figures["imminent_found"], figures["medium_flagged"], figures["right"]]
+
+
+def recall_first(probabilities: list[list[float]], floors: list[str], truth: list[str], target: float = 0.95) -> dict[str, float] | None:
+    """The thresholds on the grid that find `target` of the urgent messages at high or above with the
+    fewest calm messages flagged (then the most imminent ones as imminent), or None if none does: what the
+    urgent target would cost, shown beside the decision on the model card. Not served: the decision
+    keeps the calm budget."""
+    figures = grid_figures(levels_or_above(np.asarray(probabilities)), np.array([rank(f) for f in floors]), np.array([rank(t) for t in truth]))
+    reaching = np.flatnonzero(figures["urgent_found"] >= target)
+    if not len(reaching):
+        return None
+    index = int(reaching[np.lexsort((-figures["imminent_found"][reaching], figures["calm_flagged"][reaching]))[0]])
+    return dict(zip(LEVELS[1:], (THRESHOLD_GRID[i] for i in np.unravel_index(index, (len(THRESHOLD_GRID),) * 3))))
+
+
+def grid_figures(above: np.ndarray, floor: np.ndarray, true: np.ndarray) -> dict[str, np.ndarray]:
+    """The screener's figures at every threshold set of the grid (flattened as in `grid_scores`): the
+    share of calm rows flagged, of urgent rows found at high or above, of imminent rows rated imminent,
+    of medium rows flagged, and of rows rated right.
 
     Counted, not tried one by one: a row is raised to a level exactly at the thresholds below the
     number of grid values its probability of that level or above reaches, so how many rows of a group
@@ -115,15 +138,16 @@ def grid_scores(above: np.ndarray, floor: np.ndarray, true: np.ndarray) -> list[
 
     calm, medium, high, imminent = (true == level for level in range(len(LEVELS)))
     urgent = high | imminent
-    calm_flagged = share(calm.sum() - below(calm & (floor == 0)), calm)
-    within = calm_flagged <= LOW_FLAGGED_BUDGET
-    urgent_found = share(urgent.sum() - below(urgent & (floor < 2), (2, 3)), urgent)
-    urgent_found = urgent_found + share(imminent.sum() - below(imminent & (floor < 3), (3,)), imminent)
-    medium_flagged = share(medium.sum() - below(medium & (floor == 0)), medium)
     right = (
         below(calm & (floor == 0))
         + below(medium & (floor <= 1), (2, 3)) - below(medium & (floor == 0))
         + below(high & (floor <= 2), (3,)) - below(high & (floor <= 1), (2, 3))
         + imminent.sum() - below(imminent & (floor < 3), (3,))
     )
-    return [within, np.where(within, 0.0, -calm_flagged), urgent_found, medium_flagged, right / len(true)]
+    return {
+        "calm_flagged": share(calm.sum() - below(calm & (floor == 0)), calm),
+        "urgent_found": share(urgent.sum() - below(urgent & (floor < 2), (2, 3)), urgent),
+        "imminent_found": share(imminent.sum() - below(imminent & (floor < 3), (3,)), imminent),
+        "medium_flagged": share(medium.sum() - below(medium & (floor == 0)), medium),
+        "right": right / len(true),
+    }

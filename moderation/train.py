@@ -54,7 +54,7 @@ from transformers import (
 
 from moderation.classifier import HUB_PREFIX, MAX_LENGTH, RiskClassifier, level_columns, set_threads, transformer_probabilities
 from moderation.dataset import read_jsonl
-from moderation.decision import Decision, choose, choose_scored
+from moderation.decision import Decision, choose, choose_scored, recall_first
 from moderation.defaults import DEFAULT_BASE, DEFAULT_CONVERSATIONS, DEFAULT_DATA, DEFAULT_EPOCHS, DEFAULT_HELDOUT, DEFAULT_VALIDATION
 from moderation.lexicon import load_lexicon
 from moderation.evaluate import evaluate_conversations, report
@@ -210,6 +210,8 @@ def train(
         card["readers"] = {name: _report(held, transformer, d)["combined"] for name, d in alone.items()}
         if alone:
             card["readers"]["blend"] = card["report"]["combined"]
+        if val is not None:
+            card["recall_first"] = _recall_first(val, read(val), held, transformer, decision)
     if folder and (folder / "heldout.jsonl").is_file():
         # As the service screens them: each message alone, the reader on every window, the higher.
         held_conversations = read_jsonl(folder / "heldout.jsonl")
@@ -307,6 +309,19 @@ def _report(split: _Split, transformer: list[list[float]] | None, decision: Deci
     return report(split.truth, split.floors, [decide(p, decision.thresholds)[0] for p in probabilities])
 
 
+def _recall_first(val: _Split, val_transformer: list[list[float]] | None, held: _Split, held_transformer: list[list[float]] | None,
+                  decision: Decision) -> dict | None:
+    """What finding 0.95 of urgent messages would cost: the thresholds that reach it on validation with the
+    fewest calm messages flagged (`decision.recall_first`), and the held-out figures at them beside the decision's."""
+    blended = val.ngram if val_transformer is None else decision.blend(val_transformer, val.ngram)
+    thresholds = recall_first(blended, val.floors, val.truth)
+    if thresholds is None:
+        return None
+    alternative = Decision(decision.transformer_weight, thresholds)
+    return {"thresholds": thresholds, "figures": {"decision": _report(held, held_transformer, decision)["combined"],
+                                                  "recall first": _report(held, held_transformer, alternative)["combined"]}}
+
+
 def _publish(staging: Path, out: Path) -> None:
     """Move the finished directory to `out`, replacing what was there, in two renames: a screener that
     reloads in between finds no model for an instant and keeps the one it has."""
@@ -356,6 +371,12 @@ def model_card(card: dict) -> str:
 
         lines += ["", f"## Held-out conversations: {card['conversations']}/heldout.jsonl", "", "```",
                   format_conversations(card["conversations_report"]), "```"]
+    if card.get("recall_first"):
+        from moderation.evaluate import format_figures
+
+        lines += ["", "## What finding 0.95 of urgent messages would cost (not served)", "",
+                  f"Thresholds {card['recall_first']['thresholds']} reach it on validation with the fewest calm messages flagged; "
+                  "on the held-out split, beside the decision's:", "", "```", format_figures(card["recall_first"]["figures"]), "```"]
     if card.get("readers"):
         lines += ["", "## Each reader alone and blended, with the keyword floor, at thresholds chosen for it on validation", "",
                   "```", format_figures(card["readers"]), "```"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from moderation.decision import LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, Decision, choose, grid_scores, levels_or_above
+from moderation.decision import LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, Decision, choose, grid_scores, levels_or_above, recall_first
 from moderation.screening import LEVELS, decide
 
 THRESHOLDS = {"medium": 0.6, "high": 0.7, "imminent": 0.5}
@@ -31,15 +31,41 @@ def test_a_blend_weighs_the_transformer_against_the_ngram_model() -> None:
     assert Decision(0.25, THRESHOLDS).blend([[1.0, 0.0, 0.0, 0.0]], None) == [[1.0, 0.0, 0.0, 0.0]]
 
 
-def test_the_thresholds_are_chosen_with_the_same_verdicts_the_screener_gives() -> None:
-    # `choose` counts how every threshold set of the grid does instead of trying each; the counts must
-    # be what the screener's own verdicts (raised by the floor) give, at the boundaries too: probabilities
-    # on the grid make "level or above" land exactly on a threshold.
+def _random_rows() -> tuple[list[list[float]], list[str], list[str]]:
+    """Probabilities (random, and on the grid so that "level or above" lands exactly on thresholds), truth and floors."""
     rng = random.Random(11)
     rows = [[w / sum(weights) for w in weights] for weights in ([rng.random() for _ in LEVELS] for _ in range(300))]
     rows += [[1 - a - b - c, c, b, a] for a, b, c in product([0.0, 0.05, 0.25, 0.5], repeat=3) if a + b + c <= 1]
     truth = [rng.choice(LEVELS) for _ in rows]
     floors = [rng.choice(LEVELS) if rng.random() < 0.2 else "low" for _ in rows]
+    return rows, truth, floors
+
+
+def _screened(rows: list[list[float]], floors: list[str], truth: list[str], thresholds: dict[str, float]) -> tuple[float, float]:
+    """The screener's share of urgent rows found at high or above and of calm rows flagged, at `thresholds`."""
+    said = [max(LEVELS.index(decide(row, thresholds)[0]), LEVELS.index(f)) for row, f in zip(rows, floors)]
+    urgent = [s >= 2 for s, t in zip(said, truth) if LEVELS.index(t) >= 2]
+    calm = [s >= 1 for s, t in zip(said, truth) if t == "low"]
+    return sum(urgent) / len(urgent), sum(calm) / len(calm)
+
+
+def test_recall_first_reaches_the_urgent_target_with_the_fewest_calm_flagged_on_the_grid() -> None:
+    rows, truth, floors = _random_rows()
+    chosen = recall_first(rows, floors, truth, target=0.8)
+    urgent, calm = _screened(rows, floors, truth, chosen)
+    assert urgent >= 0.8
+    for index, (m, h, i) in enumerate(product(THRESHOLD_GRID, repeat=3)):
+        if index % 13 == 0:
+            other_urgent, other_calm = _screened(rows, floors, truth, {"medium": m, "high": h, "imminent": i})
+            assert other_urgent < 0.8 or other_calm >= calm
+    assert recall_first(rows, floors, truth, target=1.01) is None
+
+
+def test_the_thresholds_are_chosen_with_the_same_verdicts_the_screener_gives() -> None:
+    # `choose` counts how every threshold set of the grid does instead of trying each; the counts must
+    # be what the screener's own verdicts (raised by the floor) give, at the boundaries too: probabilities
+    # on the grid make "level or above" land exactly on a threshold.
+    rows, truth, floors = _random_rows()
     scores = grid_scores(levels_or_above(np.array(rows)), np.array([LEVELS.index(f) for f in floors]), np.array([LEVELS.index(t) for t in truth]))
     for index, (m, h, i) in enumerate(product(THRESHOLD_GRID, repeat=3)):
         if index % 97:
