@@ -319,7 +319,7 @@ def _recall_first(val: _Split, val_transformer: list[list[float]] | None, held: 
         return None
     alternative = Decision(decision.transformer_weight, thresholds)
     return {"thresholds": thresholds, "figures": {"decision": _report(held, held_transformer, decision)["combined"],
-                                                  "recall first": _report(held, held_transformer, alternative)["combined"]}}
+                                                  "urgent 0.95": _report(held, held_transformer, alternative)["combined"]}}
 
 
 def _publish(staging: Path, out: Path) -> None:
