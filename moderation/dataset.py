@@ -615,7 +615,7 @@ def build_conversations(train_messages: list[dict], seed: int = SEED) -> tuple[l
     heldout = _unseen(heldout, seen, train, _whole)
     rng = random.Random(f"{seed}:conversations")
     train += _composed_windows(train_messages, int(len(train) * COMPOSED_WINDOW_SHARE), rng)
-    blind = NearDuplicates([e for path in sorted(CONVERSATIONS_DIR.glob("blind*.jsonl")) for e in read_jsonl(path)], _whole)
+    blind = blind_index(CONVERSATIONS_DIR, _whole)
     train, validation, heldout = ([c for c in examples if not blind.has(_whole(c))] for examples in (train, validation, heldout))
     for examples in (train, validation, heldout):
         rng.shuffle(examples)
@@ -677,7 +677,7 @@ def build(seed: int = SEED) -> tuple[list[dict], list[dict], list[dict]]:
     heldout = _unseen(heldout, seen, train)
     train += _compounds(train, rng)
     # The blind sets measure wording never seen: whatever is like one of their messages is left out.
-    blind = NearDuplicates([e for path in sorted(RISK_DIR.glob("blind*.jsonl")) for e in read_jsonl(path)])
+    blind = blind_index(RISK_DIR)
     train, validation, heldout = ([e for e in examples if not blind.has(e["text"])] for examples in (train, validation, heldout))
     for examples in (train, validation, heldout):
         rng.shuffle(examples)
@@ -770,6 +770,11 @@ class NearDuplicates:
 
     def has(self, text: str) -> bool:
         return self.closest(text) >= NEAR_DUPLICATE
+
+
+def blind_index(folder: Path, text: Callable[[dict], str] = itemgetter("text")) -> NearDuplicates:
+    """The examples of `folder`'s blind sets (`blind*.jsonl`), indexed to ask whether another is like one of them."""
+    return NearDuplicates([e for path in sorted(folder.glob("blind*.jsonl")) for e in read_jsonl(path)], text)
 
 
 def read_jsonl(path: Path | str) -> list[dict]:

@@ -195,10 +195,11 @@ def train(
     decision, alone = (Decision() if model is not None else Decision(0.0)), {}
     if val is not None:
         card["validation"] = str(validation)
+        val_transformer = read(val)
         if model is None:
             decision = Decision(0.0, choose(val.ngram, None, val.floors, val.truth).thresholds)
         else:
-            decision, alone = _decide(read(val), val)
+            decision, alone = _decide(val_transformer, val)
         decision.save(staging)
         card["decision"] = decision
     if held is not None:
@@ -211,7 +212,7 @@ def train(
         if alone:
             card["readers"]["blend"] = card["report"]["combined"]
         if val is not None:
-            card["recall_first"] = _recall_first(val, read(val), held, transformer, decision)
+            card["recall_first"] = _recall_first(val, val_transformer, held, transformer, decision, card["report"]["combined"])
     if folder and (folder / "heldout.jsonl").is_file():
         # As the service screens them: each message alone, the reader on every window, the higher.
         held_conversations = read_jsonl(folder / "heldout.jsonl")
@@ -310,16 +311,16 @@ def _report(split: _Split, transformer: list[list[float]] | None, decision: Deci
 
 
 def _recall_first(val: _Split, val_transformer: list[list[float]] | None, held: _Split, held_transformer: list[list[float]] | None,
-                  decision: Decision) -> dict | None:
+                  decision: Decision, decided: dict) -> dict | None:
     """What finding 0.95 of urgent messages would cost: the thresholds that reach it on validation with the
-    fewest calm messages flagged (`decision.recall_first`), and the held-out figures at them beside the decision's."""
+    fewest calm messages flagged (`decision.recall_first`), and the held-out figures at them beside the
+    decision's (`decided`)."""
     blended = val.ngram if val_transformer is None else decision.blend(val_transformer, val.ngram)
     thresholds = recall_first(blended, val.floors, val.truth)
     if thresholds is None:
         return None
     alternative = Decision(decision.transformer_weight, thresholds)
-    return {"thresholds": thresholds, "figures": {"decision": _report(held, held_transformer, decision)["combined"],
-                                                  "urgent 0.95": _report(held, held_transformer, alternative)["combined"]}}
+    return {"thresholds": thresholds, "figures": {"decision": decided, "urgent 0.95": _report(held, held_transformer, alternative)["combined"]}}
 
 
 def _publish(staging: Path, out: Path) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from moderation.dataset import CONVERSATIONS_DIR, NearDuplicates, build_conversations, read_jsonl, written_conversations
+from moderation.dataset import CONVERSATIONS_DIR, NearDuplicates, blind_index, build_conversations, read_jsonl, written_conversations
 from moderation.defaults import default_model_dir
 from moderation.screener import Screener
 from moderation.screening import LEVELS, SEPARATOR, TAG_NAMES, WINDOW_CHARACTERS, conversation_text
@@ -19,7 +19,7 @@ def whole(conversation: dict) -> str:
     return "\n".join(conversation["messages"])
 
 
-BLIND = NearDuplicates([c for path in sorted(CONVERSATIONS_DIR.glob("blind*.jsonl")) for c in read_jsonl(path)], whole)
+BLIND = blind_index(CONVERSATIONS_DIR, whole)
 
 
 def test_enough_conversations_are_written_of_every_kind() -> None:

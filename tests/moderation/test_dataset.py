@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from moderation.dataset import RISK_DIR, TARGETS, NearDuplicates, build, read_jsonl, written
+from moderation.dataset import RISK_DIR, TARGETS, NearDuplicates, blind_index, build, read_jsonl, written
 from moderation.screening import LEVELS, TAG_NAMES
 
 TRAIN = read_jsonl(RISK_DIR / "train.jsonl")
@@ -57,7 +57,7 @@ def test_no_evaluation_example_is_a_near_duplicate_of_another_split(split: list[
 
 
 def test_no_example_like_a_blind_one_is_trained_or_tuned_on() -> None:
-    blind = NearDuplicates([e for path in sorted(RISK_DIR.glob("blind*.jsonl")) for e in read_jsonl(path)])
+    blind = blind_index(RISK_DIR)
     assert not [e["text"] for split in (TRAIN, VALIDATION, HELDOUT) for e in split if blind.has(e["text"])]
 
 

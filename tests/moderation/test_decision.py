@@ -41,9 +41,14 @@ def _random_rows() -> tuple[list[list[float]], list[str], list[str]]:
     return rows, truth, floors
 
 
+def _said(rows: list[list[float]], floors: list[str], thresholds: dict[str, float]) -> list[int]:
+    """The screener's level (as a rank) of each row at `thresholds`: the model's verdict raised by the floor."""
+    return [max(LEVELS.index(decide(row, thresholds)[0]), LEVELS.index(f)) for row, f in zip(rows, floors)]
+
+
 def _screened(rows: list[list[float]], floors: list[str], truth: list[str], thresholds: dict[str, float]) -> tuple[float, float]:
     """The screener's share of urgent rows found at high or above and of calm rows flagged, at `thresholds`."""
-    said = [max(LEVELS.index(decide(row, thresholds)[0]), LEVELS.index(f)) for row, f in zip(rows, floors)]
+    said = _said(rows, floors, thresholds)
     urgent = [s >= 2 for s, t in zip(said, truth) if LEVELS.index(t) >= 2]
     calm = [s >= 1 for s, t in zip(said, truth) if t == "low"]
     return sum(urgent) / len(urgent), sum(calm) / len(calm)
@@ -70,7 +75,7 @@ def test_the_thresholds_are_chosen_with_the_same_verdicts_the_screener_gives() -
     for index, (m, h, i) in enumerate(product(THRESHOLD_GRID, repeat=3)):
         if index % 97:
             continue
-        said = [max(LEVELS.index(decide(row, {"medium": m, "high": h, "imminent": i})[0]), LEVELS.index(f)) for row, f in zip(rows, floors)]
+        said = _said(rows, floors, {"medium": m, "high": h, "imminent": i})
         true = [LEVELS.index(t) for t in truth]
 
         def share(pairs: list[tuple[int, int]], flagged) -> float:
