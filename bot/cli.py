@@ -22,6 +22,7 @@ from bot.storage.crypto import DEMO_KEYS, BadKeyRing, DecryptionError, generate_
 from bot.storage.models import StaffRole
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlmodel.ext.asyncio.session import AsyncSession
 
 T = TypeVar("T")
@@ -163,19 +164,11 @@ def demo(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every database migration not yet applied (Alembic `upgrade head`)."""
-    from bot.storage.db import create_engine, upgrade_to_head
+    from bot.storage.db import upgrade_to_head
 
     settings = settings_or_exit(StorageSettings, keys="optional")
-
-    async def upgrade() -> None:
-        engine = create_engine(settings.database)
-        try:
-            await upgrade_to_head(engine)
-        finally:
-            await engine.dispose()
-
     try:
-        asyncio.run(upgrade())
+        _on_engine(settings, upgrade_to_head)
     except Exception as exc:
         raise fail(f"upgrade of {settings.database_shown} failed: {exc}") from None
     typer.echo(f"database at {settings.database_shown} is up to date")
@@ -212,7 +205,6 @@ def user_add(
 ) -> None:
     """Create a console account. The password is asked on a terminal, or read from the first line of stdin."""
     from bot.consultation.staff import add_staff
-    from bot.storage.db import create_engine, session_factory
 
     settings = settings_or_exit(StorageSettings)
     if sys.stdin.isatty():
@@ -220,17 +212,8 @@ def user_add(
     else:
         password = sys.stdin.readline().rstrip("\r\n")
 
-    async def add() -> None:
-        engine = create_engine(settings.database)
-        try:
-            async with session_factory(engine)() as session:
-                await add_staff(session, name, password, role, display_name, max_chats)
-                await session.commit()
-        finally:
-            await engine.dispose()
-
     try:
-        asyncio.run(add())
+        _in_session(settings, lambda session: add_staff(session, name, password, role, display_name, max_chats))
     except ValueError as exc:
         raise fail(str(exc)) from None
     typer.echo(f"added {role.value} {name!r}")
@@ -242,23 +225,16 @@ def export_reviews(
 ) -> None:
     """Write the moderators' reviewed flags as training examples for the next `tsunagi risk train` (audited: people's words leave the database)."""
     from bot.consultation.reviews import reviewed_examples
-    from bot.storage.db import create_engine, session_factory
     from bot.storage.models import AuditEntry
 
     settings = settings_or_exit(StorageSettings)
 
-    async def export() -> list[dict]:
-        engine = create_engine(settings.database)
-        try:
-            async with session_factory(engine)() as session:
-                examples = await reviewed_examples(session)
-                session.add(AuditEntry(action="exported_reviews", detail=f"{len(examples)} example(s) to {out}"))
-                await session.commit()
-                return examples
-        finally:
-            await engine.dispose()
+    async def export(session: AsyncSession) -> list[dict]:
+        examples = await reviewed_examples(session)
+        session.add(AuditEntry(action="exported_reviews", detail=f"{len(examples)} example(s) to {out}"))
+        return examples
 
-    examples = asyncio.run(export())
+    examples = _in_session(settings, export)
     out.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")
     typer.echo(f"wrote {len(examples)} reviewed example(s) to {out}")
 
@@ -284,7 +260,6 @@ def report(
 
     from bot.reporting import html as report_html
     from bot.reporting.figures import STEPS, Period, Report, build_report, known_categories
-    from bot.storage.db import create_engine, session_factory
 
     settings = settings_or_exit(StorageSettings)
     try:
@@ -300,20 +275,15 @@ def report(
     # The bar appears only when the work takes longer than a second.
     with tqdm(total=len(STEPS) + len(report_html.STEPS), desc="report", unit="step", delay=1.0, leave=False) as bar:
 
-        async def figures() -> Report:
-            engine = create_engine(settings.database)
-            try:
-                async with session_factory(engine)() as session:
-                    if category is not None:
-                        known = set((labels or {}).get("categories", {})) | await known_categories(session)
-                        if category not in known:
-                            raise fail(f"unknown category {category!r} (known: {', '.join(sorted(known)) or 'none'})")
-                    return await build_report(session, period, category, tick=bar.update)
-            finally:
-                await engine.dispose()
+        async def figures(session: AsyncSession) -> Report:
+            if category is not None:
+                known = set((labels or {}).get("categories", {})) | await known_categories(session)
+                if category not in known:
+                    raise fail(f"unknown category {category!r} (known: {', '.join(sorted(known)) or 'none'})")
+            return await build_report(session, period, category, tick=bar.update)
 
         try:
-            figured = asyncio.run(figures())
+            figured = _in_session(settings, figures, commit=False)
         except SQLAlchemyError as exc:
             raise fail(f"cannot read {settings.database_shown}: {str(exc).splitlines()[0]}") from None
         path = report_html.write_report(figured, out, labels, tick=bar.update)
@@ -338,21 +308,31 @@ def simulate(
     typer.echo(f"simulated {days} day(s): {summary}")
 
 
-def _in_session(settings: StorageSettings, work: Callable[[AsyncSession], Awaitable[T]], *, commit: bool = True) -> T:
-    """Run `work` in one session on the configured database; commit after it unless told not to."""
-    from bot.storage.db import create_engine, session_factory
+def _on_engine(settings: StorageSettings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run `work` with an engine on the configured database, disposed of afterwards."""
+    from bot.storage.db import create_engine
 
     async def run() -> T:
         engine = create_engine(settings.database)
         try:
-            async with session_factory(engine)() as session:
-                result = await work(session)
-                await (session.commit() if commit else session.rollback())
-                return result
+            return await work(engine)
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _in_session(settings: StorageSettings, work: Callable[[AsyncSession], Awaitable[T]], *, commit: bool = True) -> T:
+    """Run `work` in one session on the configured database; commit after it unless told not to."""
+    from bot.storage.db import session_factory
+
+    async def run(engine: AsyncEngine) -> T:
+        async with session_factory(engine)() as session:
+            result = await work(session)
+            await (session.commit() if commit else session.rollback())
+            return result
+
+    return _on_engine(settings, run)
 
 
 @retention_app.command("run")
@@ -511,22 +491,17 @@ def keys_rotate(
     Run it after every process has been restarted with the new key first in ENCRYPTION_KEYS; it can be
     run again at any time (it rewrites only what is not under the first key). Prints the count per column.
     """
-    from bot.storage.db import create_engine
     from bot.storage.rotation import encrypted_columns, not_current, rotate_keys
 
     settings = settings_or_exit(StorageSettings)
     ring = settings.key_ring()
 
-    async def rotate() -> int:
-        engine = create_engine(settings.database)
-        try:
-            await rotate_keys(engine, ring, batch, progress=lambda name, count: typer.echo(f"{name:34}  {count}"))
-            return sum([await not_current(engine, ring, target) for target in encrypted_columns()])
-        finally:
-            await engine.dispose()
+    async def rotate(engine: AsyncEngine) -> int:
+        await rotate_keys(engine, ring, batch, progress=lambda name, count: typer.echo(f"{name:34}  {count}"))
+        return sum([await not_current(engine, ring, target) for target in encrypted_columns()])
 
     try:
-        left = asyncio.run(rotate())
+        left = _on_engine(settings, rotate)
     except DecryptionError as exc:
         raise fail(f"rotation stopped: {exc}") from None
     if left:
