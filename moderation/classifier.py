@@ -112,5 +112,6 @@ class RiskClassifier:
         return [self.ngram.drivers(text, level) if self.ngram else [] for text, level in rated]
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
-        """The model's verdict on each text, in order: its level and the probability that decided it."""
-        return [decide(p, self.decision.thresholds) for p in self.probabilities(texts)]
+        """The model's verdict on each text, in order: its level and the probability that decided it (a
+        window of several messages at the window thresholds)."""
+        return [decide(p, self.decision.thresholds_for(text)) for text, p in zip(texts, self.probabilities(texts))]

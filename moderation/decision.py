@@ -8,6 +8,10 @@ share of imminent and high messages flagged high or above, plus the share of imm
 imminent), then the one that flags the most medium messages, then accuracy. If none keeps within the
 budget, the one that flags the fewest calm messages wins. The budget sits under the 10% target because
 validation holds fewer wordings than the world does.
+
+A window of several messages (the conversation reader's input) gets thresholds of its own
+(`choose_windows`), chosen on validation's conversations as the service screens them: the reader is
+there for the risk no single message shows, and at the messages' thresholds it found too little of it.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from moderation.screening import LEVELS, rank
+from moderation.screening import LEVELS, SEPARATOR, rank
 
 DECISION_FILE = "decision.json"
 LOW_FLAGGED_BUDGET = 0.08
+# What the windows' own thresholds may add to the calm conversations the service flags, over the
+# windows read at the messages' thresholds: the service already flags the defused ones (a level never
+# drops by itself), so the budget is on what the windows add.
+WINDOW_CALM_ALLOWANCE = 0.02
 THRESHOLD_GRID = [round(step / 20, 2) for step in range(1, 20)] + [0.97, 0.99]
 # The transformer keeps at least a fifth of the say. With the small base a fresh machine can use, the
 # n-gram model alone scores as well on validation (within a point of urgent recall, a few messages)
@@ -32,10 +40,16 @@ WEIGHT_GRID = [round(step / 10, 1) for step in range(2, 11)]
 
 @dataclass(frozen=True)
 class Decision:
-    """The transformer's share of the blend (the n-gram model has the rest) and the thresholds per level."""
+    """The transformer's share of the blend (the n-gram model has the rest), the thresholds per level, and
+    those for a window of several messages (None: the same)."""
 
     transformer_weight: float = 1.0
     thresholds: dict[str, float] = field(default_factory=lambda: {"medium": 0.5, "high": 0.5, "imminent": 0.5})
+    window_thresholds: dict[str, float] | None = None
+
+    def thresholds_for(self, text: str) -> dict[str, float]:
+        """The thresholds for `text`: a window's when it joins several messages (`screening.conversation_text`)."""
+        return self.window_thresholds if self.window_thresholds and SEPARATOR in text else self.thresholds
 
     def blend(self, transformer: list[list[float]], ngram: list[list[float]] | None) -> list[list[float]]:
         """The blended probabilities (the transformer's alone when there is no n-gram model)."""
@@ -54,8 +68,14 @@ class Decision:
         if not path.is_file():
             return cls()
         raw = json.loads(path.read_text(encoding="utf-8"))
-        decision = cls(float(raw["transformer_weight"]), {level: float(raw["thresholds"][level]) for level in LEVELS[1:]})
-        if not all(0.0 <= value <= 1.0 for value in [decision.transformer_weight, *decision.thresholds.values()]):
+
+        def levels(thresholds: dict) -> dict[str, float]:
+            return {level: float(thresholds[level]) for level in LEVELS[1:]}
+
+        windows = raw.get("window_thresholds")
+        decision = cls(float(raw["transformer_weight"]), levels(raw["thresholds"]), levels(windows) if windows else None)
+        values = [decision.transformer_weight, *decision.thresholds.values(), *(decision.window_thresholds or {}).values()]
+        if not all(0.0 <= value <= 1.0 for value in values):
             raise ValueError(f"{path}: the weight and thresholds must be probabilities, got {raw}")
         return decision
 
@@ -151,3 +171,41 @@ def grid_figures(above: np.ndarray, floor: np.ndarray, true: np.ndarray) -> dict
         "medium_flagged": share(medium.sum() - below(medium & (floor == 0)), medium),
         "right": right / len(true),
     }
+
+
+def choose_windows(decision: Decision, truth: list[str], alone: list[str], windows: list[list[list[float]]]) -> dict[str, float]:
+    """The high and imminent thresholds for windows of several messages (medium stays the messages'):
+    on validation's conversations (`truth`; `alone`: the service's level from each message screened
+    alone; `windows`: the blended probabilities of each conversation's windows of two messages or more),
+    the ones that find the most urgent conversations at high or above, plus imminent ones as imminent,
+    while flagging at most `WINDOW_CALM_ALLOWANCE` more calm conversations than the messages'
+    thresholds do; the highest thresholds among equals."""
+    true = np.array([rank(level) for level in truth])
+    base = np.array([rank(level) for level in alone])
+    owner = np.repeat(np.arange(len(windows)), [len(w) for w in windows])
+    above = levels_or_above(np.asarray([row for w in windows for row in w]).reshape(-1, len(LEVELS)))
+    calm, urgent, imminent = true == 0, true >= 2, true == 3
+
+    def service(thresholds: dict[str, float]) -> np.ndarray:
+        said = np.zeros(len(above), dtype=int)
+        for index, level in enumerate(LEVELS[1:], start=1):
+            said = np.where(above[:, index] >= thresholds[level], index, said)
+        levels = base.copy()
+        np.maximum.at(levels, owner, said)
+        return levels
+
+    def share(rows: np.ndarray, hit: np.ndarray) -> float:
+        return float(hit[rows].mean()) if rows.any() else 0.0
+
+    allowed = share(calm, service(decision.thresholds) >= 1) + WINDOW_CALM_ALLOWANCE
+    best, best_score = decision.thresholds, None
+    for high in reversed(THRESHOLD_GRID):
+        for top in reversed(THRESHOLD_GRID):
+            thresholds = {**decision.thresholds, "high": high, "imminent": top}
+            levels = service(thresholds)
+            if share(calm, levels >= 1) > allowed + 1e-9:
+                continue
+            score = share(urgent, levels >= 2) + share(imminent, levels == 3)
+            if best_score is None or score > best_score + 1e-9:
+                best, best_score = thresholds, score
+    return best

@@ -34,7 +34,7 @@ import tempfile
 import time
 import unicodedata
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -54,7 +54,7 @@ from transformers import (
 
 from moderation.classifier import HUB_PREFIX, MAX_LENGTH, RiskClassifier, level_columns, set_threads, transformer_probabilities
 from moderation.dataset import read_jsonl
-from moderation.decision import Decision, choose, choose_scored, recall_first
+from moderation.decision import Decision, choose, choose_scored, choose_windows, recall_first
 from moderation.defaults import DEFAULT_BASE, DEFAULT_CONVERSATIONS, DEFAULT_DATA, DEFAULT_EPOCHS, DEFAULT_HELDOUT, DEFAULT_VALIDATION
 from moderation.lexicon import load_lexicon
 from moderation.evaluate import evaluate_conversations, report
@@ -213,6 +213,10 @@ def train(
             card["readers"]["blend"] = card["report"]["combined"]
         if val is not None:
             card["recall_first"] = _recall_first(val, val_transformer, held, transformer, decision, card["report"]["combined"])
+    if val is not None and folder and (folder / "validation.jsonl").is_file():
+        decision = replace(decision, window_thresholds=_window_thresholds(RiskClassifier(staging), read_jsonl(folder / "validation.jsonl")))
+        decision.save(staging)
+        card["decision"] = decision
     if folder and (folder / "heldout.jsonl").is_file():
         # As the service screens them: each message alone, the reader on every window, the higher.
         held_conversations = read_jsonl(folder / "heldout.jsonl")
@@ -304,6 +308,16 @@ def _decide(transformer: list[list[float]], val: _Split) -> tuple[Decision, dict
     return choose(transformer, val.ngram, val.floors, val.truth), alone
 
 
+def _window_thresholds(classifier: RiskClassifier, conversations: list[dict]) -> dict[str, float]:
+    """`decision.choose_windows` on validation's conversations, screened as the service screens them."""
+    chats = [c["messages"] for c in conversations]
+    alone = iter(screen_now(classifier, load_lexicon(), [m for chat in chats for m in chat]))
+    levels = [highest(*(next(alone).level for _ in chat)) for chat in chats]
+    read = iter(classifier.probabilities([conversation_text(chat[: end + 1]) for chat in chats for end in range(1, len(chat))]))
+    grouped = [[next(read) for _ in chat[1:]] for chat in chats]
+    return choose_windows(classifier.decision, [c["level"] for c in conversations], levels, grouped)
+
+
 def _report(split: _Split, transformer: list[list[float]] | None, decision: Decision) -> dict:
     """The evaluation report of `decision` on a split whose readers' probabilities are known."""
     probabilities = split.ngram if transformer is None else decision.blend(transformer, split.ngram)
@@ -359,7 +373,8 @@ def model_card(card: dict) -> str:
     if "decision" in card:
         decision = card["decision"]
         lines.append(f"- decision, chosen on {card['validation']}: transformer weight {decision.transformer_weight} "
-                     f"(n-gram model {1 - decision.transformer_weight:.1f}), thresholds {decision.thresholds} (decision.json)")
+                     f"(n-gram model {1 - decision.transformer_weight:.1f}), thresholds {decision.thresholds}, for a window of several messages "
+                     f"{decision.window_thresholds or 'the same'} (decision.json)")
     if "parameters" in card and card["base"] != "scratch":
         lines.append("- licence: the base's terms apply; the sudachi-c-imitator ALBERT is CC-BY-SA 3.0, so this model is shared alike")
     if "report" in card:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from moderation.decision import LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, Decision, choose, grid_scores, levels_or_above, recall_first
-from moderation.screening import LEVELS, decide
+from moderation.decision import (
+    LOW_FLAGGED_BUDGET, THRESHOLD_GRID, WEIGHT_GRID, WINDOW_CALM_ALLOWANCE, Decision, choose, choose_windows, grid_scores, levels_or_above, recall_first,
+)
+from moderation.screening import LEVELS, SEPARATOR, decide
 
 THRESHOLDS = {"medium": 0.6, "high": 0.7, "imminent": 0.5}
 
@@ -130,6 +132,45 @@ def test_a_decision_is_kept_beside_its_model_and_a_model_without_one_gets_the_de
     assert Decision.load(tmp_path) == Decision()
     Decision(0.3, THRESHOLDS).save(tmp_path)
     assert Decision.load(tmp_path) == Decision(0.3, THRESHOLDS)
+    windows = {"medium": 0.6, "high": 0.4, "imminent": 0.2}
+    Decision(0.3, THRESHOLDS, windows).save(tmp_path)
+    assert Decision.load(tmp_path) == Decision(0.3, THRESHOLDS, windows)
     (tmp_path / "decision.json").write_text('{"transformer_weight": 2, "thresholds": {"medium": 0.5, "high": 0.5, "imminent": 0.5}}')
     with pytest.raises(ValueError, match="probabilities"):
         Decision.load(tmp_path)
+    (tmp_path / "decision.json").write_text(
+        '{"transformer_weight": 0.2, "thresholds": {"medium": 0.5, "high": 0.5, "imminent": 0.5}, "window_thresholds": {"medium": 0.5, "high": 5, "imminent": 0.5}}'
+    )
+    with pytest.raises(ValueError, match="probabilities"):
+        Decision.load(tmp_path)
+
+
+def test_a_window_of_several_messages_is_judged_at_its_own_thresholds() -> None:
+    windows = {"medium": 0.6, "high": 0.3, "imminent": 0.2}
+    decision = Decision(0.3, THRESHOLDS, windows)
+    assert decision.thresholds_for(f"もう疲れた{SEPARATOR}今までありがとう") == windows
+    assert decision.thresholds_for("今までありがとう") == THRESHOLDS
+    assert Decision(0.3, THRESHOLDS).thresholds_for(f"a{SEPARATOR}b") == THRESHOLDS
+
+
+def _row(above_high: float) -> list[float]:
+    """Probabilities with `above_high` of high or above (all of it high)."""
+    return [1 - above_high, 0.0, above_high, 0.0]
+
+
+def test_window_thresholds_find_more_urgent_conversations_at_a_small_calm_cost() -> None:
+    # Calm conversations: 97 whose windows look calm, 1 a little alarming (0.45 high or above) and 2
+    # more so (0.3); urgent ones that show only in their windows, half at 0.45, half at 0.3. Lowering the
+    # high threshold to 0.45 finds half the urgent ones for one calm conversation (within the
+    # allowance); 0.3 would find all for three, over it.
+    calm = [[_row(0.05), _row(0.05)]] * 97 + [[_row(0.45)]] + [[_row(0.3)]] * 2
+    urgent = [[_row(0.1), _row(0.45)]] * 20 + [[_row(0.3)]] * 20
+    truth = ["low"] * len(calm) + ["high"] * len(urgent)
+    messages = Decision(0.3, {"medium": 0.99, "high": 0.6, "imminent": 0.5})
+    chosen = choose_windows(messages, truth, ["low"] * len(truth), calm + urgent)
+    assert chosen["high"] == 0.45 and chosen["medium"] == 0.99
+    assert 1 / 100 <= WINDOW_CALM_ALLOWANCE < 3 / 100
+    # What the messages alone already flag costs the windows nothing: with the two calm conversations at
+    # 0.3 flagged by their messages, 0.3 adds one calm conversation and finds every urgent one.
+    flagged_alone = ["low"] * 98 + ["medium"] * 2 + ["low"] * len(urgent)
+    assert choose_windows(messages, truth, flagged_alone, calm + urgent)["high"] == 0.3

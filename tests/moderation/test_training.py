@@ -49,7 +49,7 @@ def test_the_model_directory_loads_and_predicts_with_the_decision_chosen_on_vali
     batched = classifier.transformer_probabilities(["長めのメッセージです、今日は本当に疲れた", *texts])[1:]
     alone = [classifier.transformer_probabilities([text])[0] for text in texts]
     assert all(row == pytest.approx(single, abs=1e-7) for row, single in zip(batched, alone, strict=True))
-    assert predictions == [decide(p, classifier.decision.thresholds) for p in classifier.probabilities(texts)]
+    assert predictions == [decide(p, classifier.decision.thresholds_for(t)) for t, p in zip(texts, classifier.probabilities(texts))]
     assert all(level in LEVELS and 0.0 <= score <= 1.0 for level, score in predictions)
 
 
