@@ -16,13 +16,16 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from moderation.decision import Decision
+from moderation.decision import Decision, from_levels_or_above
 from moderation.ngram import NGRAM_FILE, NgramModel
 from moderation.screening import LEVELS, decide
 
 MAX_LENGTH = 128
 BATCH_SIZE = 32
 HUB_PREFIX = "hub:"
+# Set in the config of a model whose head reads each level above the lowest as "this level or above"
+# (`train.py` trains it so): its logits are read through sigmoids, not a softmax.
+ORDERED = "levels_read_in_order"
 
 
 def set_threads() -> None:
@@ -54,7 +57,12 @@ def transformer_probabilities(
             batch = tokenizer(
                 [texts[i] for i in chosen], padding=True, truncation=True, max_length=MAX_LENGTH, return_tensors="pt", return_token_type_ids=False
             )
-            for i, row in zip(chosen, model(**batch).logits.softmax(-1)[:, columns].tolist()):
+            logits = model(**batch).logits[:, columns]
+            if getattr(model.config, ORDERED, False):
+                probabilities = from_levels_or_above(logits[:, 1:].sigmoid().numpy())
+            else:
+                probabilities = logits.softmax(-1).numpy()
+            for i, row in zip(chosen, probabilities.tolist()):
                 results[i] = row
     return results
 

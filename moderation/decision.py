@@ -111,6 +111,14 @@ def levels_or_above(probabilities: np.ndarray) -> np.ndarray:
     return np.cumsum(probabilities[:, ::-1], axis=1)[:, ::-1]
 
 
+def from_levels_or_above(above: np.ndarray) -> np.ndarray:
+    """Each level's probability from readers of "this level or above" (column i for level i + 1), made
+    to agree that a higher level is never likelier than a lower one or above: the inverse of
+    `levels_or_above` for the ordered readers (`ngram.OrderedRegression`, the transformer's head)."""
+    above = np.minimum.accumulate(np.column_stack([np.ones(len(above)), above]), axis=1)
+    return above - np.column_stack([above[:, 1:], np.zeros(len(above))])
+
+
 def grid_scores(above: np.ndarray, floor: np.ndarray, true: np.ndarray) -> list[np.ndarray]:
     """How good the screener's verdicts are at every threshold set of the grid, flattened in `product`
     order (medium threshold slowest), as the parts of a key to maximise: within the budget first, then

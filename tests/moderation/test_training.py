@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from moderation.classifier import RiskClassifier
+import torch
+from moderation.classifier import ORDERED, RiskClassifier, transformer_probabilities
 from moderation.cli import app
 from moderation.dataset import CONVERSATIONS_DIR, RISK_DIR, read_jsonl, write_jsonl
 from moderation.decision import Decision
@@ -51,6 +54,33 @@ def test_the_model_directory_loads_and_predicts_with_the_decision_chosen_on_vali
     assert all(row == pytest.approx(single, abs=1e-7) for row, single in zip(batched, alone, strict=True))
     assert predictions == [decide(p, classifier.decision.thresholds_for(t)) for t, p in zip(texts, classifier.probabilities(texts))]
     assert all(level in LEVELS and 0.0 <= score <= 1.0 for level, score in predictions)
+    # The head reads "this level or above": what it says of each level is a distribution over the levels.
+    assert getattr(classifier.model.config, ORDERED)
+    assert all(sum(row) == pytest.approx(1.0) and min(row) >= 0.0 for row in batched)
+
+
+class _Head:
+    """A model whose logits are fixed, for reading them as the classifier does."""
+
+    def __init__(self, logits: list[float], ordered: bool) -> None:
+        self.logits = torch.tensor([logits])
+        self.config = SimpleNamespace(**{ORDERED: ordered})
+
+    def __call__(self, **batch) -> SimpleNamespace:
+        return SimpleNamespace(logits=self.logits)
+
+
+def test_an_ordered_head_is_read_through_sigmoids_and_another_through_a_softmax() -> None:
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    tokenizer = lambda texts, **options: {}  # noqa: E731
+    # Read in order: medium or above 0.8, high or above 0.5, imminent 0.2.
+    ordered = transformer_probabilities(_Head([0.0, logit(0.8), logit(0.5), logit(0.2)], True), tokenizer, ["x"], [0, 1, 2, 3])
+    assert ordered[0] == pytest.approx([0.2, 0.3, 0.3, 0.2])
+    # The columns put the levels in order whatever order the head keeps them in.
+    shuffled = transformer_probabilities(_Head([logit(0.2), logit(0.5), 0.0, logit(0.8)], True), tokenizer, ["x"], [2, 3, 1, 0])
+    assert shuffled == ordered
+    competing = transformer_probabilities(_Head([0.0, 0.0, 0.0, math.log(2)], False), tokenizer, ["x"], [0, 1, 2, 3])
+    assert competing[0] == pytest.approx([0.2, 0.2, 0.2, 0.4])
 
 
 def test_classify_writes_one_line_per_input_in_order(tiny_model: Path, tmp_path: Path) -> None:
