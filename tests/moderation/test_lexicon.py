@@ -45,7 +45,9 @@ def test_acts_and_means_with_a_time_word_are_imminent(text: str) -> None:
      "送別会で今までありがとうって挨拶した", "ドラマの虐待シーンがつらかった", "ゾンビに殺される夢を見た", "もう死にたいって思わなくなった",
      "前髪自分で切ったら短すぎた", "先生に目つけられてる気がする", "ニュースで虐待の事件を見た", "学校でDVの講演があった",
      "自分が死ぬ夢を見て目が覚めた", "しゅくだいおおすぎてしぬ", "坂道のぼって脚が死ぬ", "死にたいくらい恥ずかしいことがあった",
-     "スマブラで負けた弟が死ぬって叫んでる", "母の日のカードに今までありがとうって書いた", "元気なうちに遺影を撮っておくって祖母が写真館に行った"],
+     "スマブラで負けた弟が死ぬって叫んでる", "母の日のカードに今までありがとうって書いた", "元気なうちに遺影を撮っておくって祖母が写真館に行った",
+     # 自殺行為 says "reckless" (in the written data: 60 calm messages, and every urgent one urgent for another clause).
+     "冬山を半袖で登るのは自殺行為ですよ", "曽根崎心中の文楽を観た", "歌舞伎の心中物って切ない"],
 )
 def test_negation_past_and_innocent_contexts_stay_low(text: str) -> None:
     assert floor(text).level == "low", text
@@ -59,7 +61,7 @@ def test_negation_past_and_innocent_contexts_stay_low(text: str) -> None:
      "DVの相談窓口を教えてください", "駅で線路に入る人がいる、どうしよう",
      # Beside the innocent phrases above: a dream, a fear of death, a portrait and a farewell that mean the opposite.
      "死ぬ夢ばかり見る。もう死にたい", "最近、死ぬのが怖くなくなった", "いつか死ぬなら今でいい", "遺影に使う写真、自分で選んでおいた",
-     "結婚して幸せになってね。今までありがとう"],
+     "結婚して幸せになってね。今までありがとう", "自殺したい、こんなの自殺行為だってわかってるけど", "SNSで知り合った人と心中の約束した"],
 )
 def test_indirect_goodbyes_method_questions_and_urges_are_high_or_above(text: str) -> None:
     assert at_least(floor(text).level, "high"), text
