@@ -47,7 +47,8 @@ def test_acts_and_means_with_a_time_word_are_imminent(text: str) -> None:
      "自分が死ぬ夢を見て目が覚めた", "しゅくだいおおすぎてしぬ", "坂道のぼって脚が死ぬ", "死にたいくらい恥ずかしいことがあった",
      "スマブラで負けた弟が死ぬって叫んでる", "母の日のカードに今までありがとうって書いた", "元気なうちに遺影を撮っておくって祖母が写真館に行った",
      # 自殺行為 says "reckless" (in the written data: 60 calm messages, and every urgent one urgent for another clause).
-     "冬山を半袖で登るのは自殺行為ですよ", "曽根崎心中の文楽を観た", "歌舞伎の心中物って切ない"],
+     "冬山を半袖で登るのは自殺行為ですよ", "曽根崎心中の文楽を観た", "歌舞伎の心中物って切ない",
+     "お化け屋敷の首吊り人形、リアルすぎて腰抜けた"],
 )
 def test_negation_past_and_innocent_contexts_stay_low(text: str) -> None:
     assert floor(text).level == "low", text
