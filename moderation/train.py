@@ -214,14 +214,16 @@ def train(
             card["readers"]["blend"] = card["report"]["combined"]
         if val is not None:
             card["recall_first"] = _recall_first(val, val_transformer, held, transformer, decision, card["report"]["combined"])
+    # The conversations are read by the written model, as the service will read them; loaded once.
+    classifier = RiskClassifier(staging) if folder else None
     if val is not None and folder and (folder / "validation.jsonl").is_file():
-        decision = replace(decision, window_thresholds=_window_thresholds(RiskClassifier(staging), read_jsonl(folder / "validation.jsonl")))
+        decision = replace(decision, window_thresholds=_window_thresholds(classifier, read_jsonl(folder / "validation.jsonl")))
         decision.save(staging)
-        card["decision"] = decision
+        classifier.decision = card["decision"] = decision
     if folder and (folder / "heldout.jsonl").is_file():
         # As the service screens them: each message alone, the reader on every window, the higher.
         held_conversations = read_jsonl(folder / "heldout.jsonl")
-        chats, classifier = [c["messages"] for c in held_conversations], RiskClassifier(staging)
+        chats = [c["messages"] for c in held_conversations]
         alone = screen_now(classifier, load_lexicon(), [m for c in chats for m in c])
         read_windows = classifier.predict([conversation_text(w) for w in windows(chats)])
         card["conversations_report"] = evaluate_conversations(held_conversations, assemble(chats, alone, read_windows))
